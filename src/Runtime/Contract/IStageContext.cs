@@ -1,0 +1,88 @@
+using Apache.Arrow;
+
+namespace IwSft.Runtime;
+
+/// <summary>Tuning of the Dataflow blocks a stage builds for itself.</summary>
+public sealed record ExecutionOptions
+{
+    /// <summary>Parallel workers for record/batch transforms inside a stage.</summary>
+    public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
+    /// <summary>Batches buffered between blocks (back-pressure bound).</summary>
+    public int BoundedCapacity { get; init; } = 4;
+    /// <summary>Rows per Arrow batch / Parquet row group written by the store.</summary>
+    public int BatchRows { get; init; } = 8192;
+}
+
+/// <summary>What the engine hands a running stage.</summary>
+public interface IStageContext
+{
+    string StageName { get; }
+    CancellationToken CancellationToken { get; }
+    ExecutionOptions Execution { get; }
+
+    /// <summary>A table input, streamed batch by batch from its Parquet artifact.</summary>
+    ITableReader ReadTable(string input);
+
+    /// <summary>True when an optional input is bound.</summary>
+    bool HasInput(string input);
+
+    /// <summary>A directory input (read-only).</summary>
+    string InputDirectory(string input);
+
+    /// <summary>A table output; batches are checked against the port's schema and streamed to Parquet.</summary>
+    ITableWriter WriteTable(string output);
+
+    /// <summary>An empty directory to fill; committed atomically to the store when the stage succeeds.</summary>
+    string OutputDirectory(string output);
+
+    /// <summary>The decisions table (record id, stage, kept, reason, detail); only for stages with WritesDecisions.</summary>
+    IDecisionWriter Decisions { get; }
+
+    /// <summary>Per-record memo for record-wise stages; survives crashes and reruns.</summary>
+    IRecordMemo Memo { get; }
+
+    /// <summary>Scratch space for this run, deleted afterwards.</summary>
+    string ScratchDirectory { get; }
+
+    void Log(string message);
+
+    /// <summary>Progress in some unit ("rows", "tokens", "steps"); total may be unknown.</summary>
+    void ReportProgress(long done, long? total = null, string unit = "rows");
+
+    /// <summary>A number for the run manifest (decision counts, loss, accuracy...).</summary>
+    void SetMetric(string name, double value);
+}
+
+public interface ITableReader
+{
+    string Artifact { get; }
+    Schema Schema { get; }
+    long RowCount { get; }
+    string ContentHash { get; }
+    IAsyncEnumerable<RecordBatch> ReadBatchesAsync(CancellationToken cancellationToken = default);
+}
+
+public interface ITableWriter : IAsyncDisposable
+{
+    Schema Schema { get; }
+    long RowCount { get; }
+    Task WriteAsync(RecordBatch batch, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Why a record was kept or dropped by a stage. Thread-safe.</summary>
+public interface IDecisionWriter
+{
+    void Record(string recordId, bool kept, string reason, string? detail = null);
+}
+
+/// <summary>
+/// Durable per-record results of a record-wise stage, namespaced by (stage kind, version, configuration).
+/// Keys are the stage's own record content hashes; values are opaque strings (usually JSON). Thread-safe.
+/// </summary>
+public interface IRecordMemo
+{
+    bool TryGet(string recordKey, out string value);
+    /// <summary>Persists one result before returning (a crash loses only records not yet put).</summary>
+    Task PutAsync(string recordKey, string value, CancellationToken cancellationToken = default);
+    long Count { get; }
+}
