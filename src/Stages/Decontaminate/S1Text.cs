@@ -39,9 +39,9 @@ public static class S1Text
     public static List<string> Ngrams(string text, int n)
     {
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "n-gram size must be at least 1");
-        var words = Words(text);
-        var grams = new List<string>(Math.Max(0, words.Count - n + 1));
-        for (int i = 0; i + n <= words.Count; i++) grams.Add(string.Join(' ', words, i, n));
+        var words = Words(text).ToArray();
+        var grams = new List<string>(Math.Max(0, words.Length - n + 1));
+        for (int i = 0; i + n <= words.Length; i++) grams.Add(string.Join(' ', words, i, n));
         return grams;
     }
 }
