@@ -93,6 +93,38 @@ public class FormatTests
         Assert.Equal("\n\n", Cl.Decode(ids[cs..(cs + 1)]));
     }
 
+    /// <summary>A Qwen2-style byte-level tokenizer directory with no merges (one token per byte) and the ChatML tokens at 256-258.</summary>
+    static string ByteTokenizerDir()
+    {
+        var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range(0xA1, 12)).Concat(Enumerable.Range(0xAE, 0x100 - 0xAE)).ToHashSet();
+        var vocab = new System.Text.Json.Nodes.JsonObject();
+        int n = 0;
+        for (int b = 0; b < 256; b++) vocab[printable.Contains(b) ? ((char)b).ToString() : ((char)(256 + n++)).ToString()] = b;
+        string dir = Path.Combine(Path.GetTempPath(), "iwsft-bytetok-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "vocab.json"), vocab.ToJsonString());
+        File.WriteAllText(Path.Combine(dir, "merges.txt"), "#version: 0.2\n");
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
+            "{\"eos_token\":\"<|im_end|>\",\"added_tokens_decoder\":{\"256\":{\"content\":\"<|endoftext|>\",\"special\":true}," +
+            "\"257\":{\"content\":\"<|im_start|>\",\"special\":true},\"258\":{\"content\":\"<|im_end|>\",\"special\":true}}}");
+        return dir;
+    }
+
+    [Fact]
+    public async Task ATokenizerDirectoryInputWinsOverTheConfiguredOne()
+    {
+        var stage = new FormatStage("format", new FormatConfig { Tokenizer = "cl100k_base", NoSystemPrompt = true });
+        var ctx = new CurateTestContext(stage).Input("records", Batch([new Rec("a", "hi") { Trace = "t", Attempt = "ok" }])).InputDir("tokenizer", ByteTokenizerDir());
+        await stage.RunAsync(ctx);
+        var ids = ctx.Output("sequences").Single().GetInt32List("input_ids", 0)!;
+        // <|im_start|> "user\nhi" <|im_end|> "\n" <|im_start|> "assistant\n" | <|im_start|> "think\nt\n" <|im_start|> "answer\nAnswer: ok" <|im_end|> "\n"
+        int[] Bytes(string s) => s.Select(c => (int)c).ToArray();
+        int[] expected = [257, .. Bytes("user\nhi"), 258, '\n', 257, .. Bytes("assistant\n"),
+                          257, .. Bytes("think\nt\n"), 257, .. Bytes("answer\nAnswer: ok"), 258, '\n'];
+        Assert.Equal(expected, ids);
+        Assert.Equal(1 + 7 + 1 + 1 + 1 + 10, ctx.Output("sequences").Single().GetInt32("completion_start", 0));
+    }
+
     [Fact]
     public async Task TokenizerMustBeConfigured()
     {

@@ -21,7 +21,8 @@ public enum TruncationPolicy
 /// <summary>Configuration of the format / tokenise stage.</summary>
 public sealed class FormatConfig
 {
-    /// <summary>The model's Hugging Face tokenizer directory, or "cl100k_base" (length studies only).</summary>
+    /// <summary>The model's Hugging Face tokenizer directory, or "cl100k_base" (length studies only); unused when the
+    /// stage's optional "tokenizer" directory input is bound.</summary>
     public string Tokenizer { get; set; } = "";
 
     /// <summary>System prompt; null uses Qwen2.5's default one (as its chat template does).</summary>

@@ -15,15 +15,16 @@ public sealed class FormatStage(string name, FormatConfig? config = null) : Stag
     public override string Kind => "format-sequences";
     public override int Version => 1;
     public override bool WritesDecisions => true;
-    public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates")];
+    public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates"), PortSpec.Dir("tokenizer", optional: true)];
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("sequences", "sequences")];
     public override IEnumerable<string> ExternalInputs =>
-        string.IsNullOrEmpty(Config.Tokenizer) || Config.Tokenizer == HfTokenizer.Cl100kBaseSpec ? [] : [Config.Tokenizer];
+        Bindings.ContainsKey("tokenizer") || string.IsNullOrEmpty(Config.Tokenizer) || Config.Tokenizer == HfTokenizer.Cl100kBaseSpec ? [] : [Config.Tokenizer];
 
     public override async Task RunAsync(IStageContext ctx)
     {
         if (Config.BlockSize <= 0) throw new ArgumentException($"stage '{Name}': block_size must be positive, got {Config.BlockSize}");
-        var tok = HfTokenizer.FromSpec(Config.Tokenizer);
+        // A bound "tokenizer" directory input (e.g. written by an upstream stage) wins over the configured path.
+        var tok = ctx.HasInput("tokenizer") ? HfTokenizer.Load(ctx.InputDirectory("tokenizer")) : HfTokenizer.FromSpec(Config.Tokenizer);
         var formatter = new SequenceFormatter(tok, Config);
         var reader = ctx.ReadTable("records");
         var schema = TableSchema.Get("sequences");

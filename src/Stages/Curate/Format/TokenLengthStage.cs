@@ -17,13 +17,15 @@ public sealed class TokenLengthStage(string name, TokenLengthConfig? config = nu
 {
     public override string Kind => "token-lengths";
     public override int Version => 1;
-    public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates")];
+    public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates"), PortSpec.Dir("tokenizer", optional: true)];
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("records", "features")];
-    public override IEnumerable<string> ExternalInputs => Config.Tokenizer == HfTokenizer.Cl100kBaseSpec ? [] : [Config.Tokenizer];
+    public override IEnumerable<string> ExternalInputs =>
+        Bindings.ContainsKey("tokenizer") || Config.Tokenizer == HfTokenizer.Cl100kBaseSpec ? [] : [Config.Tokenizer];
 
     public override async Task RunAsync(IStageContext ctx)
     {
-        var tok = HfTokenizer.FromSpec(Config.Tokenizer);
+        // A bound "tokenizer" directory input (e.g. written by an upstream stage) wins over the configured path.
+        var tok = ctx.HasInput("tokenizer") ? HfTokenizer.Load(ctx.InputDirectory("tokenizer")) : HfTokenizer.FromSpec(Config.Tokenizer);
         var reader = ctx.ReadTable("records");
         if (reader.Schema.GetFieldIndex(Config.Column) < 0)
             throw new ArgumentException($"stage '{Name}': column '{Config.Column}' is not in input '{reader.Artifact}'");
