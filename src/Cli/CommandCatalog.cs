@@ -8,6 +8,7 @@ public static partial class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return ListCommand();
+        yield return ModelCommand();
     }
 
     static Command ListCommand()
