@@ -7,6 +7,7 @@ public static class PipelineCatalog
 {
     public static IReadOnlyList<IPipelineDefinition> All { get; } = new IPipelineDefinition[]
     {
+        new Bandit.BanditPipeline(),
     };
 
     public static IPipelineDefinition Get(string name) =>
