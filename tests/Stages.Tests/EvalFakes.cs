@@ -83,7 +83,7 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
     public ConcurrentDictionary<string, int> Requests { get; } = new();
     public int TotalRequests => Requests.Values.Sum();
 
-    public ICompletionGenerator Open(string checkpointDirectory, CancellationToken cancellationToken)
+    public ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken)
     {
         Opens.AddOrUpdate(checkpointDirectory, 1, (_, n) => n + 1);
         var skill = File.ReadAllText(Path.Combine(checkpointDirectory, "skill.txt")).Trim();

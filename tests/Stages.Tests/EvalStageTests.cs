@@ -14,9 +14,9 @@ public sealed class EvalStageTests : IDisposable
 
     public static RecordBatch Items(params (string Id, string Bench, string Q, string A, string[]? Choices)[] rows)
     {
-        var b = new BatchBuilder(TableSchema.Get("eval_items"));
+        var b = new BatchBuilder(TableSchema.Get("benchmark_items"));
         foreach (var r in rows)
-            b.Set("item_id", r.Id).Set("benchmark", r.Bench).Set("question", r.Q).Set("answer", r.A).Set("choices", r.Choices).EndRow();
+            b.Set("id", "id-" + r.Id).Set("item_id", r.Id).Set("benchmark", r.Bench).Set("question", r.Q).Set("answer", r.A).Set("choices", r.Choices).EndRow();
         return b.Build();
     }
 
@@ -176,7 +176,7 @@ public sealed class EvalStageTests : IDisposable
     {
         var stage = new EvaluateStage("evaluate", new EvalFakeGeneratorFactory());
         stage.AddCheckpoint("sft", new FakeTrain("t")["model"]);
-        Assert.Equal(["items", "checkpoint_sft"], stage.Inputs.Select(p => p.Name));
+        Assert.Equal(["items", "tokenizer", "checkpoint_sft"], stage.Inputs.Select(p => p.Name));
         Assert.Throws<ArgumentException>(() => stage.AddExternalCheckpoint("sft", "/tmp"));
         Assert.Throws<ArgumentException>(() => stage.AddExternalCheckpoint("bad label", "/tmp"));
     }

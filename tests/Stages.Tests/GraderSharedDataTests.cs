@@ -11,7 +11,7 @@ public class GraderSharedDataTests(ITestOutputHelper output)
     static List<string> Golds(string file)
     {
         var golds = new List<string>();
-        foreach (var line in File.ReadLines(EvalSharedData.PathOf(file)))
+        foreach (var line in File.ReadLines(SharedData.File(file)))
         {
             if (string.IsNullOrWhiteSpace(line)) continue;
             using var doc = JsonDocument.Parse(line);
@@ -77,10 +77,10 @@ public class GraderSharedDataTests(ITestOutputHelper output)
         Assert.True(failures.Count == 0, string.Join("\n", failures.Take(30)));
     }
 
-    [EvalSharedDataFact("benchmarks/math500.jsonl")]
+    [SharedDataFact]
     public void Math500GoldsSurviveCosmeticRewrites() => CheckAll("benchmarks/math500.jsonl", g => g, output);
 
-    [EvalSharedDataFact("benchmarks/aime24.jsonl", "benchmarks/aime25.jsonl", "benchmarks/amc2023.jsonl")]
+    [SharedDataFact]
     public void AimeAndAmcGoldsSurviveCosmeticRewrites()
     {
         CheckAll("benchmarks/aime24.jsonl", g => g, output);
@@ -88,7 +88,7 @@ public class GraderSharedDataTests(ITestOutputHelper output)
         CheckAll("benchmarks/amc2023.jsonl", g => g, output);
     }
 
-    [EvalSharedDataFact("benchmarks/gsm8k_test.jsonl")]
+    [SharedDataFact]
     public void Gsm8kRationalesGradeToTheirHashLine()
     {
         var golds = Golds("benchmarks/gsm8k_test.jsonl");
@@ -104,7 +104,7 @@ public class GraderSharedDataTests(ITestOutputHelper output)
         CheckAll("benchmarks/gsm8k_test.jsonl", Grader.GoldMathAnswer, output);
     }
 
-    [EvalSharedDataFact("benchmarks/math500.jsonl")]
+    [SharedDataFact]
     public void DistinctMath500AnswersAreNotEquivalent()
     {
         // Guards against an over-eager normaliser: across all 124,750 pairs of distinct gold strings the
