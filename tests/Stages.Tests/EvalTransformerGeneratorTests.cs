@@ -59,18 +59,18 @@ public sealed class EvalTransformerGeneratorTests : IDisposable
     public void GreedyBatchEqualsEachPromptAlone()
     {
         using var gen = new TransformerCompletionGeneratorFactory().Open(_checkpointDir, _tokenizerDir, default);
-        var greedy = new GenerationSettings { MaxNewTokens = 12 };
+        var greedy = new GenerationSettings { MaxNewTokens = 8 };
         var together = gen.Generate(Requests, greedy, default);
         for (int i = 0; i < Requests.Length; i++)
             Assert.Equal(together[i], gen.Generate([Requests[i]], greedy, default)[0]);
-        Assert.All(together, s => Assert.InRange(s.Tokens, 1, 12));
+        Assert.All(together, s => Assert.InRange(s.Tokens, 1, 8));
     }
 
     [Fact]
     public void SampledRequestsDependOnlyOnTheirOwnSeed()
     {
         using var gen = new TransformerCompletionGeneratorFactory().Open(_checkpointDir, _tokenizerDir, default);
-        var hot = new GenerationSettings { MaxNewTokens = 16, Temperature = 1.0 };
+        var hot = new GenerationSettings { MaxNewTokens = 10, Temperature = 1.0 };
         var all = gen.Generate(Requests, hot, default);
         Assert.Equal(all[2], gen.Generate([Requests[2]], hot, default)[0]);
         Assert.Equal(all[1], gen.Generate([Requests[1], Requests[0]], hot, default)[0]);
@@ -83,8 +83,8 @@ public sealed class EvalTransformerGeneratorTests : IDisposable
     {
         var tok = HfTokenizer.Load(_tokenizerDir);
         using var gen = new TransformerCompletionGeneratorFactory().Open(_checkpointDir, _tokenizerDir, default);
-        var samples = gen.Generate(Enumerable.Range(0, 12).Select(s => new GenerationRequest("x", s)).ToList(),
-            new GenerationSettings { MaxNewTokens = 40, Temperature = 1.5 }, default);
+        var samples = gen.Generate(Enumerable.Range(0, 6).Select(s => new GenerationRequest("x", s)).ToList(),
+            new GenerationSettings { MaxNewTokens = 24, Temperature = 1.5 }, default);
         foreach (var s in samples)
         {
             Assert.DoesNotContain("<|im_end|>", s.Text);
