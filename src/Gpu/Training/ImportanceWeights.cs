@@ -19,9 +19,11 @@ public static class ImportanceWeights
                                   double temperature = 1.0, double minWeight = 0.0, double maxWeight = 16.0)
     {
         using var scope = NewDisposeScope();
-        var m = mask.to(ScalarType.Float32);
-        var count = m.sum(1).clamp_min(1.0);
-        var diff = ((policyLogp.detach() - refLogp.detach()) * m).sum(1) / count;
+        var keep = mask.to(ScalarType.Bool);
+        var count = keep.to(ScalarType.Float32).sum(1).clamp_min(1.0);
+        // where(), not a multiply: padded positions may hold -inf/NaN (e.g. absent reference log-probs).
+        var delta = (policyLogp.detach() - refLogp.detach()).to(ScalarType.Float32);
+        var diff = where(keep, delta, zeros_like(delta)).sum(1) / count;
         var w = (diff * temperature).exp().clamp(minWeight, maxWeight);
         return w.MoveToOuterDisposeScope();
     }
@@ -33,8 +35,10 @@ public static class ImportanceWeights
     public static Tensor Token(Tensor policyLogp, Tensor refLogp, Tensor mask, double epsilon = 0.8)
     {
         using var scope = NewDisposeScope();
-        var w = (policyLogp.detach() - refLogp.detach()).exp().clamp(1.0 - epsilon, 1.0 + epsilon);
-        return (w * mask.to(ScalarType.Float32)).MoveToOuterDisposeScope();
+        if (epsilon is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(epsilon), "epsilon must be in [0, 1]");
+        var keep = mask.to(ScalarType.Bool);
+        var w = (policyLogp.detach() - refLogp.detach()).to(ScalarType.Float32).exp().clamp(1.0 - epsilon, 1.0 + epsilon);
+        return where(keep, w, zeros_like(w)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -18,13 +18,14 @@ public static class Losses
     public static Tensor WeightedTokenNll(Tensor logp, Tensor mask, Tensor? weights, double normaliser)
     {
         if (normaliser <= 0) throw new ArgumentOutOfRangeException(nameof(normaliser), "number of loss tokens must be positive");
-        var m = mask.to(logp.dtype);
-        var nll = -logp * m;
+        var nll = -logp;
         if (weights is not null)
         {
             var w = weights.detach().to(logp.dtype);
             nll = w.dim() == 1 ? nll * w.unsqueeze(1) : nll * w;
         }
+        // where(), not a multiply by the mask: a masked position may hold -inf or NaN, and 0 · inf is NaN.
+        nll = where(mask.to(ScalarType.Bool), nll, zeros_like(nll));
         return nll.sum() / normaliser;
     }
 
