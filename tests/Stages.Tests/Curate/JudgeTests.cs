@@ -162,6 +162,25 @@ public class JudgeTests
     }
 
     [Fact]
+    public async Task AnOpenCircuitStopsCallsToADeadEndpoint()
+    {
+        await using var server = new JudgeTestServer(_ => new JudgeReply(503, "down"));
+        var cfg = Config(server.BaseUrl);
+        cfg.MaxConcurrency = 1;
+        // The breaker opens after 4 failures in a row (ratio 1 >= 0.5, throughput 4) and stays open 30 s; the
+        // remaining 3 retries (at most 20 ms apart) are refused by the breaker without reaching the server.
+        cfg.Resilience = new JudgeResilienceConfig
+        {
+            MaxRetryAttempts = 6, BaseDelaySeconds = 0.005, MaxDelaySeconds = 0.02, AttemptTimeoutSeconds = 5,
+            BreakerFailureRatio = 0.5, BreakerMinimumThroughput = 4, BreakerSamplingSeconds = 30, BreakerBreakSeconds = 30,
+        };
+        var e = await Assert.ThrowsAsync<JudgeFailedException>(() => Run(cfg, Records(0, 1), new TestMemo()));
+        Assert.Equal(4, server.RequestCount);
+        Assert.Contains("failed after 7 attempts", e.Message);
+        Assert.Contains("circuit", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task MissingApiKeyVariableIsAClearErrorBeforeAnyCall()
     {
         await using var server = new JudgeTestServer(Honest);
