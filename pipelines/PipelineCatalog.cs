@@ -9,6 +9,7 @@ public static class PipelineCatalog
     {
         new Example.ExamplePipeline("demo"),
         new Example.ExamplePipeline("example"),
+        new Bandit.BanditPipeline(),
     };
 
     public static IPipelineDefinition Get(string name) =>

@@ -9,6 +9,7 @@ public static partial class CommandCatalog
     {
         yield return ListCommand();
         foreach (var c in EngineCommands.All()) yield return c;
+        yield return ModelCommand();
     }
 
     static Command ListCommand()

@@ -1,0 +1,300 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace IwSft.Gpu.Models;
+
+/// <summary>Where the model lives and in what precision.</summary>
+/// <param name="Device">"cpu" or "cuda:N".</param>
+/// <param name="DType">Parameter storage dtype: float32, bfloat16 or float16.</param>
+/// <param name="ComputeDType">Matmul dtype; null = DType. TorchSharp 0.107 has no autocast, so
+/// "bf16 autocast" is done by hand: weights are cast to this dtype at use, norms and softmax
+/// statistics run in float32, logits come back in float32.</param>
+/// <param name="GradientCheckpointing">Recompute each layer's activations in backward instead of keeping them.</param>
+public sealed record ModelOptions(string Device = "cpu", string DType = "float32", string? ComputeDType = null, bool GradientCheckpointing = false)
+{
+    public static ModelOptions Cpu => new();
+    /// <summary>GPU default: fp32 master weights, bf16 matmuls.</summary>
+    public static ModelOptions Cuda(int index = 0) => new($"cuda:{index}", "float32", "bfloat16");
+    internal ScalarType ParamType => Safetensors.SafetensorsDType.ParseTorchName(DType);
+    internal ScalarType ComputeType => ComputeDType is null ? ParamType : Safetensors.SafetensorsDType.ParseTorchName(ComputeDType);
+}
+
+/// <summary>
+/// A model the scorer and generator can drive position by position: explicit position ids, a key
+/// mask over every key (cached and new), and an optional KV cache. Both the single-device
+/// <see cref="Transformer"/> and <see cref="TensorParallelTransformer"/> implement it.
+/// </summary>
+public interface IDecoderModel : ICausalLanguageModel
+{
+    TransformerConfig Config { get; }
+    /// <summary>Logits [B,T,V] float32. <paramref name="keyMask"/> is [B, past+T] (true = real token).</summary>
+    Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor keyMask, KvCache? cache);
+}
+
+/// <summary>Past keys and values per attention slot (layer × shard), growing along the sequence.</summary>
+public sealed class KvCache : IDisposable
+{
+    readonly Dictionary<int, (Tensor K, Tensor V)> _slots = new();
+    /// <summary>Number of positions already cached.</summary>
+    public long Length { get; internal set; }
+
+    internal (Tensor K, Tensor V) Append(int slot, Tensor k, Tensor v)
+    {
+        if (_slots.TryGetValue(slot, out var old))
+        {
+            k = cat(new[] { old.K, k }, 2);
+            v = cat(new[] { old.V, v }, 2);
+            old.K.Dispose(); old.V.Dispose();
+        }
+        else { k = k.alias(); v = v.alias(); }
+        // Cached tensors outlive the per-step dispose scopes.
+        k.DetachFromDisposeScope(); v.DetachFromDisposeScope();
+        _slots[slot] = (k, v);
+        return (k, v);
+    }
+
+    public void Dispose()
+    {
+        foreach (var (k, v) in _slots.Values) { k.Dispose(); v.Dispose(); }
+        _slots.Clear();
+    }
+}
+
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    readonly double _eps;
+    public Parameter weight;
+
+    public RmsNorm(long size, double eps, Device device, ScalarType dtype) : base("RmsNorm")
+    {
+        _eps = eps;
+        weight = new Parameter(ones(size, dtype: dtype, device: device));
+        RegisterComponents();
+    }
+
+    /// <summary>HF convention: normalise in float32, cast back, then scale.</summary>
+    public override Tensor forward(Tensor x)
+    {
+        var xf = x.to(ScalarType.Float32);
+        var normed = xf * rsqrt(xf.pow(2).mean(new long[] { -1 }, keepdim: true) + _eps);
+        return weight.to(x.dtype) * normed.to(x.dtype);
+    }
+}
+
+/// <summary>
+/// Grouped-query attention with rotary embeddings. A tensor-parallel shard is the same module with
+/// fewer heads: its o_proj output is then a partial sum over its heads.
+/// </summary>
+public sealed class Attention : nn.Module
+{
+    public Linear q_proj, k_proj, v_proj, o_proj;
+    internal readonly int Heads, KvHeads, HeadDim;
+
+    public Attention(long hidden, int heads, int kvHeads, int headDim, bool qkvBias, bool oBias, Device device, ScalarType dtype) : base("Attention")
+    {
+        Heads = heads; KvHeads = kvHeads; HeadDim = headDim;
+        q_proj = nn.Linear(hidden, heads * headDim, qkvBias, device, dtype);
+        k_proj = nn.Linear(hidden, kvHeads * headDim, qkvBias, device, dtype);
+        v_proj = nn.Linear(hidden, kvHeads * headDim, qkvBias, device, dtype);
+        o_proj = nn.Linear(heads * headDim, hidden, oBias, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <param name="mask">Boolean [B,1,T,S], true where a query may attend to a key.</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int slot)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var q = Lin(x, q_proj).view(b, t, Heads, HeadDim).transpose(1, 2);
+        var k = Lin(x, k_proj).view(b, t, KvHeads, HeadDim).transpose(1, 2);
+        var v = Lin(x, v_proj).view(b, t, KvHeads, HeadDim).transpose(1, 2);
+        q = Rope.Apply(q, cos, sin);
+        k = Rope.Apply(k, cos, sin);
+        if (cache is not null) (k, v) = cache.Append(slot, k, v);
+        if (Heads != KvHeads)
+        {
+            k = k.repeat_interleave(Heads / KvHeads, dim: 1);
+            v = v.repeat_interleave(Heads / KvHeads, dim: 1);
+        }
+        var y = F.scaled_dot_product_attention(q, k, v, mask);
+        return Lin(y.transpose(1, 2).reshape(b, t, Heads * HeadDim), o_proj);
+    }
+
+    /// <summary>Linear in the activation's dtype (manual autocast: weights cast at use).</summary>
+    internal static Tensor Lin(Tensor x, Linear l) => F.linear(x, l.weight!.to(x.dtype), l.bias?.to(x.dtype));
+}
+
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    public Linear gate_proj, up_proj, down_proj;
+
+    public Mlp(long hidden, long intermediate, Device device, ScalarType dtype) : base("Mlp")
+    {
+        gate_proj = nn.Linear(hidden, intermediate, false, device, dtype);
+        up_proj = nn.Linear(hidden, intermediate, false, device, dtype);
+        down_proj = nn.Linear(intermediate, hidden, false, device, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) =>
+        Attention.Lin(F.silu(Attention.Lin(x, gate_proj)) * Attention.Lin(x, up_proj), down_proj);
+}
+
+public sealed class DecoderLayer : nn.Module
+{
+    public Attention self_attn;
+    public Mlp mlp;
+    public RmsNorm input_layernorm, post_attention_layernorm;
+
+    public DecoderLayer(TransformerConfig c, Device device, ScalarType dtype) : base("DecoderLayer")
+    {
+        self_attn = new Attention(c.HiddenSize, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, c.AttentionBias, false, device, dtype);
+        mlp = new Mlp(c.HiddenSize, c.IntermediateSize, device, dtype);
+        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor h, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int slot)
+    {
+        h = h + self_attn.Forward(input_layernorm.forward(h), cos, sin, mask, cache, slot);
+        return h + mlp.forward(post_attention_layernorm.forward(h));
+    }
+}
+
+/// <summary>The "model." prefix of the HF layout: embeddings, layers, final norm.</summary>
+public sealed class DecoderStack : nn.Module
+{
+    public Embedding embed_tokens;
+    public ModuleList<DecoderLayer> layers;
+    public RmsNorm norm;
+
+    public DecoderStack(TransformerConfig c, Device device, ScalarType dtype) : base("DecoderStack")
+    {
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
+        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new DecoderLayer(c, device, dtype)).ToArray());
+        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+}
+
+/// <summary>Rotary position embeddings, HF rotate_half convention (first half / second half of each head).</summary>
+public static class Rope
+{
+    /// <summary>cos, sin of shape [B,1,T,headDim] for position ids [B,T], in <paramref name="dtype"/>.</summary>
+    public static (Tensor Cos, Tensor Sin) Tables(Tensor positionIds, int headDim, double theta, ScalarType dtype)
+    {
+        var invFreq = 1.0 / pow(theta, arange(0, headDim, 2, ScalarType.Int64, positionIds.device).to(ScalarType.Float32) / headDim);
+        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * invFreq;
+        var emb = cat(new[] { freqs, freqs }, -1).unsqueeze(1);
+        return (emb.cos().to(dtype), emb.sin().to(dtype));
+    }
+
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        long half = x.shape[^1] / 2;
+        var x1 = x[.., .., .., ..(int)half];
+        var x2 = x[.., .., .., (int)half..];
+        return x * cos + cat(new[] { -x2, x1 }, -1) * sin;
+    }
+}
+
+/// <summary>
+/// Decoder-only transformer for Qwen2 and Llama-family checkpoints (RMSNorm, RoPE, grouped-query
+/// attention, SwiGLU MLP, optional q/k/v bias, optional tied embeddings). Parameter names follow the
+/// HF layout (model.layers.N.self_attn.q_proj.weight, ..., lm_head.weight) so checkpoints round-trip.
+/// </summary>
+public sealed class Transformer : nn.Module, IDecoderModel
+{
+    public DecoderStack model;
+    public Linear? lm_head;
+    readonly ScalarType _compute;
+
+    public TransformerConfig Config { get; }
+    public ModelOptions Options { get; }
+    public Device Device { get; }
+    public bool GradientCheckpointing { get; set; }
+
+    public Transformer(TransformerConfig config, ModelOptions? options = null) : base("Transformer")
+    {
+        config.Validate();
+        Config = config;
+        Options = options ?? ModelOptions.Cpu;
+        Device = new Device(Options.Device);
+        _compute = Options.ComputeType;
+        GradientCheckpointing = Options.GradientCheckpointing;
+        model = new DecoderStack(config, Device, Options.ParamType);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, false, Device, Options.ParamType);
+        RegisterComponents();
+    }
+
+    public Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
+
+    public IEnumerable<Parameter> TrainableParameters() => parameters();
+
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null)
+    {
+        using var scope = NewDisposeScope();
+        var (positions, keyMask) = PositionsAndKeys(inputIds, attentionMask);
+        return Forward(inputIds, positions, keyMask, null).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>HF convention: position = number of real tokens before this one (so left padding is harmless).</summary>
+    public static (Tensor Positions, Tensor KeyMask) PositionsAndKeys(Tensor inputIds, Tensor? attentionMask)
+    {
+        if (attentionMask is null)
+        {
+            var pos = arange(inputIds.shape[1], ScalarType.Int64, inputIds.device).unsqueeze(0).expand(inputIds.shape[0], -1);
+            return (pos, ones(inputIds.shape, ScalarType.Bool, inputIds.device));
+        }
+        var m = attentionMask.to(ScalarType.Int64);
+        return ((m.cumsum(-1) - 1).clamp_min(0), m.to(ScalarType.Bool));
+    }
+
+    public Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor keyMask, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var ids = inputIds.to(ScalarType.Int64).to(Device);
+        positionIds = positionIds.to(Device);
+        keyMask = keyMask.to(ScalarType.Bool).to(Device);
+        long past = cache?.Length ?? 0;
+        var h = model.embed_tokens.forward(ids).to(_compute);
+        var (cos, sin) = Rope.Tables(positionIds, Config.HeadDim, Config.RopeTheta, _compute);
+        var mask = AttentionMask(keyMask, ids.shape[1], past);
+        bool recompute = GradientCheckpointing && cache is null && is_grad_enabled() && training;
+        if (recompute)
+        {
+            // The replay in backward runs after this scope has closed: these must outlive it (the GC frees them).
+            cos.DetachFromDisposeScope(); sin.DetachFromDisposeScope(); mask.DetachFromDisposeScope();
+        }
+        for (int i = 0; i < model.layers.Count; i++)
+        {
+            var layer = model.layers[i];
+            h = recompute
+                ? Checkpointing.Run(x => layer.Forward(x, cos, sin, mask, null, i), h, layer.parameters())
+                : layer.Forward(h, cos, sin, mask, cache, i);
+        }
+        if (cache is not null) cache.Length = past + ids.shape[1];
+        h = model.norm.forward(h);
+        var logits = F.linear(h, OutputWeight.to(h.dtype)).to(ScalarType.Float32);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Boolean [B,1,T,S]: query i (absolute position past+i) sees key j when j ≤ past+i and key j is a
+    /// real token. Every query also sees itself, so padding rows stay finite instead of all-masked NaN.
+    /// </summary>
+    public static Tensor AttentionMask(Tensor keyMask, long queries, long past)
+    {
+        long keys = keyMask.shape[1];
+        var qi = arange(past, past + queries, ScalarType.Int64, keyMask.device).unsqueeze(1);
+        var kj = arange(keys, ScalarType.Int64, keyMask.device).unsqueeze(0);
+        var causal = kj.le(qi);
+        var self = kj.eq(qi);
+        return (causal.unsqueeze(0) & (keyMask.unsqueeze(1) | self.unsqueeze(0))).unsqueeze(1);
+    }
+
+    /// <summary>Parameter count (tied embeddings counted once).</summary>
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+}

@@ -1,0 +1,114 @@
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
+
+namespace IwSft.Stages.Curate;
+
+/// <summary>Arrow helpers shared by the curate stages: cell access by type, column replace/append, row subsets.</summary>
+public static class CurateTables
+{
+    /// <summary>The cell as a CLR value (string, int, long, float, double, bool, byte[], int[], float[], string?[]) or null.</summary>
+    public static object? Cell(IArrowArray array, int row)
+    {
+        if (array.IsNull(row)) return null;
+        return array switch
+        {
+            StringArray s => s.GetString(row),
+            Int32Array i => i.GetValue(row),
+            Int64Array l => l.GetValue(row),
+            FloatArray f => f.GetValue(row),
+            DoubleArray d => d.GetValue(row),
+            BooleanArray b => b.GetValue(row),
+            BinaryArray bin => bin.GetBytes(row).ToArray(),
+            ListArray list => ListCell(list, row),
+            _ => throw new NotSupportedException($"Arrow type {array.Data.DataType.Name} is not a supported column type"),
+        };
+    }
+
+    static object ListCell(ListArray list, int row)
+    {
+        int start = list.ValueOffsets[row], len = list.ValueOffsets[row + 1] - start;
+        return list.Values switch
+        {
+            Int32Array v => v.Values.Slice(start, len).ToArray(),
+            FloatArray v => v.Values.Slice(start, len).ToArray(),
+            StringArray v => Enumerable.Range(start, len).Select(i => v.GetString(i)).ToArray(),
+            _ => throw new NotSupportedException($"list of {list.Values.Data.DataType.Name} is not a supported column type"),
+        };
+    }
+
+    /// <summary>An array of <paramref name="length"/> values of the field's type, built from <paramref name="values"/>.</summary>
+    public static IArrowArray BuildArray(Field field, IReadOnlyList<object?> values)
+    {
+        var bb = new BatchBuilder(new Schema.Builder().Field(field).Build());
+        foreach (var v in values)
+        {
+            if (v != null) bb.Set(field.Name, v);
+            bb.EndRow();
+        }
+        return bb.Build().Column(0);
+    }
+
+    /// <summary>
+    /// <paramref name="batch"/> with columns replaced (same name) or appended, keeping the order of existing columns.
+    /// </summary>
+    public static RecordBatch WithColumns(RecordBatch batch, params (Field Field, IArrowArray Array)[] columns)
+    {
+        var fields = batch.Schema.FieldsList.ToList();
+        var arrays = Enumerable.Range(0, batch.ColumnCount).Select(batch.Column).ToList();
+        foreach (var (field, array) in columns)
+        {
+            if (array.Length != batch.Length)
+                throw new ArgumentException($"column '{field.Name}' has {array.Length} rows, batch has {batch.Length}");
+            int i = fields.FindIndex(f => f.Name == field.Name);
+            if (i >= 0) { fields[i] = field; arrays[i] = array; }
+            else { fields.Add(field); arrays.Add(array); }
+        }
+        var sb = new Schema.Builder();
+        foreach (var f in fields) sb.Field(f);
+        return new RecordBatch(sb.Build(), arrays, batch.Length);
+    }
+
+    /// <summary>Adds every column of <paramref name="schema"/> the batch lacks, as all-null columns.</summary>
+    public static RecordBatch EnsureColumns(RecordBatch batch, TableSchema schema)
+    {
+        var missing = schema.Columns.Where(c => !batch.HasColumn(c.Name)).ToList();
+        if (missing.Count == 0) return batch;
+        foreach (var c in missing)
+            if (!c.Nullable) throw new ArgumentException($"input lacks non-nullable column '{c.Name}' of schema '{schema.Name}'");
+        var nulls = new object?[batch.Length];
+        return WithColumns(batch, missing.Select(c =>
+        {
+            var f = new Field(c.Name, TableSchema.ToArrowType(c.Type), true);
+            return (f, BuildArray(f, nulls));
+        }).ToArray());
+    }
+
+    /// <summary>The given rows (in the given order) of several batches sharing one schema, as one batch.</summary>
+    public static RecordBatch Take(Schema schema, IReadOnlyList<(RecordBatch Batch, int Row)> rows)
+    {
+        var bb = new BatchBuilder(schema);
+        foreach (var (batch, row) in rows)
+        {
+            foreach (var f in schema.FieldsList)
+            {
+                var v = Cell(batch.Column(batch.Schema.GetFieldIndex(f.Name)), row);
+                if (v != null) bb.Set(f.Name, v);
+            }
+            bb.EndRow();
+        }
+        return bb.Build();
+    }
+
+    /// <summary>A field declared nullable for a column type (the curate stages write nullable feature columns).</summary>
+    public static Field NullableField(string name, ColumnType type) => new(name, TableSchema.ToArrowType(type), true);
+
+    /// <summary>A string cell of an optional column (null when the column is absent).</summary>
+    public static string? OptString(RecordBatch b, string column, int row) =>
+        b.HasColumn(column) ? Cell(b.Col(column), row)?.ToString() : null;
+}
+
+/// <summary>Thrown for bad input data: names the stage, artifact, row and column.</summary>
+public sealed class CurateDataException(string stage, string artifact, long row, string column, string problem)
+    : Exception($"stage '{stage}', input '{artifact}', row {row}, column '{column}': {problem}");

@@ -1,0 +1,98 @@
+using System.Text.Json.Nodes;
+using Apache.Arrow;
+using IwSft.Runtime;
+
+namespace IwSft.Stages.Curate.Filter;
+
+/// <summary>
+/// Rule-based score/filter stage (kind "curate-filter"): every input record gets exactly one decision —
+/// kept (reason "kept") or dropped (reason = the first rule that fired, detail = what matched).
+/// Rules come from <see cref="FilterConfig"/>, plus named C# predicates added with <see cref="AddRule"/>
+/// (their names and versions are part of the configuration, hence of the cache key).
+/// </summary>
+public sealed class FilterStage(string name, FilterConfig? config = null) : Stage<FilterConfig>(name, config)
+{
+    readonly List<(FilterRule Rule, int Version)> _custom = new();
+
+    public override string Kind => "curate-filter";
+    public override int Version => 1;
+    public override bool WritesDecisions => true;
+    public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates")];
+    public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("records", "features")];
+
+    /// <summary>Adds a code rule after the configured ones; bump <paramref name="version"/> when its logic changes.</summary>
+    public FilterStage AddRule(string ruleName, int version, FilterPredicate check)
+    {
+        if (_custom.Any(r => r.Rule.Name == ruleName)) throw new ArgumentException($"stage '{Name}': rule '{ruleName}' added twice");
+        _custom.Add((new FilterRule(ruleName, check), version));
+        return this;
+    }
+
+    public override JsonNode ConfigJson()
+    {
+        var node = base.ConfigJson().AsObject();
+        if (_custom.Count > 0)
+            node["custom_rules"] = new JsonArray(_custom.Select(r => (JsonNode)new JsonObject { ["name"] = r.Rule.Name, ["version"] = r.Version }).ToArray());
+        return node;
+    }
+
+    public override void LoadConfigJson(JsonNode json)
+    {
+        var copy = json.DeepClone().AsObject();
+        copy.Remove("custom_rules");
+        base.LoadConfigJson(copy);
+    }
+
+    public IReadOnlyList<FilterRule> Rules() => [.. FilterRules.FromConfig(Config), .. _custom.Select(c => c.Rule)];
+
+    public override async Task RunAsync(IStageContext ctx)
+    {
+        var rules = Rules();
+        var reader = ctx.ReadTable("records");
+        var features = TableSchema.Get("features");
+        CheckColumns(reader.Schema, reader.Artifact);
+        await using var writer = ctx.WriteTable("records");
+        var counts = new Dictionary<string, long>();
+        long done = 0;
+        await foreach (var raw in reader.ReadBatchesAsync(ctx.CancellationToken))
+        {
+            var batch = CurateTables.EnsureColumns(raw, features);
+            var kept = new List<(RecordBatch, int)>();
+            for (int r = 0; r < batch.Length; r++)
+            {
+                var row = new FilterRow(batch, r);
+                string reason = "kept";
+                string? detail = null;
+                foreach (var rule in rules)
+                {
+                    try { detail = rule.Check(row); }
+                    catch (Exception e) when (e is InvalidOperationException or InvalidCastException)
+                    {
+                        throw new CurateDataException(ctx.StageName, reader.Artifact, done + r, rule.Name, e.Message);
+                    }
+                    if (detail != null) { reason = rule.Name; break; }
+                }
+                bool keep = detail is null;
+                ctx.Decisions.Record(row.Id, keep, reason, detail);
+                counts[reason] = counts.GetValueOrDefault(reason) + 1;
+                if (keep) kept.Add((batch, r));
+            }
+            if (kept.Count > 0) await writer.WriteAsync(CurateTables.Take(batch.Schema, kept), ctx.CancellationToken);
+            done += batch.Length;
+            ctx.ReportProgress(done, reader.RowCount);
+        }
+        foreach (var (reason, n) in counts) ctx.SetMetric($"decisions.{reason}", n);
+        ctx.Log($"{Name}: {done} records, kept {counts.GetValueOrDefault("kept")}; " +
+                string.Join(", ", counts.Where(kv => kv.Key != "kept").Select(kv => $"{kv.Key} {kv.Value}")));
+    }
+
+    void CheckColumns(Schema schema, string artifact)
+    {
+        var features = TableSchema.Get("features");
+        var referenced = Config.RequiredColumns.Concat(Config.SolvedByColumns).Concat(Config.LengthBounds.Select(b => b.Column))
+            .Concat(Config.WeirdStrings ? Config.WeirdStringColumns : []).Concat(Config.MinQuality is null ? [] : [Config.QualityColumn]);
+        foreach (var col in referenced.Distinct())
+            if (schema.GetFieldIndex(col) < 0 && features.Find(col) is null)
+                throw new ArgumentException($"stage '{Name}': configured column '{col}' is not in input '{artifact}' (columns: {string.Join(", ", schema.FieldsList.Select(f => f.Name))})");
+    }
+}

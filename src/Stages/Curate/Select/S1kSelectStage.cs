@@ -1,0 +1,77 @@
+using System.Text.RegularExpressions;
+using Apache.Arrow;
+using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
+
+namespace IwSft.Stages.Curate.Select;
+
+/// <summary>
+/// The s1 1K selection as a stage (kind "s1k-select"): reads the whole filtered pool, runs
+/// <see cref="S1kSelector"/>, writes the selected records (in input order) and one decision per input record.
+/// </summary>
+public sealed class S1kSelectStage(string name, SelectConfig? config = null) : Stage<SelectConfig>(name, config)
+{
+    public override string Kind => "s1k-select";
+    public override int Version => 1;
+    public override bool WritesDecisions => true;
+    public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "features")];
+    public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("records", "features")];
+
+    public override async Task RunAsync(IStageContext ctx)
+    {
+        var reader = ctx.ReadTable("records");
+        var rules = Config.BenchmarkRules.Select(r => (Rule: r, Source: new Regex(r.SourcePattern, RegexOptions.CultureInvariant))).ToList();
+        foreach (var r in Config.BenchmarkRules)
+            if (r.RequireTrueColumn is { } col && reader.Schema.GetFieldIndex(col) < 0)
+                throw new ArgumentException($"stage '{Name}': benchmark rule '{r.Name}' needs bool column '{col}', which input '{reader.Artifact}' lacks");
+
+        var rows = new List<(RecordBatch Batch, int Row)>();
+        var pool = new List<SelectCandidate>();
+        await foreach (var batch in reader.ReadBatchesAsync(ctx.CancellationToken))
+        {
+            for (int r = 0; r < batch.Length; r++)
+            {
+                long rowNumber = rows.Count;
+                long? length = batch.HasColumn(Config.TraceLengthColumn) ? CurateTables.Cell(batch.Col(Config.TraceLengthColumn), r) switch
+                {
+                    null => null,
+                    int i => i,
+                    long l => l,
+                    var other => throw new CurateDataException(Name, reader.Artifact, rowNumber, Config.TraceLengthColumn, $"expected an integer length, got {other.GetType().Name}"),
+                } : null;
+                string? source = CurateTables.OptString(batch, "source", r);
+                string? matched = null;
+                foreach (var (rule, rx) in rules)
+                {
+                    if (source is null || !rx.IsMatch(source)) continue;
+                    if (rule.RequireTrueColumn is { } col && batch.GetBool(col, r) != true) continue;
+                    if (rule.MinTraceLengthExclusive is { } min && !(length > min)) continue;
+                    matched = rule.Name;
+                    break;
+                }
+                pool.Add(new SelectCandidate(batch.GetString("id", r)!, CurateTables.OptString(batch, Config.DomainColumn, r), length, matched));
+                rows.Add((batch, r));
+            }
+        }
+
+        var decisions = S1kSelector.Select(pool, Config, new SplitMix64(Config.Seed));
+        foreach (var d in decisions) ctx.Decisions.Record(pool[d.Index].Id, d.Selected, d.Reason, d.Detail);
+
+        var selected = decisions.Where(d => d.Selected).Select(d => rows[d.Index]).ToList();
+        await using var writer = ctx.WriteTable("records");
+        var schema = rows.Count > 0 ? rows[0].Batch.Schema : reader.Schema;
+        for (int start = 0; start < selected.Count; start += ctx.Execution.BatchRows)
+            await writer.WriteAsync(CurateTables.Take(schema, selected.Skip(start).Take(ctx.Execution.BatchRows).ToList()), ctx.CancellationToken);
+
+        int bench = decisions.Count(d => d.Reason == S1kSelector.SelectedBenchmark), div = decisions.Count(d => d.Reason == S1kSelector.SelectedDiversity);
+        ctx.SetMetric("selected.benchmark", bench);
+        ctx.SetMetric("selected.diversity", div);
+        ctx.SetMetric("not_selected", decisions.Count - bench - div);
+        ctx.SetMetric("selected.domains", decisions.Where(d => d.Selected && pool[d.Index].Domain != null).Select(d => pool[d.Index].Domain).Distinct().Count());
+        if (bench + div < Config.TargetSize)
+            ctx.Log($"{Name}: pool exhausted: selected {bench + div} of target {Config.TargetSize}");
+        if (bench > Config.TargetSize)
+            ctx.Log($"{Name}: {bench} benchmark-related records exceed the target {Config.TargetSize}; all are kept (s1 takes them all)");
+        ctx.Log($"{Name}: {pool.Count} records → {bench} benchmark + {div} diversity = {bench + div} selected");
+    }
+}

@@ -1,0 +1,196 @@
+using System.Threading.Tasks.Dataflow;
+using Apache.Arrow;
+using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
+
+namespace IwSft.Stages.Decontaminate;
+
+/// <summary>
+/// Stage kind <c>decontaminate</c>: drops candidates that share a word n-gram (s1 normalisation, default
+/// n = 8) with any benchmark question. Inputs: <c>candidates</c> and one or more benchmark tables
+/// (<see cref="DecontaminateConfig.BenchmarkInputs"/>); output <c>clean</c> (candidates schema, every input
+/// column carried). Each removed record's decision names the benchmark, the item id, the checked field
+/// and the first shared n-gram; each kept record gets a kept decision. Batches are checked in parallel
+/// (Dataflow, ordered), so the output keeps the input order.
+/// </summary>
+public sealed class DecontaminateStage(string name, DecontaminateConfig? config = null) : Stage<DecontaminateConfig>(name, config)
+{
+    public const string CandidatesInput = "candidates";
+    public const string CleanOutput = "clean";
+    public const string ContaminatedReason = "contaminated";
+    public const string CleanReason = "clean";
+
+    public override string Kind => "decontaminate";
+    public override int Version => 1;
+    public override bool WritesDecisions => true;
+
+    public override IReadOnlyList<PortSpec> Inputs =>
+        [PortSpec.Table(CandidatesInput, "candidates"), .. Config.BenchmarkInputs.Select(b => PortSpec.Table(b, "benchmark_items"))];
+
+    public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table(CleanOutput, "candidates")];
+
+    public override async Task RunAsync(IStageContext ctx)
+    {
+        if (Config.N < 1) throw new ArgumentException($"stage '{Name}': n must be at least 1, got {Config.N}");
+        if (Config.Fields.Count == 0) throw new ArgumentException($"stage '{Name}': no fields to check");
+        if (Config.BenchmarkInputs.Count == 0) throw new ArgumentException($"stage '{Name}': no benchmark inputs");
+
+        var items = new List<BenchmarkText>();
+        foreach (var input in Config.BenchmarkInputs)
+            items.AddRange(await ReadBenchmarkAsync(ctx.ReadTable(input), ctx.CancellationToken));
+        var index = new NgramIndex(Config.N, items);
+        ctx.Log($"test pool: {index.ItemCount} benchmark items, {index.DistinctNgrams} distinct {Config.N}-grams");
+
+        var candidates = ctx.ReadTable(CandidatesInput);
+        foreach (var field in Config.Fields)
+            if (candidates.Schema.GetFieldIndex(field) < 0)
+                throw new ArgumentException($"stage '{Name}': candidates have no column '{field}' to check; columns: {string.Join(", ", candidates.Schema.FieldsList.Select(f => f.Name))}");
+
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var b in items.Select(i => i.Benchmark).Distinct()) counts[b] = 0;
+        long kept = 0, removed = 0;
+        await using var clean = ctx.WriteTable(CleanOutput);
+
+        async Task Emit(CheckedBatch result)
+        {
+            for (int r = 0; r < result.Batch.Length; r++)
+            {
+                var id = result.Batch.GetString("id", r)!;
+                if (result.Matches[r] is { } m)
+                {
+                    removed++;
+                    counts[m.Match.Item.Benchmark] = counts.GetValueOrDefault(m.Match.Item.Benchmark) + 1;
+                    ctx.Decisions.Record(id, false, ContaminatedReason, Describe(m.Field, m.Match));
+                }
+                else
+                {
+                    kept++;
+                    ctx.Decisions.Record(id, true, CleanReason, $"no {Config.N}-gram of {string.Join("/", Config.Fields)} in the test pool");
+                }
+            }
+            if (result.Kept.Count > 0) await clean.WriteAsync(RecordBatchRows.Take(result.Batch, result.Kept), ctx.CancellationToken);
+            ctx.ReportProgress(kept + removed, candidates.RowCount);
+        }
+
+        if (Config.ChainSources) await RunChainedAsync(candidates, index, Emit, ctx.CancellationToken);
+        else await RunParallelAsync(candidates, index, Emit, ctx);
+
+        ctx.SetMetric("kept", kept);
+        ctx.SetMetric("contaminated", removed);
+        foreach (var (benchmark, count) in counts) ctx.SetMetric($"contaminated.{benchmark}", count);
+        ctx.Log($"{removed} contaminated, {kept} kept; " + string.Join(", ", counts.Where(c => c.Value > 0).Select(c => $"{c.Key}: {c.Value}")));
+    }
+
+    /// <summary>A decision detail a person can check by eye.</summary>
+    public static string Describe(string field, NgramMatch m) =>
+        $"benchmark={m.Item.Benchmark} item={m.Item.ItemId} field={field} word={m.Word} ngram=\"{m.Ngram}\"";
+
+    sealed record CheckedBatch(RecordBatch Batch, (string Field, NgramMatch Match)?[] Matches, List<int> Kept);
+
+    CheckedBatch Check(RecordBatch batch, NgramIndex index)
+    {
+        var matches = new (string, NgramMatch)?[batch.Length];
+        var kept = new List<int>(batch.Length);
+        var columns = Config.Fields.Select(f => (Name: f, Column: (StringArray)batch.Col(f))).ToArray();
+        for (int r = 0; r < batch.Length; r++)
+        {
+            foreach (var (field, column) in columns)
+            {
+                var text = column.GetString(r);
+                if (text is null) continue;
+                if (index.FirstMatch(text) is { } m) { matches[r] = (field, m); break; }
+            }
+            if (matches[r] is null) kept.Add(r);
+        }
+        return new CheckedBatch(batch, matches, kept);
+    }
+
+    async Task RunParallelAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, IStageContext ctx)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.CancellationToken);
+        var check = new TransformBlock<RecordBatch, CheckedBatch>(b => Check(b, index), new ExecutionDataflowBlockOptions
+        {
+            MaxDegreeOfParallelism = Math.Max(1, ctx.Execution.MaxDegreeOfParallelism),
+            BoundedCapacity = Math.Max(2, ctx.Execution.BoundedCapacity),
+            EnsureOrdered = true,
+            CancellationToken = cts.Token,
+        });
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var batch in candidates.ReadBatchesAsync(cts.Token))
+                    foreach (var slice in Split(batch, ctx.Execution.BatchRows))
+                        if (!await check.SendAsync(slice, cts.Token)) return; // the block faulted; its error surfaces below
+                check.Complete();
+            }
+            catch (Exception e)
+            {
+                ((IDataflowBlock)check).Fault(e);
+                throw;
+            }
+        });
+        try
+        {
+            // Results come out in input order (EnsureOrdered); writing stays on this one consumer.
+            while (await check.OutputAvailableAsync(cts.Token))
+                while (check.TryReceive(out var result)) await emit(result);
+            await check.Completion;
+            await producer;
+        }
+        catch
+        {
+            cts.Cancel();
+            try { await producer; } catch { /* the first error is the one to report */ }
+            throw;
+        }
+    }
+
+    /// <summary>Large input batches are cut so that work spreads over the parallel workers.</summary>
+    static IEnumerable<RecordBatch> Split(RecordBatch batch, int rows)
+    {
+        rows = Math.Max(1, Math.Min(rows, 2048));
+        if (batch.Length <= rows) { yield return batch; yield break; }
+        for (int start = 0; start < batch.Length; start += rows)
+            yield return batch.Slice(start, Math.Min(rows, batch.Length - start));
+    }
+
+    async Task RunChainedAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, CancellationToken ct)
+    {
+        string? currentSource = null;
+        var pending = new List<BenchmarkText>();
+        await foreach (var batch in candidates.ReadBatchesAsync(ct))
+        {
+            // Rows are checked one at a time here because the pool grows at source boundaries.
+            var matches = new (string, NgramMatch)?[batch.Length];
+            var kept = new List<int>(batch.Length);
+            for (int r = 0; r < batch.Length; r++)
+            {
+                var source = batch.GetString("source", r) ?? "";
+                if (source != currentSource)
+                {
+                    foreach (var p in pending) index.Add(p);
+                    pending.Clear();
+                    currentSource = source;
+                }
+                var single = Check(batch.Slice(r, 1), index);
+                matches[r] = single.Matches[0];
+                if (matches[r] is null)
+                {
+                    kept.Add(r);
+                    pending.Add(new BenchmarkText($"source:{source}", batch.GetString("id", r)!, batch.GetString("question", r)!));
+                }
+            }
+            await emit(new CheckedBatch(batch, matches, kept));
+        }
+    }
+
+    static async Task<List<BenchmarkText>> ReadBenchmarkAsync(ITableReader table, CancellationToken ct)
+    {
+        var list = new List<BenchmarkText>();
+        await foreach (var batch in table.ReadBatchesAsync(ct))
+            for (int r = 0; r < batch.Length; r++)
+                list.Add(new BenchmarkText(batch.GetString("benchmark", r)!, batch.GetString("item_id", r)!, batch.GetString("question", r)!));
+        return list;
+    }
+}

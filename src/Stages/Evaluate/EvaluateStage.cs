@@ -1,0 +1,199 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
+
+namespace IwSft.Stages.Evaluate;
+
+/// <summary>
+/// The evaluate stage kind: generates n samples per benchmark item from each checkpoint, grades them
+/// and writes one results row per checkpoint × item × sample.
+///
+/// Checkpoints are directory inputs named <c>checkpoint_LABEL</c> (<see cref="AddCheckpoint"/>) or
+/// external model directories (<see cref="AddExternalCheckpoint"/>); they are deliberately not part
+/// of the configuration, so adding a checkpoint to a batch leaves the configuration, and with it the
+/// record memo's namespace, unchanged. Every generated sample is memoised under
+/// sha256(checkpoint content hash, prompt, sample seed, generation settings): a rerun over five
+/// checkpoints of which one is new generates only for the new one, and never opens the model of a
+/// checkpoint whose samples are all cached. Grading is not memoised (it is cheap), so grader fixes
+/// apply to cached generations.
+/// </summary>
+public sealed partial class EvaluateStage : Stage<EvaluateConfig>
+{
+    public const string ItemsInput = "items";
+    public const string TokenizerInput = "tokenizer";
+    public const string ResultsOutput = "results";
+    public const string CheckpointPortPrefix = "checkpoint_";
+
+    readonly ICompletionGeneratorFactory _generators;
+    readonly IPromptFormatter? _formatter;
+    readonly List<string> _checkpointPorts = new();
+    readonly SortedDictionary<string, string> _external = new(StringComparer.Ordinal);
+
+    /// <param name="generators">Opens a generator for a checkpoint directory (the TorchSharp model core in real runs).</param>
+    /// <param name="formatter">Prompt text per item; default <see cref="PromptFormatter"/> with the configured style.</param>
+    public EvaluateStage(string name, ICompletionGeneratorFactory generators, EvaluateConfig? config = null, IPromptFormatter? formatter = null)
+        : base(name, config)
+    {
+        _generators = generators;
+        _formatter = formatter;
+    }
+
+    public override string Kind => "evaluate";
+    // Bump when generation requests or result rows change meaning.
+    public override int Version => 1;
+    public override bool IsRecordWise => true;
+
+    public override IReadOnlyList<PortSpec> Inputs =>
+        [PortSpec.Table(ItemsInput, "benchmark_items"), PortSpec.Dir(TokenizerInput, optional: true), .. _checkpointPorts.Select(p => PortSpec.Dir(p))];
+
+    public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table(ResultsOutput, "eval_results")];
+
+    public override IEnumerable<string> ExternalInputs => _external.Values;
+
+    /// <summary>Evaluates the checkpoint directory produced upstream (e.g. a train stage's model output) under <paramref name="label"/>.</summary>
+    public EvaluateStage AddCheckpoint(string label, OutputRef source)
+    {
+        string port = CheckpointPortPrefix + CheckLabel(label);
+        _checkpointPorts.Add(port);
+        From(port, source);
+        return this;
+    }
+
+    /// <summary>Evaluates a model directory outside the store (a base model, a checkpoint trained elsewhere).</summary>
+    public EvaluateStage AddExternalCheckpoint(string label, string directory)
+    {
+        CheckLabel(label);
+        _external[label] = Path.GetFullPath(directory);
+        return this;
+    }
+
+    string CheckLabel(string label)
+    {
+        if (!LabelRegex().IsMatch(label))
+            throw new ArgumentException($"stage '{Name}': checkpoint label '{label}' must match {LabelRegex()}");
+        if (_checkpointPorts.Contains(CheckpointPortPrefix + label) || _external.ContainsKey(label))
+            throw new ArgumentException($"stage '{Name}': checkpoint label '{label}' is used twice");
+        return label;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]*$")] private static partial Regex LabelRegex();
+
+    public override async Task RunAsync(IStageContext ctx)
+    {
+        var ct = ctx.CancellationToken;
+        Config.Validate(Name);
+        var checkpoints = _checkpointPorts.Select(p => (Label: p[CheckpointPortPrefix.Length..], Dir: ctx.InputDirectory(p)))
+            .Concat(_external.Select(kv => (Label: kv.Key, Dir: kv.Value)))
+            .OrderBy(c => c.Label, StringComparer.Ordinal).ToList();
+        if (checkpoints.Count == 0) throw new InvalidOperationException($"stage '{Name}' (evaluate) has no checkpoints: call AddCheckpoint or AddExternalCheckpoint");
+        if (Config.Temperature == 0 && Config.SamplesPerItem > 1)
+            ctx.Log($"warning: greedy decoding (temperature 0) with {Config.SamplesPerItem} samples per item gives identical samples");
+
+        string? tokenizerDir = ctx.HasInput(TokenizerInput) ? ctx.InputDirectory(TokenizerInput) : null;
+        // The tokenizer shapes generation, so its content joins the checkpoint's in the memo key.
+        string tokenizerHash = tokenizerDir is null ? "own" : CheckpointHasher.Hash(tokenizerDir, ct);
+        var items = await EvalItemReader.ReadAsync(ctx.ReadTable(ItemsInput), Name, ct);
+        items = SelectItems(items);
+        var formatter = _formatter ?? new PromptFormatter(Config.PromptStyle);
+        var prompts = items.Select(formatter.Format).ToList();
+        var grader = new Grader(new GraderOptions { RelativeTolerance = Config.RelativeTolerance, LastNumberFallback = Config.LastNumberFallback });
+        var settings = Config.Generation;
+        string settingsKey = JsonSerializer.Serialize(settings);
+
+        var schema = TableSchema.Get("eval_results");
+        await using var writer = ctx.WriteTable(ResultsOutput);
+        var rows = new BatchBuilder(schema);
+        long total = (long)checkpoints.Count * items.Count * Config.SamplesPerItem, done = 0, generated = 0;
+
+        foreach (var (label, dir) in checkpoints)
+        {
+            string checkpointHash = CheckpointHasher.Hash(dir, ct);
+            var samples = new GeneratedSample?[items.Count, Config.SamplesPerItem];
+            var pending = new List<(int Item, int Sample, string Key, GenerationRequest Request)>();
+            for (int i = 0; i < items.Count; i++)
+            {
+                for (int s = 0; s < Config.SamplesPerItem; s++)
+                {
+                    long seed = SampleSeed(Config.Seed, prompts[i], s);
+                    string key = MemoKey(checkpointHash + "+" + tokenizerHash, prompts[i], seed, settingsKey);
+                    if (ctx.Memo.TryGet(key, out var cached)) samples[i, s] = JsonSerializer.Deserialize<GeneratedSample>(cached);
+                    else pending.Add((i, s, key, new GenerationRequest(prompts[i], seed)));
+                }
+            }
+            ctx.Log($"checkpoint '{label}' ({checkpointHash[..12]}): {items.Count * Config.SamplesPerItem - pending.Count} samples cached, {pending.Count} to generate");
+
+            if (pending.Count > 0)
+            {
+                using var generator = _generators.Open(dir, tokenizerDir, ct);
+                foreach (var chunk in pending.Chunk(Config.BatchSize))
+                {
+                    ct.ThrowIfCancellationRequested();
+                    var outputs = generator.Generate(chunk.Select(p => p.Request).ToList(), settings, ct);
+                    if (outputs.Count != chunk.Length)
+                        throw new InvalidOperationException($"stage '{Name}': generator returned {outputs.Count} samples for {chunk.Length} requests");
+                    for (int j = 0; j < chunk.Length; j++)
+                    {
+                        samples[chunk[j].Item, chunk[j].Sample] = outputs[j];
+                        await ctx.Memo.PutAsync(chunk[j].Key, JsonSerializer.Serialize(outputs[j]), ct);
+                    }
+                    generated += chunk.Length;
+                    ctx.ReportProgress(done + generated, total, "samples");
+                }
+            }
+
+            for (int i = 0; i < items.Count; i++)
+            {
+                var item = items[i];
+                int correct = 0;
+                string gold = item.IsMultipleChoice ? Grader.GoldLetter(item.Answer, item.Choices!).ToString() : Grader.GoldMathAnswer(item.Answer);
+                for (int s = 0; s < Config.SamplesPerItem; s++)
+                {
+                    var sample = samples[i, s]!;
+                    var grade = grader.Grade(sample.Text, item.Answer, item.Choices);
+                    if (grade.Correct) correct++;
+                    rows.Set("checkpoint", label).Set("checkpoint_hash", checkpointHash).Set("benchmark", item.Benchmark)
+                        .Set("item_id", item.ItemId).Set("sample", s).Set("response", sample.Text).Set("extracted", grade.Extracted)
+                        .Set("extraction", SourceName(grade.Source)).Set("gold", gold).Set("correct", grade.Correct).Set("tokens", sample.Tokens)
+                        .EndRow();
+                    if (rows.Count >= ctx.Execution.BatchRows) await writer.WriteAsync(rows.Build(), ct);
+                }
+            }
+            done += items.Count * Config.SamplesPerItem;
+            foreach (var bench in items.GroupBy(it => it.Benchmark))
+                ctx.Log($"checkpoint '{label}' graded on {bench.Key}: {bench.Count()} items");
+        }
+        if (rows.Count > 0) await writer.WriteAsync(rows.Build(), ct);
+        ctx.SetMetric("samples_generated", generated);
+        ctx.SetMetric("samples_cached", total - generated);
+    }
+
+    List<EvalItem> SelectItems(List<EvalItem> items)
+    {
+        IEnumerable<EvalItem> q = items;
+        if (Config.Benchmarks.Count > 0)
+        {
+            var missing = Config.Benchmarks.Except(items.Select(i => i.Benchmark)).ToList();
+            if (missing.Count > 0)
+                throw new ArgumentException($"stage '{Name}' (evaluate): benchmarks {string.Join(", ", missing)} are not in the items table; present: {string.Join(", ", items.Select(i => i.Benchmark).Distinct())}");
+            q = q.Where(i => Config.Benchmarks.Contains(i.Benchmark));
+        }
+        if (Config.MaxItemsPerBenchmark > 0)
+            q = q.GroupBy(i => i.Benchmark).SelectMany(g => g.Take(Config.MaxItemsPerBenchmark));
+        return q.ToList();
+    }
+
+    public static string SourceName(AnswerSource s) => JsonNamingPolicy.SnakeCaseLower.ConvertName(s.ToString());
+
+    /// <summary>A sample's seed depends only on the base seed, the prompt and the sample index.</summary>
+    public static long SampleSeed(int baseSeed, string prompt, int sample)
+    {
+        var h = SHA256.HashData(Encoding.UTF8.GetBytes($"{baseSeed}\0{sample}\0{prompt}"));
+        return BitConverter.ToInt64(h, 0) & long.MaxValue;
+    }
+
+    public static string MemoKey(string checkpointHash, string prompt, long seed, string settingsKey) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"eval-sample\0{checkpointHash}\0{seed}\0{settingsKey}\0{prompt}")));
+}

@@ -1,0 +1,34 @@
+namespace IwSft.Stages.Evaluate;
+
+/// <summary>Sampling settings shared by every request of one evaluation (part of the results cache key).</summary>
+public sealed record GenerationSettings
+{
+    public int MaxNewTokens { get; init; } = 512;
+    /// <summary>0 = greedy.</summary>
+    public double Temperature { get; init; }
+    /// <summary>Nucleus sampling mass; 1 = off.</summary>
+    public double TopP { get; init; } = 1.0;
+}
+
+/// <summary>One completion to produce. The seed is per request, so a sample's text does not depend on batching.</summary>
+public sealed record GenerationRequest(string Prompt, long Seed);
+
+/// <summary>A completion and the number of tokens generated for it.</summary>
+public sealed record GeneratedSample(string Text, int Tokens);
+
+/// <summary>
+/// Text generation from one loaded checkpoint. Implemented over the TorchSharp model core for real
+/// runs and by deterministic fakes in tests. Returns one sample per request, in request order.
+/// </summary>
+public interface ICompletionGenerator : IDisposable
+{
+    IReadOnlyList<GeneratedSample> Generate(IReadOnlyList<GenerationRequest> requests, GenerationSettings settings, CancellationToken cancellationToken);
+}
+
+/// <summary>Loads a generator for a checkpoint directory. Called only for checkpoints with uncached samples.</summary>
+public interface ICompletionGeneratorFactory
+{
+    /// <param name="checkpointDirectory">A model directory (config.json + safetensors for the TorchSharp core).</param>
+    /// <param name="tokenizerDirectory">The evaluate stage's tokenizer input when bound; null = the checkpoint's own tokenizer files.</param>
+    ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken);
+}
