@@ -22,16 +22,17 @@ public class TrainerTests : IDisposable
         {
             int len = 4 + random.NextInt(4);
             var ids = Enumerable.Range(0, len).Select(_ => 1 + random.NextInt(10)).ToArray();
+            int completionStart = 1 + random.NextInt(2);
             float[] refLogp;
             if (referenceModel is null)
-                refLogp = Enumerable.Range(0, len - 1).Select(_ => (float)(-1.5 - random.NextDouble())).ToArray();
+                refLogp = Enumerable.Range(0, len - completionStart).Select(_ => (float)(-1.5 - random.NextDouble())).ToArray();
             else
             {
                 using var t = tensor(ids.Select(x => (long)x).ToArray(), [1, len]);
                 using var logits = referenceModel.Forward(t);
-                refLogp = TokenLogProbs.OfTargets(logits, t).data<float>().ToArray();
+                refLogp = TokenLogProbs.OfTargets(logits, t).data<float>().ToArray()[(completionStart - 1)..];
             }
-            list.Add(new TrainingExample($"s{i}", ids, 1 + random.NextInt(2), refLogp, SamplingWeight: i % 3));
+            list.Add(new TrainingExample($"s{i}", ids, completionStart, refLogp, SamplingWeight: i % 3));
         }
         return list;
     }
