@@ -71,6 +71,14 @@ public class TrainerTests : IDisposable
         Assert.Equal(t1.History.Select(h => h.Loss), t3.History.Select(h => h.Loss));
         Assert.Equal(Flat(straight), Flat(resumed));   // bit-exact on CPU
         Assert.Equal(t1.History[^1].GradNorm, t3.History[^1].GradNorm);
+
+        // A checkpoint never resumes a different run: another learning rate changes the fingerprint.
+        var other = Config(); other.Sampling = SamplingMode.Weighted; other.LearningRate = 2e-2;
+        using var t4 = new Trainer(new TinyLanguageModel(), data, other);
+        Assert.Contains("different configuration or data set", Assert.Throws<InvalidDataException>(() => t4.LoadCheckpoint(checkpoint)).Message);
+        // nor one over changed data
+        using var t5 = new Trainer(new TinyLanguageModel(), data.Select((d, i) => i == 0 ? d with { SamplingWeight = 5 } : d).ToList(), config);
+        Assert.Throws<InvalidDataException>(() => t5.LoadCheckpoint(checkpoint));
     }
 
     [Fact]

@@ -18,9 +18,9 @@ public sealed class TrainStageConfig
     /// <summary>Recompute each layer in the backward pass (the authors train with it on).</summary>
     public bool GradientCheckpointing { get; set; }
     /// <summary>
-    /// A durable directory for intermediate checkpoints. When set, a rerun resumes exactly from the newest
-    /// compatible checkpoint there (after a crash, a kill or a non-finite stop). When null, checkpoints go
-    /// to the run's scratch space and do not survive the run.
+    /// A durable directory for intermediate checkpoints (in a subdirectory per run fingerprint). When set, a
+    /// rerun of the same run resumes exactly from its newest checkpoint (after a crash, a kill or a
+    /// non-finite stop). When null, checkpoints go to the run's scratch space and do not survive the run.
     /// </summary>
     public string? CheckpointDirectory { get; set; }
     /// <summary>dtype of the saved model (null: the base checkpoint's).</summary>
@@ -75,7 +75,11 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
             using var trainer = new Trainer(policy, examples, tc, new AuxiliaryModels(ema, reference));
             var saveDType = Config.SaveDType;
             trainer.ExportModel = (m, dir) => Checkpoint.Save((Transformer)m, dir, saveDType);
-            var checkpoints = Config.CheckpointDirectory ?? Path.Combine(context.ScratchDirectory, "checkpoints");
+            // One subdirectory per (trainer fingerprint, base model): a rerun of the same run resumes, a changed
+            // configuration, data set or base model starts afresh instead of continuing someone else's state.
+            var runKey = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+                System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + TrainingData.DirectoryHash(baseDir))))[..16];
+            var checkpoints = Path.Combine(Config.CheckpointDirectory ?? Path.Combine(context.ScratchDirectory, "checkpoints"), runKey);
             if (Trainer.LatestCheckpoint(checkpoints) is { } latest)
             {
                 trainer.LoadCheckpoint(latest);

@@ -168,8 +168,9 @@ public class TrainingStageTests : IDisposable
             killed.OnProgress = step => { if (step == 2) cts.Cancel(); };
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stage.RunAsync(killed));
         }
-        Assert.NotNull(Trainer.LatestCheckpoint(checkpoints));
-        Assert.True(File.Exists(Path.Combine(Trainer.LatestCheckpoint(checkpoints)!, Trainer.ModelDirectory, Checkpoint.ConfigFile)));
+        var runDir = Directory.GetDirectories(checkpoints).Single();   // one subdirectory per run fingerprint
+        Assert.EndsWith(Trainer.CheckpointName(2), Trainer.LatestCheckpoint(runDir));
+        Assert.True(File.Exists(Path.Combine(Trainer.LatestCheckpoint(runDir)!, Trainer.ModelDirectory, Checkpoint.ConfigFile)));
 
         using var resumed = new TrainingTestContext(stage).Table("sequences", Sequences(rows)).Dir("base_model", baseModel);
         await stage.RunAsync(resumed);
@@ -178,6 +179,17 @@ public class TrainingStageTests : IDisposable
         var b = resumed.Output("metrics").Single();
         Assert.Equal(a.Length, b.Length);
         for (int r = 0; r < a.Length; r++) Assert.Equal(a.GetDouble("loss", r), b.GetDouble("loss", r));
+        // A changed configuration never continues this run's state: it starts afresh in its own subdirectory.
+        var changedConfig = TrainConfig(LossKind.Sft, checkpoints);
+        changedConfig.Trainer.LearningRate = 2e-3;
+        var changed = new TrainStage(config: changedConfig);
+        using (var changedCtx = new TrainingTestContext(changed).Table("sequences", Sequences(rows)).Dir("base_model", baseModel))
+        {
+            await changed.RunAsync(changedCtx);
+            Assert.DoesNotContain(changedCtx.Logs, l => l.Contains("resumed from"));
+        }
+        Assert.Equal(2, Directory.GetDirectories(checkpoints).Length);
+
         using var m1 = Checkpoint.Load(straightCtx.OutputDirectory("model"));
         using var m2 = Checkpoint.Load(resumed.OutputDirectory("model"));
         foreach (var (p, q) in m1.parameters().Zip(m2.parameters())) Assert.Equal(p.data<float>().ToArray(), q.data<float>().ToArray());
