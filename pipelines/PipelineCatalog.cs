@@ -7,6 +7,7 @@ public static class PipelineCatalog
 {
     public static IReadOnlyList<IPipelineDefinition> All { get; } = new IPipelineDefinition[]
     {
+        new Control.ControlPipeline(),
     };
 
     public static IPipelineDefinition Get(string name) =>
