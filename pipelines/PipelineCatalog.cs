@@ -7,6 +7,9 @@ public static class PipelineCatalog
 {
     public static IReadOnlyList<IPipelineDefinition> All { get; } = new IPipelineDefinition[]
     {
+        new Example.ExamplePipeline("demo"),
+        new Example.ExamplePipeline("example"),
+        new Bandit.BanditPipeline(),
         new Control.ControlPipeline(),
     };
 

@@ -8,6 +8,8 @@ public static partial class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return ListCommand();
+        foreach (var c in EngineCommands.All()) yield return c;
+        yield return ModelCommand();
     }
 
     static Command ListCommand()

@@ -112,3 +112,22 @@ public class TokenizerTests
         Assert.Equal(100257, cl.EosId);
     }
 }
+
+public class TokenizerConcurrencyTests
+{
+    [Fact]
+    public void ParallelEncodingMatchesSequentialEncoding()
+    {
+        // The format and token-length stages tokenise rows in parallel with one shared tokenizer.
+        var tok = HfTokenizer.Load(TokenizerTestData.WriteVocabMergesDir());
+        var cl = HfTokenizer.Cl100kBase();
+        var texts = Enumerable.Range(0, 400).Select(i => $"the {i} thin the{i % 7} in er <|im_end|> ünï {new string('x', i % 13)} a the").ToArray();
+        foreach (var t in new[] { tok, cl })
+        {
+            var sequential = texts.Select(x => t.EncodeToIds(x)).ToArray();
+            var parallel = new List<int>[texts.Length];
+            Parallel.For(0, texts.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => parallel[i] = t.EncodeToIds(texts[i]));
+            for (int i = 0; i < texts.Length; i++) Assert.Equal(sequential[i], parallel[i]);
+        }
+    }
+}

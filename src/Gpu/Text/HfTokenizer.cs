@@ -217,6 +217,14 @@ public sealed class HfTokenizer
         return new HfTokenizer(core, added, 100256, "<|endoftext|>", null, "cl100k_base", "cl100k_base");
     }
 
+    /// <summary>The name of the packaged encoding accepted by <see cref="FromSpec"/>.</summary>
+    public const string Cl100kBaseSpec = "cl100k_base";
+
+    /// <summary>A tokenizer from configuration: "cl100k_base" for the packaged encoding, else a HF tokenizer directory.</summary>
+    public static HfTokenizer FromSpec(string spec) =>
+        string.IsNullOrWhiteSpace(spec) ? throw new ArgumentException("tokenizer is not configured: give a Hugging Face tokenizer directory or 'cl100k_base'")
+        : spec == Cl100kBaseSpec ? Cl100kBase() : Load(spec);
+
     static JsonNode ParseJson(string path)
     {
         try { return JsonNode.Parse(File.ReadAllText(path)) ?? throw new FormatException($"{path}: empty JSON"); }

@@ -45,7 +45,7 @@ public sealed class ParquetSourceReader(string path)
     static async Task<RawValue[]> ReadColumnAsync(ParquetRowGroupReader group, DataField field, int count, CancellationToken ct)
     {
         var t = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
-        if (t == typeof(string))
+        if (t == typeof(string) || t == typeof(ReadOnlyMemory<char>))
         {
             var buffer = new string?[count];
             await group.ReadAsync(field, buffer.AsMemory(), null, ct);
