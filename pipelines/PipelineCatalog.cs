@@ -11,6 +11,7 @@ public static class PipelineCatalog
         new Example.ExamplePipeline("example"),
         new Bandit.BanditPipeline(),
         new Control.ControlPipeline(),
+        new S1k.S1kPipeline(),
     };
 
     public static IPipelineDefinition Get(string name) =>

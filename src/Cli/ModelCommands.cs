@@ -17,6 +17,7 @@ public static partial class CommandCatalog
         model.Subcommands.Add(ModelGenerateCommand());
         model.Subcommands.Add(ModelScoreCommand());
         model.Subcommands.Add(ModelBenchCommand());
+        model.Subcommands.Add(ModelMemoryCommand());
         return model;
     }
 

@@ -1,0 +1,92 @@
+using IwSft.Gpu.Models;
+using IwSft.Runtime;
+using IwSft.Stages.Curate;
+using IwSft.Stages.Decontaminate;
+using IwSft.Stages.Evaluate;
+using IwSft.Stages.Ingest;
+using IwSft.Stages.Reporting;
+using IwSft.Stages.Training;
+
+namespace IwSft.Pipelines.S1k;
+
+/// <summary>
+/// The S1K recipe end to end (DESIGN.md sections 2–3): ingest the candidate pool and the benchmarks →
+/// 8-gram decontamination → judge featurisation (MSC domain, grading of the attempt and of each reference
+/// model's answer) → trace lengths → s1 filters → 1K selection → Qwen chat template with the think/answer
+/// layout → reference log-probs under the starting model → iw-SFT → evaluation of base and trained model →
+/// report. One definition; the full-size run and the CPU test differ only in <see cref="S1kSettings"/>.
+/// </summary>
+public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineDefinition
+{
+    public string Name => "s1k";
+    public string Description => "S1K at scale: ingest, decontaminate, judge features, s1 filter + 1K selection, format, reference log-probs, iw-SFT, evaluate";
+
+    public Pipeline Build(PipelineBuildOptions options) => Build(Name, (settings ?? S1kSettings.Load)(), DataRoot(options));
+
+    static string DataRoot(PipelineBuildOptions options) =>
+        options.DataRoot ?? (Environment.GetEnvironmentVariable("IWSFT_DATA") is { Length: > 0 } env ? env : "data");
+
+    public static Pipeline Build(string name, S1kSettings s, string dataRoot)
+    {
+        var p = new Pipeline(name, "S1K recipe");
+        IngestSource Resolve(IngestSource src)
+        {
+            var copy = Clone(src);
+            copy.Path = S1kSettings.Expand(src.Path, dataRoot);
+            return copy;
+        }
+
+        var candidates = p.Add(new IngestStage("ingest", new IngestConfig { Mode = IngestMode.Candidates, Sources = s.Candidates.Select(Resolve).ToList() }));
+        var benchmarks = p.Add(new IngestStage("benchmarks", new IngestConfig { Mode = IngestMode.Benchmark, Sources = s.Benchmarks.Select(Resolve).ToList() }));
+        var decontam = p.Add(new DecontaminateStage("decontaminate", Clone(s.Decontaminate, dc => dc.BenchmarkInputs = ["benchmarks"])));
+        decontam.From(DecontaminateStage.CandidatesInput, candidates[candidates.MainOutput]).From("benchmarks", benchmarks[benchmarks.MainOutput]);
+
+        var baseModel = p.Add(new ImportModelStage("base_model", new ImportModelConfig { Path = s.BaseModel }));
+        var referenceModel = s.ReferenceModel is { Length: > 0 } refPath && refPath != s.BaseModel
+            ? p.Add(new ImportModelStage("reference_model", new ImportModelConfig { Path = refPath }))
+            : baseModel;
+
+        var chain = S1kCuration.Add(p, decontam[DecontaminateStage.CleanOutput], new S1kCurationOptions
+        {
+            JudgeBaseUrl = s.Judge.BaseUrl, JudgeModel = s.Judge.Model, ApiKeyEnv = s.Judge.ApiKeyEnv, MaxConcurrency = s.Judge.MaxConcurrency,
+            Resilience = s.Judge.Resilience, ReferenceModels = s.ReferenceModels, Select = s.Select, BlockSize = s.BlockSize,
+            Tokenizer = s.LengthTokenizer ?? "",
+        });
+        // The model's own tokenizer: formatting always, trace lengths unless another one is configured.
+        chain.Format.From("tokenizer", baseModel[ImportModelStage.ModelOutput]);
+        if (s.LengthTokenizer is null) chain.Lengths.From("tokenizer", baseModel[ImportModelStage.ModelOutput]);
+
+        bool cuda = s.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        var refLogProbs = p.Add(new ReferenceLogProbStage("ref_logprobs", new ReferenceLogProbConfig
+        {
+            Device = s.Device, ComputeDType = s.ComputeDType, BatchSize = s.ReferenceBatchSize,
+        }));
+        refLogProbs.From("sequences", chain.Sequences).From("reference_model", referenceModel[ImportModelStage.ModelOutput]);
+
+        var trainer = Clone(s.Trainer, t => t.MaxSequenceLength = Math.Max(t.MaxSequenceLength, s.BlockSize));
+        var train = p.Add(new TrainStage("train", new TrainStageConfig
+        {
+            Trainer = trainer, Device = s.Device, ComputeDType = s.ComputeDType, GradientCheckpointing = s.GradientCheckpointing,
+            CheckpointDirectory = s.CheckpointDirectory,
+        }));
+        train.From("sequences", chain.Sequences).From("base_model", baseModel[ImportModelStage.ModelOutput]).From("ref_logprobs", refLogProbs["ref_logprobs"]);
+
+        var modelOptions = new ModelOptions(s.Device, "float32", s.ComputeDType ?? (cuda ? "bfloat16" : null));
+        var evaluate = p.Add(new EvaluateStage("evaluate", new TransformerCompletionGeneratorFactory(modelOptions), Clone(s.Evaluate)));
+        evaluate.From(EvaluateStage.ItemsInput, benchmarks[benchmarks.MainOutput]);
+        if (s.EvaluateBaseModel) evaluate.AddCheckpoint("base", baseModel[ImportModelStage.ModelOutput]);
+        evaluate.AddCheckpoint("iw_sft", train["model"]);
+
+        var report = p.Add(new EvalReportStage("report", new EvalReportConfig { Title = "S1K: base vs iw-SFT" }));
+        report.From(EvalReportStage.ResultsInput, evaluate[EvaluateStage.ResultsOutput]);
+        report.AddTrainingMetrics("iw_sft", train["metrics"]);
+        return p;
+    }
+
+    static T Clone<T>(T value, Action<T>? edit = null)
+    {
+        var copy = System.Text.Json.JsonSerializer.Deserialize<T>(System.Text.Json.JsonSerializer.Serialize(value, S1kSettings.JsonOptions), S1kSettings.JsonOptions)!;
+        edit?.Invoke(copy);
+        return copy;
+    }
+}

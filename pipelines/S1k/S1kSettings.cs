@@ -1,0 +1,128 @@
+using System.Text.Json;
+using IwSft.Runtime;
+using IwSft.Stages.Curate;
+using IwSft.Stages.Curate.Judge;
+using IwSft.Stages.Curate.Select;
+using IwSft.Stages.Decontaminate;
+using IwSft.Stages.Evaluate;
+using IwSft.Stages.Ingest;
+using IwSft.Gpu.Training;
+
+namespace IwSft.Pipelines.S1k;
+
+/// <summary>Where the judge endpoints are: any OpenAI-compatible chat-completions server (vLLM, SGLang, a hosted API).</summary>
+public sealed class S1kJudgeSettings
+{
+    public string BaseUrl { get; set; } = "http://127.0.0.1:8000";
+    public string Model { get; set; } = "Qwen/Qwen2.5-72B-Instruct";
+    /// <summary>Name of the environment variable holding the API key (null: no key, e.g. a local vLLM).</summary>
+    public string? ApiKeyEnv { get; set; }
+    public int MaxConcurrency { get; set; } = 16;
+    public JudgeResilienceConfig Resilience { get; set; } = new();
+}
+
+/// <summary>
+/// Everything the user supplies to the s1k pipeline: data paths, endpoints, models, devices, sizes. Defaults are
+/// the authors' recipe and conventional locations (<c>{data}</c> = the data root: <c>PipelineBuildOptions.DataRoot</c>,
+/// else env <c>IWSFT_DATA</c>, else <c>data</c>). Loaded from the JSON file named by env <c>IWSFT_S1K_SETTINGS</c>
+/// (or <c>s1k.settings.json</c> in the working directory when present); keys are snake_case and a file need only
+/// name what it changes. Every stage setting can further be overridden per run with <c>--set stage.key=value</c>.
+/// </summary>
+public sealed class S1kSettings
+{
+    public const string EnvVar = "IWSFT_S1K_SETTINGS";
+    public const string DefaultFile = "s1k.settings.json";
+    public const string DataPlaceholder = "{data}";
+
+    /// <summary>Candidate pool: one entry per source file (the file's name is the record's <c>source</c>).</summary>
+    public List<IngestSource> Candidates { get; set; } =
+    [
+        new() { Path = "{data}/s1k/candidates.jsonl", Name = "s1_pool" },
+    ];
+
+    /// <summary>Benchmarks for decontamination and evaluation. GPQA-Diamond is user-provided (not redistributed in plain text).</summary>
+    public List<IngestSource> Benchmarks { get; set; } =
+    [
+        new() { Path = "{data}/benchmarks/aime24.jsonl", Name = "aime24", Question = "problem" },
+        new() { Path = "{data}/benchmarks/math500.jsonl", Name = "math500", Question = "problem", ItemId = "unique_id" },
+        new()
+        {
+            Path = "{data}/benchmarks/gpqa_diamond.csv", Name = "gpqa_diamond", Question = "Question", Answer = "Correct Answer",
+            Solution = "Explanation", ItemId = "Record ID",
+            Choices = ["Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"],
+        },
+    ];
+
+    /// <summary>s1's decontamination: word 8-grams over the question, later sources checked against earlier ones.</summary>
+    public DecontaminateConfig Decontaminate { get; set; } = new() { N = 8, Fields = ["question"], ChainSources = true };
+
+    public S1kJudgeSettings Judge { get; set; } = new();
+
+    /// <summary>Difficulty: each model's answer (a column or <c>metadata.key</c> of the candidates) is graded → <c>solved_{name}</c>.</summary>
+    public List<ReferenceModelAnswers> ReferenceModels { get; set; } =
+    [
+        new() { Name = "qwen2_5_7b", AnswerPlaceholder = "metadata.qwen2_5_7b_answer" },
+        new() { Name = "qwen2_5_32b", AnswerPlaceholder = "metadata.qwen2_5_32b_answer" },
+    ];
+
+    public SelectConfig Select { get; set; } = new() { TargetSize = 1000, UniformUntil = 700 };
+
+    /// <summary>The starting model (trained, evaluated, and the source of the tokenizer).</summary>
+    public string BaseModel { get; set; } = "models/Qwen2.5-32B-Instruct";
+    /// <summary>π_ref for the importance weights; null = the base model (the authors' approximation of the unknown data-generating model).</summary>
+    public string? ReferenceModel { get; set; }
+    /// <summary>Tokenizer of trace lengths: null = the base model's; "cl100k_base" = the packaged encoding.</summary>
+    public string? LengthTokenizer { get; set; }
+
+    /// <summary>Tokens per training sequence (authors: 22,000; s1 used 32,768).</summary>
+    public int BlockSize { get; set; } = 22000;
+
+    /// <summary>iw-SFT with the authors' launch-script recipe (DESIGN.md section 2).</summary>
+    public TrainerConfig Trainer { get; set; } = AuthorsRecipe();
+
+    /// <summary>Torch device of reference scoring, training and evaluation ("cuda:0", "cpu").</summary>
+    public string Device { get; set; } = "cuda:0";
+    /// <summary>Matmul dtype; null = bf16 on CUDA, fp32 on CPU.</summary>
+    public string? ComputeDType { get; set; }
+    public bool GradientCheckpointing { get; set; } = true;
+    /// <summary>Durable intermediate checkpoints, so a killed training resumes exactly.</summary>
+    public string? CheckpointDirectory { get; set; } = "checkpoints/s1k";
+    public int ReferenceBatchSize { get; set; } = 1;
+
+    /// <summary>Evaluation of the base and trained models on the benchmarks (greedy).</summary>
+    public EvaluateConfig Evaluate { get; set; } = new() { MaxNewTokens = 32768, BatchSize = 8 };
+    public bool EvaluateBaseModel { get; set; } = true;
+
+    public static TrainerConfig AuthorsRecipe() => new()
+    {
+        Loss = LossKind.IwSftSequence, Proposal = ProposalPolicy.Current, Reference = ReferenceSource.Precomputed,
+        WeightTemperature = 1.0, WeightClipMin = 0.0, WeightClipMax = 16.0,
+        LearningRate = 1e-5, MinLearningRate = 0.0, WarmupRatio = 0.05, Epochs = 5, WeightDecay = 1e-4, Beta1 = 0.9, Beta2 = 0.95,
+        GlobalBatchSize = 8, MicroBatchSize = 1, MaxSequenceLength = 22000, CheckpointEvery = 25, KeepCheckpoints = 2,
+    };
+
+    public static readonly JsonSerializerOptions JsonOptions = new(Stage<object>.ConfigJsonOptions) { WriteIndented = true };
+
+    /// <summary>The settings file named by <see cref="EnvVar"/>, else <see cref="DefaultFile"/> if present, else the defaults.</summary>
+    public static S1kSettings Load()
+    {
+        var path = Environment.GetEnvironmentVariable(EnvVar);
+        if (!string.IsNullOrEmpty(path))
+        {
+            if (!File.Exists(path)) throw new FileNotFoundException($"s1k settings: {EnvVar}={path} does not exist");
+            return FromFile(path);
+        }
+        return File.Exists(DefaultFile) ? FromFile(DefaultFile) : new S1kSettings();
+    }
+
+    public static S1kSettings FromFile(string path)
+    {
+        try { return JsonSerializer.Deserialize<S1kSettings>(File.ReadAllText(path), JsonOptions) ?? throw new InvalidDataException($"{path}: empty settings"); }
+        catch (JsonException e) { throw new InvalidDataException($"s1k settings {path}: {e.Message}", e); }
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Replaces <c>{data}</c> in a path.</summary>
+    public static string Expand(string path, string dataRoot) => path.Replace(DataPlaceholder, dataRoot);
+}
