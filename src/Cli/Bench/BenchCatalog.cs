@@ -59,5 +59,5 @@ public static partial class BenchCatalog
         ["machine"] = Machine(),
         ["metrics"] = new JsonObject(r.Metrics.Select(m => KeyValuePair.Create(m.Key, (JsonNode?)Math.Round(m.Value, 6)))),
         ["notes"] = new JsonArray(r.Notes.Select(n => (JsonNode?)n).ToArray()),
-    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 }
