@@ -7,6 +7,10 @@ public static class PipelineCatalog
 {
     public static IReadOnlyList<IPipelineDefinition> All { get; } = new IPipelineDefinition[]
     {
+        new Example.ExamplePipeline("demo"),
+        new Example.ExamplePipeline("example"),
+        new Bandit.BanditPipeline(),
+        new Control.ControlPipeline(),
     };
 
     public static IPipelineDefinition Get(string name) =>

@@ -8,6 +8,9 @@ public static partial class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return ListCommand();
+        foreach (var c in EngineCommands.All()) yield return c;
+        yield return ModelCommand();
+        yield return ReportCommands.Report();
     }
 
     static Command ListCommand()

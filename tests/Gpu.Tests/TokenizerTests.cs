@@ -68,6 +68,32 @@ public class TokenizerTests
     }
 
     [Fact]
+    public void Qwen2TokenizersNormaliseToNfcOthersDoNot()
+    {
+        const string composed = "caf\u00e9", decomposed = "cafe\u0301";
+        Assert.False(Tok.NormalizesNfc);
+        Assert.NotEqual(Tok.EncodeToIds(composed), Tok.EncodeToIds(decomposed));
+
+        string dir = TokenizerTestData.WriteVocabMergesDir();
+        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "tokenizer_config.json")))!.AsObject();
+        cfg["tokenizer_class"] = "Qwen2Tokenizer";
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), cfg.ToJsonString());
+        var qwen = HfTokenizer.Load(dir);
+        Assert.True(qwen.NormalizesNfc);
+        Assert.Equal(qwen.EncodeToIds(composed), qwen.EncodeToIds(decomposed));
+        Assert.Equal(composed, qwen.Decode(qwen.EncodeToIds(decomposed)));
+
+        string jsonDir = TokenizerTestData.WriteTokenizerJsonDir();
+        var tj = JsonNode.Parse(File.ReadAllText(Path.Combine(jsonDir, "tokenizer.json")))!.AsObject();
+        tj["normalizer"] = new JsonObject { ["type"] = "NFC" };
+        File.WriteAllText(Path.Combine(jsonDir, "tokenizer.json"), tj.ToJsonString());
+        Assert.True(HfTokenizer.Load(jsonDir).NormalizesNfc);
+        tj["normalizer"] = new JsonObject { ["type"] = "Lowercase" };
+        File.WriteAllText(Path.Combine(jsonDir, "tokenizer.json"), tj.ToJsonString());
+        Assert.Contains("normalizer 'Lowercase'", Assert.Throws<FormatException>(() => HfTokenizer.Load(jsonDir)).Message);
+    }
+
+    [Fact]
     public void MissingFilesAndBadMergesAreClearErrors()
     {
         string empty = Path.Combine(Path.GetTempPath(), "iwsft-tok-empty-" + Guid.NewGuid().ToString("N"));
@@ -110,5 +136,24 @@ public class TokenizerTests
         Assert.Equal(100264, cl.EncodeToIds("<|im_start|>")[0]);
         Assert.Equal("<|im_start|>user\nhello world<|im_end|>", cl.Decode(cl.EncodeToIds("<|im_start|>user\nhello world<|im_end|>")));
         Assert.Equal(100257, cl.EosId);
+    }
+}
+
+public class TokenizerConcurrencyTests
+{
+    [Fact]
+    public void ParallelEncodingMatchesSequentialEncoding()
+    {
+        // The format and token-length stages tokenise rows in parallel with one shared tokenizer.
+        var tok = HfTokenizer.Load(TokenizerTestData.WriteVocabMergesDir());
+        var cl = HfTokenizer.Cl100kBase();
+        var texts = Enumerable.Range(0, 400).Select(i => $"the {i} thin the{i % 7} in er <|im_end|> ünï {new string('x', i % 13)} a the").ToArray();
+        foreach (var t in new[] { tok, cl })
+        {
+            var sequential = texts.Select(x => t.EncodeToIds(x)).ToArray();
+            var parallel = new List<int>[texts.Length];
+            Parallel.For(0, texts.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => parallel[i] = t.EncodeToIds(texts[i]));
+            for (int i = 0; i < texts.Length; i++) Assert.Equal(sequential[i], parallel[i]);
+        }
     }
 }

@@ -62,6 +62,8 @@ public class GraderEquivalenceTests
         { "0.333", "\\frac{1}{3}", false },
         { "1.0000001", "1", true },
         { "1.001", "1", false },
+        { "1450001", "1450000", false },
+        { "1450000.0", "1,450,000", true },
         { "4.5e33", "4.5\\times10^{33}", true },
         { "-1", "1", false },
         { "p - q", "p-q", true },

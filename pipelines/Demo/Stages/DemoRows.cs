@@ -21,15 +21,20 @@ public static class DemoRows
             ?? throw new InvalidDataException($"stage '{stage}', artifact '{artifact}', row {rowOffset + row}, column 'question': not a demo problem: \"{question}\"");
     }
 
+    /// <summary>careful when the completion opens with worked steps, shortcut otherwise.</summary>
+    public static string BehaviourOf(string completion) => completion.TrimStart().StartsWith("Answer", StringComparison.Ordinal) ? "shortcut" : "careful";
+
     /// <summary>Appends one completion row; <paramref name="verdict"/> fills the verifier columns when given.</summary>
     public static void Add(BatchBuilder b, string problemId, ArithmeticProblem problem, int index, string behaviour, string completion, string? source, Verdict? verdict)
     {
-        var id = DemoIds.Sha16(problemId, index.ToString(System.Globalization.CultureInfo.InvariantCulture), completion);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var id = DemoIds.Sha16(problemId, index.ToString(inv), completion);
         b.Set("id", id).Set("problem_id", problemId).Set("question", problem.Question)
-            .Set("answer", problem.Answer.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            .Set("completion", completion).Set("sample", index).Set("behaviour", behaviour).Set("source", source);
-        if (verdict is null) b.Set("correct", null).Set("quality", null).Set("verified_steps", null);
-        else b.Set("correct", verdict.Correct).Set("quality", (float)verdict.Confidence).Set("verified_steps", verdict.VerifiedSteps);
+            .Set("solution", problem.CarefulSolution).Set("answer", problem.Answer.ToString(inv))
+            .Set("trace", completion).Set("sample", index).Set("domain", behaviour).Set("source", source);
+        if (verdict is not null)
+            b.Set("attempt", verdict.FinalAnswer?.ToString(inv)).Set("correct", verdict.Correct)
+                .Set("quality", (float)verdict.Confidence).Set("verified_steps", verdict.VerifiedSteps);
         b.EndRow();
     }
 }

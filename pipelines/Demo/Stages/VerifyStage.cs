@@ -31,9 +31,9 @@ public sealed class VerifyStage(string name) : Stage<VerifyConfig>(name)
             for (int r = 0; r < batch.Length; r++)
             {
                 var problem = DemoRows.ParseProblem(batch, r, offset, Name, input.Artifact);
-                var completion = batch.GetString("completion", r) ?? "";
+                var completion = batch.GetString("trace", r) ?? "";
                 var verdict = Verifier.Verify(problem, completion);
-                string behaviour = batch.GetString("behaviour", r) ?? "";
+                string behaviour = batch.GetString("domain", r) ?? DemoRows.BehaviourOf(completion);
                 DemoRows.Add(builder, batch.GetString("problem_id", r)!, problem, batch.GetInt32("sample", r) ?? 0, behaviour,
                     completion, batch.GetString("source", r), verdict);
                 if (verdict.Correct) correct++;

@@ -3,7 +3,7 @@ using IwSft.Runtime.Arrow;
 
 namespace IwSft.Stages.Evaluate;
 
-/// <summary>Reads an eval_items table into memory (benchmarks are small), with errors naming stage, artifact, row and column.</summary>
+/// <summary>Reads an benchmark_items table into memory (benchmarks are small), with errors naming stage, artifact, row and column.</summary>
 public static class EvalItemReader
 {
     public static async Task<List<EvalItem>> ReadAsync(ITableReader reader, string stage, CancellationToken ct)

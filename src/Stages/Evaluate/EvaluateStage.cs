@@ -23,6 +23,7 @@ namespace IwSft.Stages.Evaluate;
 public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 {
     public const string ItemsInput = "items";
+    public const string TokenizerInput = "tokenizer";
     public const string ResultsOutput = "results";
     public const string CheckpointPortPrefix = "checkpoint_";
 
@@ -46,7 +47,7 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
     public override bool IsRecordWise => true;
 
     public override IReadOnlyList<PortSpec> Inputs =>
-        [PortSpec.Table(ItemsInput, "eval_items"), .. _checkpointPorts.Select(p => PortSpec.Dir(p))];
+        [PortSpec.Table(ItemsInput, "benchmark_items"), PortSpec.Dir(TokenizerInput, optional: true), .. _checkpointPorts.Select(p => PortSpec.Dir(p))];
 
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table(ResultsOutput, "eval_results")];
 
@@ -91,6 +92,9 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
         if (Config.Temperature == 0 && Config.SamplesPerItem > 1)
             ctx.Log($"warning: greedy decoding (temperature 0) with {Config.SamplesPerItem} samples per item gives identical samples");
 
+        string? tokenizerDir = ctx.HasInput(TokenizerInput) ? ctx.InputDirectory(TokenizerInput) : null;
+        // The tokenizer shapes generation, so its content joins the checkpoint's in the memo key.
+        string tokenizerHash = tokenizerDir is null ? "own" : CheckpointHasher.Hash(tokenizerDir, ct);
         var items = await EvalItemReader.ReadAsync(ctx.ReadTable(ItemsInput), Name, ct);
         items = SelectItems(items);
         var formatter = _formatter ?? new PromptFormatter(Config.PromptStyle);
@@ -114,7 +118,7 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
                 for (int s = 0; s < Config.SamplesPerItem; s++)
                 {
                     long seed = SampleSeed(Config.Seed, prompts[i], s);
-                    string key = MemoKey(checkpointHash, prompts[i], seed, settingsKey);
+                    string key = MemoKey(checkpointHash + "+" + tokenizerHash, prompts[i], seed, settingsKey);
                     if (ctx.Memo.TryGet(key, out var cached)) samples[i, s] = JsonSerializer.Deserialize<GeneratedSample>(cached);
                     else pending.Add((i, s, key, new GenerationRequest(prompts[i], seed)));
                 }
@@ -123,7 +127,7 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 
             if (pending.Count > 0)
             {
-                using var generator = _generators.Open(dir, ct);
+                using var generator = _generators.Open(dir, tokenizerDir, ct);
                 foreach (var chunk in pending.Chunk(Config.BatchSize))
                 {
                     ct.ThrowIfCancellationRequested();

@@ -28,5 +28,7 @@ public interface ICompletionGenerator : IDisposable
 /// <summary>Loads a generator for a checkpoint directory. Called only for checkpoints with uncached samples.</summary>
 public interface ICompletionGeneratorFactory
 {
-    ICompletionGenerator Open(string checkpointDirectory, CancellationToken cancellationToken);
+    /// <param name="checkpointDirectory">A model directory (config.json + safetensors for the TorchSharp core).</param>
+    /// <param name="tokenizerDirectory">The evaluate stage's tokenizer input when bound; null = the checkpoint's own tokenizer files.</param>
+    ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken);
 }

@@ -26,6 +26,8 @@ public static partial class MathEquivalence
     static bool EquivalentNormalized(string na, string nb, double tol, int depth)
     {
         if (na == nb) return true;
+        // Two integers are compared exactly: a relative tolerance would make 1450001 equal 1450000.
+        if (IntegerRegex().IsMatch(na) && IntegerRegex().IsMatch(nb)) return false;
         if (TryEvaluate(na, out double x) && TryEvaluate(nb, out double y)) return NumbersClose(x, y, tol);
         if (depth > 3) return false;
 
@@ -88,11 +90,11 @@ public static partial class MathEquivalence
         string s = answer.Trim();
         s = StripDelimiters(s);
         s = s.Replace("\n", "").Replace("\r", "");
+        s = s.Replace("\\!", "").Replace("\\,", "").Replace("\\;", "").Replace("\\:", "").Replace("~", " ").Trim();
         // Thousands separators, only when the whole answer is one grouped number: "1,000" but not "3, 5, 7".
         s = s.Replace("{,}", ",");
         if (ThousandsRegex().IsMatch(s)) s = s.Replace(",", "");
 
-        s = s.Replace("\\!", "").Replace("\\,", "").Replace("\\;", "").Replace("\\:", "").Replace("~", " ");
         s = s.Replace("\\\\", "\\");
         s = s.Replace("\\dfrac", "\\frac").Replace("\\tfrac", "\\frac").Replace("\\displaystyle", "");
         s = LeftRightDotRegex().Replace(s, "");
@@ -240,6 +242,7 @@ public static partial class MathEquivalence
         double.TryParse(s, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent,
             CultureInfo.InvariantCulture, out v) && double.IsFinite(v) && NumberRegex().IsMatch(s);
 
+    [GeneratedRegex(@"^-?\d+$")] private static partial Regex IntegerRegex();
     [GeneratedRegex(@"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")] private static partial Regex NumberRegex();
     [GeneratedRegex(@"^(?<sign>[+-]?)(?<w>\d+)?\\frac\{(?<a>[^{}]+)\}\{(?<b>[^{}]+)\}$")] private static partial Regex FracRegex();
     [GeneratedRegex(@"^(?<a>[+-]?\d+\.?\d*)/(?<b>\d+\.?\d*)$")] private static partial Regex SlashRegex();

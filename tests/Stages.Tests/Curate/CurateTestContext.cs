@@ -46,8 +46,16 @@ public sealed class CurateTestContext : IStageContext
     public ITableReader ReadTable(string input) =>
         _inputs.TryGetValue(input, out var b) ? new TestReader(input, b) : throw new KeyNotFoundException($"no input '{input}'");
 
-    public bool HasInput(string input) => _inputs.ContainsKey(input);
-    public string InputDirectory(string input) => throw new NotSupportedException();
+    readonly Dictionary<string, string> _dirs = new();
+
+    public CurateTestContext InputDir(string name, string path)
+    {
+        _dirs[name] = path;
+        return this;
+    }
+
+    public bool HasInput(string input) => _inputs.ContainsKey(input) || _dirs.ContainsKey(input);
+    public string InputDirectory(string input) => _dirs.TryGetValue(input, out var d) ? d : throw new KeyNotFoundException($"no directory input '{input}'");
 
     public ITableWriter WriteTable(string output)
     {

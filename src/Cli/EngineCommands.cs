@@ -1,0 +1,280 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using IwSft.Cli.Bench;
+using IwSft.Pipelines;
+using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
+using IwSft.Runtime.Progress;
+using Spectre.Console;
+
+namespace IwSft.Cli;
+
+/// <summary>The engine's commands: run, status, dag, why, show, gc, bench.</summary>
+public static class EngineCommands
+{
+    public static IEnumerable<Command> All() => [Run(), Status(), Dag(), Why(), Show(), Gc(), BenchCommand()];
+
+    static Argument<string> PipelineArg() => new("pipeline") { Description = "Pipeline name (see `iwsft list`)." };
+    static Option<string?> StoreOpt() => new("--store") { Description = "Artifact store directory (default: .iwsft in the current directory)." };
+    static Option<bool> QuickOpt() => new("--quick") { Description = "Build the pipeline's small variant (tests, smoke runs)." };
+
+    static ArtifactStore OpenStore(string? dir) => new(dir ?? ArtifactStore.DefaultRoot);
+
+    static Pipeline Build(string name, bool quick) => PipelineCatalog.Get(name).Build(new PipelineBuildOptions { Quick = quick });
+
+    /// <summary>Runs an action; user errors (bad names, bad input, failed stages) print one line to stderr, exit 1.</summary>
+    static async Task<int> Guard(Func<Task<int>> action)
+    {
+        try { return await action(); }
+        catch (OperationCanceledException) { Console.Error.WriteLine("cancelled"); return 130; }
+        catch (StageFailedException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"manifest: {e.Result.ManifestPath}");
+            return 1;
+        }
+        catch (Exception e) when (e is ArgumentException or KeyNotFoundException or InvalidOperationException or FileNotFoundException
+                                      or DirectoryNotFoundException or InvalidDataException or SchemaMismatchException or FormatException or IOException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    static Command Run()
+    {
+        var pipeline = PipelineArg();
+        var force = new Option<string[]>("--force") { Description = "Recompute this stage even if cached (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var until = new Option<string?>("--until") { Description = "Run only this stage and the stages it depends on." };
+        var set = new Option<string[]>("--set") { Description = "Override a configuration value: <stage>.<key>=<value> (repeatable; value is JSON or a plain string)." };
+        var store = StoreOpt();
+        var quick = QuickOpt();
+        var verify = new Option<bool>("--verify") { Description = "Re-hash every artifact instead of trusting size + mtime." };
+        var plain = new Option<bool>("--plain") { Description = "Plain progress lines even on a terminal." };
+        var c = new Command("run", "Run a pipeline, recomputing only stages whose cache key changed.") { pipeline, force, until, set, store, quick, verify, plain };
+        c.SetAction((pr, ct) => Guard(async () =>
+        {
+            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            IProgressSink sink = !pr.GetValue(plain) && SpectreProgressSink.IsInteractive ? new SpectreProgressSink() : new PlainProgressSink(Console.Out);
+            var runner = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions
+            {
+                Force = pr.GetValue(force) ?? [], Until = pr.GetValue(until), Overrides = pr.GetValue(set) ?? [],
+                Progress = sink, VerifyHashes = pr.GetValue(verify),
+            });
+            var r = await runner.RunAsync(p, ct);
+            PrintRunSummary(r);
+            return 0;
+        }));
+        return c;
+    }
+
+    static void PrintRunSummary(RunResult r)
+    {
+        var t = new Table().AddColumns("stage", "status", "rows", "time", "reason");
+        foreach (var s in r.Stages.Values)
+            t.AddRow(Markup.Escape(s.Name), s.Status.ToString().ToLowerInvariant(),
+                Markup.Escape(string.Join(" ", s.Rows.Select(kv => $"{kv.Key}={kv.Value:N0}"))),
+                s.Status == StageStatus.Ran ? $"{s.Duration.TotalSeconds:F2}s" : "", Markup.Escape(s.Reason));
+        AnsiConsole.Write(t);
+    }
+
+    static Command Status()
+    {
+        var pipeline = PipelineArg();
+        var store = StoreOpt();
+        var quick = QuickOpt();
+        var verify = new Option<bool>("--verify") { Description = "Re-hash every artifact instead of trusting size + mtime." };
+        var c = new Command("status", "Show which stages are up to date and why the others would rerun.") { pipeline, store, quick, verify };
+        c.SetAction(pr => Guard(() =>
+        {
+            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            var report = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions { VerifyHashes = pr.GetValue(verify) }).Status(p);
+            foreach (var s in report.Stages)
+                Console.WriteLine(s.State == StageState.UpToDate ? $"{s.Stage,-24} up to date" : $"{s.Stage,-24} stale: {string.Join("; ", s.Reasons)}");
+            return Task.FromResult(0);
+        }).GetAwaiter().GetResult());
+        return c;
+    }
+
+    static Command Dag()
+    {
+        var pipeline = PipelineArg();
+        var quick = QuickOpt();
+        var c = new Command("dag", "Print the pipeline's stages in dependency order with their inputs and outputs.") { pipeline, quick };
+        c.SetAction(pr => Guard(() =>
+        {
+            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            var tree = new Tree($"[bold]{Markup.Escape(p.Name)}[/] {Markup.Escape(p.Description)}");
+            foreach (var s in PipelineRunnerGraph.Order(p))
+            {
+                var node = tree.AddNode($"[bold]{Markup.Escape(s.Name)}[/] ({Markup.Escape(s.Kind)} v{s.Version})");
+                foreach (var (input, src) in s.Bindings) node.AddNode($"in  {Markup.Escape(input)} ← {Markup.Escape(src.ToString())}");
+                foreach (var o in s.Outputs) node.AddNode($"out {Markup.Escape(o.Name)} ({o.Kind.ToString().ToLowerInvariant()}{(o.Schema is null ? "" : ", schema " + Markup.Escape(o.Schema))})");
+                if (s.WritesDecisions) node.AddNode("out decisions (table, schema decisions)");
+                node.AddNode($"config {Markup.Escape(s.ConfigJson().ToJsonString())}");
+            }
+            AnsiConsole.Write(tree);
+            return Task.FromResult(0);
+        }).GetAwaiter().GetResult());
+        return c;
+    }
+
+    static Command Why()
+    {
+        var pipeline = PipelineArg();
+        var record = new Argument<string>("record-id") { Description = "The record id (as in the decisions tables)." };
+        var store = StoreOpt();
+        var quick = QuickOpt();
+        var c = new Command("why", "Explain where a record was kept or dropped, stage by stage.") { pipeline, record, store, quick };
+        c.SetAction((pr, ct) => Guard(async () =>
+        {
+            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            var id = pr.GetValue(record)!;
+            var w = await new PipelineRunner(OpenStore(pr.GetValue(store))).WhyAsync(p, id, ct);
+            foreach (var s in w.StagesNotMaterialised) Console.WriteLine($"{s,-24} (no decisions materialised yet: run the pipeline)");
+            if (!w.Found)
+            {
+                Console.WriteLine($"record '{id}' is in no decisions table of pipeline '{p.Name}'");
+                return 1;
+            }
+            foreach (var d in w.Decisions)
+                Console.WriteLine($"{d.Stage,-24} {(d.Kept ? "kept   " : "DROPPED")} {d.Reason}{(d.Detail is null ? "" : " — " + d.Detail)}");
+            var drop = w.Decisions.FirstOrDefault(d => !d.Kept);
+            Console.WriteLine(drop is null ? $"'{id}' was kept by every filtering stage" : $"'{id}' was dropped at stage '{drop.Stage}': {drop.Reason}");
+            return 0;
+        }));
+        return c;
+    }
+
+    static Command Show()
+    {
+        var pipeline = PipelineArg();
+        var target = new Argument<string>("stage") { Description = "<stage> or <stage>.<output> (default: the stage's first output)." };
+        var format = new Option<string>("--format") { Description = "table, jsonl or csv.", DefaultValueFactory = _ => "table" };
+        format.AcceptOnlyFromAmong("table", "jsonl", "csv");
+        var limit = new Option<int>("--limit") { Description = "Rows to print (0 = all).", DefaultValueFactory = _ => 20 };
+        var store = StoreOpt();
+        var quick = QuickOpt();
+        var c = new Command("show", "Print a materialised table (or list a directory artifact).") { pipeline, target, format, limit, store, quick };
+        c.SetAction((pr, ct) => Guard(async () =>
+        {
+            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            var st = OpenStore(pr.GetValue(store));
+            var a = st.Resolve(p, pr.GetValue(target)!);
+            if (a.Kind == ArtifactKind.Directory)
+            {
+                var dir = st.ObjectPath(a);
+                Console.WriteLine(dir);
+                foreach (var f in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order())
+                    Console.WriteLine($"  {Path.GetRelativePath(dir, f)} ({new FileInfo(f).Length:N0} bytes)");
+                return 0;
+            }
+            var reader = st.OpenTable(p, pr.GetValue(target)!);
+            await TableOutput.WriteAsync(reader, pr.GetValue(format)!, pr.GetValue(limit), Console.Out, ct);
+            return 0;
+        }));
+        return c;
+    }
+
+    static Command Gc()
+    {
+        var store = StoreOpt();
+        var c = new Command("gc", "Delete store objects no pipeline's latest state references (and their cache entries).") { store };
+        c.SetAction(pr => Guard(() =>
+        {
+            var r = OpenStore(pr.GetValue(store)).CollectGarbage();
+            Console.WriteLine($"deleted {r.ObjectsDeleted} objects ({r.BytesFreed / 1e6:F1} MB), {r.CacheEntriesDeleted} cache entries, {r.TempDirsDeleted} abandoned temp dirs");
+            return Task.FromResult(0);
+        }).GetAwaiter().GetResult());
+        return c;
+    }
+
+    static Command BenchCommand()
+    {
+        var name = new Argument<string>("name") { Description = $"Benchmark: {string.Join(", ", BenchCatalog.All.Select(b => b.Name))}." };
+        var json = new Option<string?>("--json") { Description = "Also write {\"bench\",\"machine\",\"metrics\"} JSON to this file." };
+        var quick = new Option<bool>("--quick") { Description = "Smaller sizes (smoke test of the benchmark itself)." };
+        var c = new Command("bench", "Run a named benchmark and print its figures.") { name, json, quick };
+        c.SetAction((pr, ct) => Guard(async () =>
+        {
+            var def = BenchCatalog.Get(pr.GetValue(name)!);
+            var work = Path.Combine(Path.GetTempPath(), $"iwsft-bench-{def.Name}-{Guid.NewGuid():N}");
+            Directory.CreateDirectory(work);
+            try
+            {
+                var report = await def.RunAsync(new BenchContext(pr.GetValue(quick), Console.Out, work, ct));
+                var t = new Table().AddColumns("metric", "value");
+                foreach (var (k, v) in report.Metrics) t.AddRow(Markup.Escape(k), v.ToString(Math.Abs(v) >= 100 ? "N0" : "G4", CultureInfo.InvariantCulture));
+                AnsiConsole.Write(t);
+                foreach (var n in report.Notes) Console.WriteLine($"note: {n}");
+                if (pr.GetValue(json) is { } path)
+                {
+                    await File.WriteAllTextAsync(path, BenchCatalog.ToJson(def.Name, report), ct);
+                    Console.WriteLine($"wrote {path}");
+                }
+                return 0;
+            }
+            finally { try { Directory.Delete(work, recursive: true); } catch (IOException) { } }
+        }));
+        return c;
+    }
+}
+
+/// <summary>Stage order for display (the runner's own ordering, exposed for the CLI).</summary>
+internal static class PipelineRunnerGraph
+{
+    public static IReadOnlyList<Stage> Order(Pipeline p) => PipelineRunner.Order(p);
+}
+
+/// <summary>Writes a table reader as an aligned table, JSON lines or CSV.</summary>
+public static class TableOutput
+{
+    public static async Task WriteAsync(ITableReader reader, string format, int limit, TextWriter output, CancellationToken ct)
+    {
+        var names = reader.Schema.FieldsList.Select(f => f.Name).ToList();
+        int printed = 0;
+        Table? table = format == "table" ? new Table().AddColumns(names.Select(n => Markup.Escape(n)).ToArray()) : null;
+        if (format == "csv") output.WriteLine(string.Join(",", names.Select(Csv)));
+        await foreach (var b in reader.ReadBatchesAsync(ct))
+        {
+            for (int i = 0; i < b.Length && (limit <= 0 || printed < limit); i++, printed++)
+            {
+                var cells = Enumerable.Range(0, names.Count).Select(c => CellValues.Get(b.Column(c), i)).ToList();
+                switch (format)
+                {
+                    case "jsonl":
+                        var o = new Dictionary<string, object?>();
+                        for (int c = 0; c < names.Count; c++) o[names[c]] = cells[c];
+                        output.WriteLine(JsonSerializer.Serialize(o));
+                        break;
+                    case "csv": output.WriteLine(string.Join(",", cells.Select(x => Csv(Text(x))))); break;
+                    default: table!.AddRow(cells.Select(x => Markup.Escape(Truncate(Text(x)))).ToArray()); break;
+                }
+            }
+            if (limit > 0 && printed >= limit) break;
+        }
+        if (table != null)
+        {
+            AnsiConsole.Write(table);
+            Console.WriteLine($"{printed:N0} of {reader.RowCount:N0} rows of {reader.Artifact} ({reader.ContentHash[..12]})");
+        }
+    }
+
+    static string Text(object? v) => v switch
+    {
+        null => "",
+        string s => s,
+        byte[] bytes => Convert.ToBase64String(bytes),
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        System.Collections.IEnumerable e => JsonSerializer.Serialize(e),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => v.ToString() ?? "",
+    };
+
+    static string Truncate(string s) => s.Length > 80 ? s[..77] + "..." : s;
+
+    static string Csv(string s) => s.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+}

@@ -1,0 +1,20 @@
+using System.Text;
+
+namespace IwSft.Runtime.Store;
+
+/// <summary>Small metadata files written as temp + fsync + rename, so readers see the old or the new file, never half.</summary>
+internal static class AtomicFile
+{
+    public static void WriteAllText(string path, string text)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var tmp = $"{path}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+        {
+            var bytes = Encoding.UTF8.GetBytes(text);
+            fs.Write(bytes);
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,42 @@
+namespace IwSft.Runtime.Store;
+
+/// <summary>
+/// Hashes of files outside the store, remembered by (path, size, mtime) so a no-op rerun does not re-read
+/// big external files (the same trade-off DVC makes). Saved in the store as filehashes.json.
+/// </summary>
+internal sealed class FileHashMemo(string path)
+{
+    sealed record Entry(long Bytes, long MtimeTicks, string Hash);
+
+    readonly Dictionary<string, Entry> _entries = StoreJson.TryRead<Dictionary<string, Entry>>(path) ?? new();
+    bool _dirty;
+
+    public string Hash(string file)
+    {
+        var full = Path.GetFullPath(file);
+        if (Directory.Exists(full))
+        {
+            // A directory: memoised per file, combined over sorted relative paths.
+            var parts = Hashing.ListFiles(full).Select(f => f.rel + "\0" + Hash(f.full));
+            return Hashing.Sha256Hex("dir\n" + string.Join("\n", parts));
+        }
+        var fi = new FileInfo(full);
+        if (!fi.Exists) throw new FileNotFoundException($"external input '{file}' does not exist", file);
+        lock (_entries)
+            if (_entries.TryGetValue(full, out var e) && e.Bytes == fi.Length && e.MtimeTicks == fi.LastWriteTimeUtc.Ticks)
+                return e.Hash;
+        var h = Hashing.HashFile(full);
+        lock (_entries) { _entries[full] = new Entry(fi.Length, fi.LastWriteTimeUtc.Ticks, h); _dirty = true; }
+        return h;
+    }
+
+    public void Save()
+    {
+        lock (_entries)
+        {
+            if (!_dirty) return;
+            AtomicFile.WriteAllText(path, StoreJson.Serialize(_entries));
+            _dirty = false;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace IwSft.Runtime.Store;
+
+/// <summary>sha256 helpers and canonical JSON (object keys sorted, no whitespace) for cache keys.</summary>
+public static class Hashing
+{
+    public static string Sha256Hex(ReadOnlySpan<byte> data) => Convert.ToHexStringLower(SHA256.HashData(data));
+    public static string Sha256Hex(string text) => Sha256Hex(Encoding.UTF8.GetBytes(text));
+
+    public static string HashFile(string path)
+    {
+        using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        return Convert.ToHexStringLower(SHA256.HashData(s));
+    }
+
+    /// <summary>
+    /// Content hash of a directory tree: sha256 over the sorted relative paths (with '/') and each file's hash,
+    /// so renaming a file or changing a byte changes the hash; timestamps do not.
+    /// </summary>
+    public static string HashDirectory(string dir)
+    {
+        var sb = new StringBuilder();
+        foreach (var (rel, full) in ListFiles(dir))
+            sb.Append(rel).Append('\0').Append(HashFile(full)).Append('\n');
+        return Sha256Hex("dir\n" + sb);
+    }
+
+    internal static IEnumerable<(string rel, string full)> ListFiles(string dir) =>
+        Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+            .Select(f => (rel: Path.GetRelativePath(dir, f).Replace('\\', '/'), full: f))
+            .OrderBy(x => x.rel, StringComparer.Ordinal);
+
+    /// <summary>Canonical JSON: object properties sorted ordinally at every depth, compact.</summary>
+    public static string Canonical(JsonNode? node)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms)) WriteCanonical(w, node);
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    static void WriteCanonical(Utf8JsonWriter w, JsonNode? node)
+    {
+        switch (node)
+        {
+            case null: w.WriteNullValue(); break;
+            case JsonObject o:
+                w.WriteStartObject();
+                foreach (var kv in o.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                {
+                    w.WritePropertyName(kv.Key);
+                    WriteCanonical(w, kv.Value);
+                }
+                w.WriteEndObject();
+                break;
+            case JsonArray a:
+                w.WriteStartArray();
+                foreach (var x in a) WriteCanonical(w, x);
+                w.WriteEndArray();
+                break;
+            default: node.WriteTo(w); break;
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using IwSft.Gpu.Inference;
+using IwSft.Gpu.Models;
+using IwSft.Gpu.Text;
+
+namespace IwSft.Stages.Evaluate;
+
+/// <summary>
+/// Opens checkpoints with the TorchSharp model core: <see cref="Checkpoint.Load"/> for the weights,
+/// <see cref="HfTokenizer"/> for the tokenizer (the stage's tokenizer input, else the checkpoint's own files).
+/// </summary>
+public sealed class TransformerCompletionGeneratorFactory(ModelOptions? modelOptions = null) : ICompletionGeneratorFactory
+{
+    public ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken)
+    {
+        var tokenizer = HfTokenizer.Load(tokenizerDirectory ?? checkpointDirectory);
+        var model = Checkpoint.Load(checkpointDirectory, modelOptions);
+        model.eval();
+        return new TransformerCompletionGenerator(model, tokenizer);
+    }
+}
+
+/// <summary>
+/// KV-cache generation over a loaded transformer. Generation stops at the tokenizer's end-of-text
+/// token or ChatML's &lt;|im_end|&gt; (the end of an assistant turn); the stop token is not part of the
+/// returned text but counts as a generated token.
+///
+/// Greedy requests are batched (the core's left-padded batches generate exactly what each prompt
+/// would alone). Sampled requests run one at a time, each from its own seed: the core draws a whole
+/// batch from one generator, so batching them would make a sample depend on its batch neighbours and
+/// break the per-sample results cache.
+/// </summary>
+public sealed class TransformerCompletionGenerator(IDecoderModel model, HfTokenizer tokenizer, int maxBatch = 16) : ICompletionGenerator
+{
+    readonly int[] _stops = new[] { tokenizer.EosToken, QwenChatTemplate.ImEnd }
+        .Where(t => tokenizer.SpecialTokens.ContainsKey(t)).Select(t => tokenizer.SpecialTokens[t]).Distinct().ToArray();
+
+    public IReadOnlyList<GeneratedSample> Generate(IReadOnlyList<GenerationRequest> requests, GenerationSettings settings, CancellationToken cancellationToken)
+    {
+        var encoded = requests.Select(r => tokenizer.EncodeToIds(r.Prompt).ToArray()).ToList();
+        int maxPositions = model.Config.MaxPositionEmbeddings;
+        for (int i = 0; i < encoded.Count; i++)
+        {
+            if (encoded[i].Length == 0) throw new ArgumentException($"request {i}: the prompt encodes to no tokens");
+            if (encoded[i].Length + settings.MaxNewTokens > maxPositions)
+                throw new ArgumentException($"request {i}: prompt of {encoded[i].Length} tokens + max_new_tokens {settings.MaxNewTokens} exceeds the model's {maxPositions} positions");
+        }
+        int pad = tokenizer.PadId ?? tokenizer.EosId;
+        var results = new GeneratedSample[requests.Count];
+        var groups = settings.Temperature == 0
+            ? Enumerable.Range(0, requests.Count).Chunk(maxBatch)
+            : Enumerable.Range(0, requests.Count).Select(i => new[] { i });
+        foreach (var group in groups)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var options = new GenerationOptions(settings.MaxNewTokens, settings.Temperature, settings.TopP,
+                requests[group[0]].Seed, _stops, pad);
+            var outputs = TokenGenerator.Generate(model, group.Select(i => encoded[i]).ToList(), options);
+            for (int j = 0; j < group.Length; j++)
+            {
+                var tokens = outputs[j].Tokens;
+                int textLength = outputs[j].FinishReason == FinishReason.Stop ? tokens.Length - 1 : tokens.Length;
+                results[group[j]] = new GeneratedSample(tokenizer.Decode(tokens.Take(textLength)), tokens.Length);
+            }
+        }
+        return results;
+    }
+
+    public void Dispose() => (model as IDisposable)?.Dispose();
+}
