@@ -26,6 +26,7 @@ public static partial class BenchCatalog
     public static IReadOnlyList<BenchDefinition> All { get; } =
     [
         new("engine", "no-op rerun of a 6-stage 1M-row pipeline vs its first run; Parquet store write+read MB/s vs a plain file copy", EngineBench.RunAsync),
+        new("model", "transformer forward and training-step tokens/s (~10M, ~100M params, CPU) and FLOP/s as a fraction of a same-run matmul", ModelBench.RunAsync),
     ];
 
     public static BenchDefinition Get(string name) =>
