@@ -29,6 +29,7 @@ public static partial class BenchCatalog
         new("decontaminate", "8-gram decontamination of a 59K pool (real GSM8K/AIME, varied copies) against all 7 benchmark sets: candidates/s, MB/s, speed-up vs the plain reference in the same run", DecontaminateBench.RunAsync),
         new("eval", "sampled generation batched with per-row seeds vs one request at a time (tiny model, identical samples); grading vs plain string equality", EvalBench.RunAsync),
         new("curate", "LLM judge stage: records/s at 1 vs 8 vs 32 requests in flight against a 25 ms local endpoint; memoised rerun over a pool grown by one record", CurateBench.RunAsync),
+        new("model", "transformer forward and training-step tokens/s (~10M, ~100M params, CPU) and FLOP/s as a fraction of a same-run matmul", ModelBench.RunAsync),
     ];
 
     public static BenchDefinition Get(string name) =>
