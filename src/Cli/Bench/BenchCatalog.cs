@@ -27,6 +27,7 @@ public static partial class BenchCatalog
     [
         new("engine", "no-op rerun of a 6-stage 1M-row pipeline vs its first run; Parquet store write+read MB/s vs a plain file copy", EngineBench.RunAsync),
         new("curate", "LLM judge stage: records/s at 1 vs 8 vs 32 requests in flight against a 25 ms local endpoint; memoised rerun over a pool grown by one record", CurateBench.RunAsync),
+        new("train", "tokens/s of one SFT and one iw-SFT optimiser step (precomputed reference, live reference, EMA q) on the 10M model; step-time ratios vs SFT", TrainBench.RunAsync),
     ];
 
     public static BenchDefinition Get(string name) =>
