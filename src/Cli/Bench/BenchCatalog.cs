@@ -26,6 +26,7 @@ public static partial class BenchCatalog
     public static IReadOnlyList<BenchDefinition> All { get; } =
     [
         new("engine", "no-op rerun of a 6-stage 1M-row pipeline vs its first run; Parquet store write+read MB/s vs a plain file copy", EngineBench.RunAsync),
+        new("control", "control environment steps/s vs the 100K goal; Gaussian MLP SFT vs iw-SFT(Q) updates/s (ratio in the same run)", ControlBench.RunAsync),
     ];
 
     public static BenchDefinition Get(string name) =>
