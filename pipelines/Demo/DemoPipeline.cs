@@ -1,5 +1,4 @@
 using IwSft.Gpu.Training;
-using IwSft.Pipelines.Demo.Glue;
 using IwSft.Pipelines.Demo.Stages;
 using IwSft.Runtime;
 using IwSft.Stages.Curate.Filter;
@@ -8,6 +7,8 @@ using IwSft.Stages.Curate.Weight;
 using IwSft.Stages.Decontaminate;
 using IwSft.Stages.Evaluate;
 using IwSft.Stages.Ingest;
+using IwSft.Stages.Reporting;
+using IwSft.Stages.Training;
 
 namespace IwSft.Pipelines.Demo;
 
@@ -63,13 +64,17 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
         var formatReference = p.Add(Format("format_reference"));
         formatReference.From("records", demonstrate[DemonstrateStage.DemonstrationsOutput]).From("tokenizer", tokenizer[CharTokenizerStage.TokenizerOutput]);
         var init = p.Add(new InitModelStage("init_reference", new InitModelConfig { HiddenSize = s.HiddenSize, Layers = s.Layers, IntermediateSize = 3 * s.HiddenSize }));
-        var reference = p.Add(new TrainStage("train_reference", new TrainerConfig
+        var reference = p.Add(new TrainStage("train_reference", new TrainStageConfig
         {
-            Loss = LossKind.Sft, LearningRate = s.ReferenceLearningRate, MaxSteps = s.ReferenceSteps, GlobalBatchSize = s.BatchSize,
-            MicroBatchSize = s.BatchSize, WarmupRatio = 0.05, WeightDecay = 0.0, MaxSequenceLength = 256, Seed = 1,
+            Trainer = new TrainerConfig
+            {
+                Loss = LossKind.Sft, LearningRate = s.ReferenceLearningRate, MaxSteps = s.ReferenceSteps, GlobalBatchSize = s.BatchSize,
+                MicroBatchSize = s.BatchSize, WarmupRatio = 0.05, WeightDecay = 0.0, MaxSequenceLength = 256, Seed = 1,
+            },
+            LogEvery = 50,
         }));
-        reference.From(TrainStage.SequencesInput, formatReference["sequences"]).From(TrainStage.InitInput, init[InitModelStage.ModelOutput]);
-        var referenceModel = reference[TrainStage.ModelOutput];
+        reference.From("sequences", formatReference["sequences"]).From("base_model", init[InitModelStage.ModelOutput]);
+        var referenceModel = reference["model"];
 
         // Candidates from the reference, graded by the verifier; D+ = the correct ones.
         var sample = p.Add(new SampleStage("sample", new SampleConfig { SamplesPerProblem = s.SamplesPerProblem }));
@@ -88,8 +93,8 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
         weight.From("records", filter["records"]);
         var format = p.Add(Format("format"));
         format.From("records", weight["records"]).From("tokenizer", tokenizer[CharTokenizerStage.TokenizerOutput]);
-        var refLogProbs = p.Add(new RefLogProbsStage("ref_logprobs"));
-        refLogProbs.From(RefLogProbsStage.SequencesInput, format["sequences"]).From(RefLogProbsStage.ModelInput, referenceModel);
+        var refLogProbs = p.Add(new ReferenceLogProbStage("ref_logprobs", new ReferenceLogProbConfig { BatchSize = 64, ChunkSize = 512 }));
+        refLogProbs.From("sequences", format["sequences"]).From("reference_model", referenceModel);
 
         var greedy = new EvaluateStage("evaluate_greedy", new TransformerCompletionGeneratorFactory(),
             new EvaluateConfig { SamplesPerItem = 1, Temperature = 0, MaxNewTokens = 48, BatchSize = 64 }, new DemoPromptFormatter());
@@ -106,21 +111,31 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
         report.From(ReportStage.GreedyInput, greedy[EvaluateStage.ResultsOutput]).From(ReportStage.SampledInput, sampled[EvaluateStage.ResultsOutput])
             .From(ReportStage.ContaminationInput, decontaminate[Stage.DecisionsOutput]).From(ReportStage.VerifiedInput, verify[VerifyStage.VerifiedOutput])
             .From(ReportStage.CuratedInput, filter["records"]);
+        var reportGreedy = p.Add(new EvalReportStage("report_greedy", new EvalReportConfig { Title = "Demo: greedy accuracy on held-out problems" }));
+        reportGreedy.From(EvalReportStage.ResultsInput, greedy[EvaluateStage.ResultsOutput]);
+        var reportSampled = p.Add(new EvalReportStage("report_sampled", new EvalReportConfig { Title = "Demo: sampled pass@1 (temperature 1) on held-out problems" }));
+        reportSampled.From(EvalReportStage.ResultsInput, sampled[EvaluateStage.ResultsOutput]);
+        reportGreedy.AddTrainingMetrics("reference", reference["metrics"]);
 
         foreach (var method in Methods)
             foreach (var seed in s.Seeds)
             {
-                var train = p.Add(new TrainStage($"train_{method}_s{seed}", new TrainerConfig
+                var train = p.Add(new TrainStage($"train_{method}_s{seed}", new TrainStageConfig
                 {
-                    Loss = method == "iw_sft" ? LossKind.IwSftSequence : LossKind.Sft,
-                    Sampling = method == "sft_q" ? SamplingMode.Weighted : SamplingMode.Shuffle,
-                    Reference = ReferenceSource.Precomputed,
-                    LearningRate = s.FineTuneLearningRate, MaxSteps = s.FineTuneSteps, GlobalBatchSize = s.BatchSize, MicroBatchSize = s.BatchSize,
-                    WarmupRatio = 0.05, WeightDecay = 1e-4, MaxSequenceLength = 256, Seed = (ulong)seed,
+                    Trainer = new TrainerConfig
+                    {
+                        Loss = method == "iw_sft" ? LossKind.IwSftSequence : LossKind.Sft,
+                        Sampling = method == "sft_q" ? SamplingMode.Weighted : SamplingMode.Shuffle,
+                        Reference = ReferenceSource.Precomputed,
+                        LearningRate = s.FineTuneLearningRate, MaxSteps = s.FineTuneSteps, GlobalBatchSize = s.BatchSize, MicroBatchSize = s.BatchSize,
+                        WarmupRatio = 0.05, WeightDecay = 1e-4, MaxSequenceLength = 256, Seed = (ulong)seed,
+                    },
+                    LogEvery = 20,
                 }));
-                train.From(TrainStage.SequencesInput, refLogProbs[RefLogProbsStage.SequencesOutput]).From(TrainStage.InitInput, referenceModel);
-                foreach (var e in new[] { greedy, sampled }) e.AddCheckpoint($"{method}_s{seed}", train[TrainStage.ModelOutput]);
-                report.AddTrainingMetrics($"{method}_s{seed}", train[TrainStage.MetricsOutput]);
+                train.From("sequences", format["sequences"]).From("base_model", referenceModel);
+                if (method == "iw_sft") train.From("ref_logprobs", refLogProbs["ref_logprobs"]);
+                foreach (var e in new[] { greedy, sampled }) e.AddCheckpoint($"{method}_s{seed}", train["model"]);
+                reportGreedy.AddTrainingMetrics($"{method}_s{seed}", train["metrics"]);
             }
         return p;
     }

@@ -1,7 +1,7 @@
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
 
-namespace IwSft.Pipelines.Demo.Glue;
+namespace IwSft.Pipelines.Demo.Stages;
 
 /// <summary>The tiny Qwen2-shaped architecture of the demo's reference policy.</summary>
 public sealed class InitModelConfig

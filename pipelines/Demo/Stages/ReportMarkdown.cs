@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using IwSft.Stages.Evaluate;
 
-namespace IwSft.Pipelines.Demo.Glue;
+namespace IwSft.Pipelines.Demo.Stages;
 
 /// <summary>The demo report's text: the seeds table and the verdict on iw-SFT ≥ SFT.</summary>
 public static class ReportMarkdown
@@ -24,7 +24,7 @@ public static class ReportMarkdown
 
     static string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
 
-    public static string Render(IReadOnlyList<CheckpointScore> scores, IReadOnlyList<string> facts, bool lossPlot)
+    public static string Render(IReadOnlyList<CheckpointScore> scores, IReadOnlyList<string> facts)
     {
         var sb = new StringBuilder("# IwSft demo report\n\n");
         foreach (var f in facts) sb.Append("- ").Append(f).Append('\n');
@@ -40,8 +40,8 @@ public static class ReportMarkdown
                       $"{MeanStd(rows.Select(r => r.SampledAccuracy).ToList())} | {MeanStd(rows.Select(r => r.GreedyCarefulShare).ToList())} | " +
                       $"{string.Join(" ", rows.Select(r => F(r.GreedyAccuracy)))} |\n");
         }
-        sb.Append('\n').Append(Verdict(scores)).Append("\n\n![accuracy](accuracy.png)\n");
-        if (lossPlot) sb.Append("\n![training loss](training_loss.png)\n");
+        sb.Append('\n').Append(Verdict(scores)).Append("\n\n![accuracy](accuracy.png)\n\n")
+          .Append("Per-benchmark summaries with 95% Wilson intervals, training-loss and importance-weight curves: the `report_greedy` and `report_sampled` stages' reports.\n");
         return sb.ToString();
     }
 

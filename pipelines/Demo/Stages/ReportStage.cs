@@ -4,7 +4,7 @@ using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 using IwSft.Stages.Evaluate;
 
-namespace IwSft.Pipelines.Demo.Glue;
+namespace IwSft.Pipelines.Demo.Stages;
 
 public sealed class ReportConfig { }
 
@@ -13,10 +13,13 @@ public sealed record CheckpointScore(string Checkpoint, string Method, int? Seed
     int SampledItems, double SampledAccuracy, double GreedyCarefulShare);
 
 /// <summary>
-/// Stage kind <c>demo_report</c> (demo glue until the eval area's report lands): reads the evaluate stages'
-/// <c>eval_results</c>, writes the per-checkpoint table (<c>demo_summary</c>), and a directory with
-/// <c>report.md</c> (mean ± sample std over seeds per method, the contamination and curation counts, and
-/// whether the measurement agrees with iw-SFT ≥ SFT) and PNG plots. Every number comes from the input tables.
+/// Stage kind <c>demo_report</c>: the demo's headline report. Reads both evaluate stages' <c>eval_results</c>
+/// (greedy and sampled), the decontamination decisions and the verified samples, and writes the
+/// per-checkpoint table (<c>demo_summary</c>) and <c>report.md</c> + <c>accuracy.png</c>: mean ± sample std over
+/// seeds per method, greedy accuracy next to sampled pass@1 and the share of worked-step answers, the
+/// contamination and D+ counts, and whether the measurement agrees with iw-SFT ≥ SFT. Every number comes
+/// from the input tables. The generic per-benchmark summaries and training curves are the eval area's
+/// <c>eval_report</c> stages beside it.
 /// </summary>
 public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
 {
@@ -27,10 +30,7 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
     public const string CuratedInput = "curated";
     public const string SummaryOutput = "summary";
     public const string ReportOutput = "report";
-    public const string MetricsPortPrefix = "metrics_";
     public const string ReportFile = "report.md";
-
-    readonly List<string> _metricsPorts = new();
 
     public override string Kind => "demo_report";
     public override int Version => 1;
@@ -39,25 +39,8 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
         PortSpec.Table(GreedyInput, "eval_results"), PortSpec.Table(SampledInput, "eval_results"),
         PortSpec.Table(ContaminationInput, "decisions", optional: true), PortSpec.Table(VerifiedInput, "demo_completions", optional: true),
         PortSpec.Table(CuratedInput, "candidates", optional: true),
-        .. _metricsPorts.Select(p => PortSpec.Dir(p)),
     ];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table(SummaryOutput, "demo_summary"), PortSpec.Dir(ReportOutput)];
-
-    /// <summary>Adds a training run's metrics directory (metrics.csv) for the loss plot.</summary>
-    public ReportStage AddTrainingMetrics(string label, OutputRef metrics)
-    {
-        var port = MetricsPortPrefix + label;
-        _metricsPorts.Add(port);
-        From(port, metrics);
-        return this;
-    }
-
-    /// <summary>Method and seed from a checkpoint label "METHOD_sSEED" ("reference" has no seed).</summary>
-    public static (string Method, int? Seed) ParseLabel(string label)
-    {
-        int i = label.LastIndexOf("_s", StringComparison.Ordinal);
-        return i > 0 && int.TryParse(label[(i + 2)..], NumberStyles.None, CultureInfo.InvariantCulture, out int seed) ? (label[..i], seed) : (label, null);
-    }
 
     static async Task<Dictionary<string, (int Items, int Correct, int Careful)>> TallyAsync(ITableReader reader, CancellationToken ct)
     {
@@ -67,7 +50,7 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
             {
                 var label = b.GetString("checkpoint", r)!;
                 var (n, c, k) = tally.GetValueOrDefault(label);
-                bool careful = Stages.DemoRows.BehaviourOf(b.GetString("response", r) ?? "") == "careful";
+                bool careful = DemoRows.BehaviourOf(b.GetString("response", r) ?? "") == "careful";
                 tally[label] = (n + 1, c + (b.GetBool("correct", r) == true ? 1 : 0), k + (careful ? 1 : 0));
             }
         return tally;
@@ -80,7 +63,7 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
         var sampled = await TallyAsync(ctx.ReadTable(SampledInput), ct);
         var scores = greedy.Keys.Union(sampled.Keys).Order(StringComparer.Ordinal).Select(label =>
         {
-            var (method, seed) = ParseLabel(label);
+            var (method, seed) = IwSft.Stages.Reporting.EvalSummarizer.ParseLabel(label);
             var g = greedy.GetValueOrDefault(label);
             var s = sampled.GetValueOrDefault(label);
             return new CheckpointScore(label, method, seed, g.Items, g.Items == 0 ? double.NaN : (double)g.Correct / g.Items,
@@ -124,16 +107,8 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
         }
 
         var dir = ctx.OutputDirectory(ReportOutput);
-        var curves = new Dictionary<string, List<(int Step, double Loss)>>();
-        foreach (var port in _metricsPorts)
-        {
-            var file = Path.Combine(ctx.InputDirectory(port), TrainStage.MetricsFile);
-            curves[port[MetricsPortPrefix.Length..]] = File.ReadLines(file).Skip(1).Select(l => l.Split(','))
-                .Select(f => (int.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[1], CultureInfo.InvariantCulture))).ToList();
-        }
         ReportPlots.Accuracy(scores, Path.Combine(dir, "accuracy.png"));
-        if (curves.Count > 0) ReportPlots.Loss(curves, Path.Combine(dir, "training_loss.png"));
-        var md = ReportMarkdown.Render(scores, facts, curves.Count > 0);
+        var md = ReportMarkdown.Render(scores, facts);
         await File.WriteAllTextAsync(Path.Combine(dir, ReportFile), md, ct);
         foreach (var (method, mean) in ReportMarkdown.MethodMeans(scores, sc => sc.GreedyAccuracy)) ctx.SetMetric($"greedy.{method}", mean);
         ctx.Log(md);

@@ -1,6 +1,6 @@
 using ScottPlot;
 
-namespace IwSft.Pipelines.Demo.Glue;
+namespace IwSft.Pipelines.Demo.Stages;
 
 /// <summary>The demo report's PNG plots (ScottPlot).</summary>
 public static class ReportPlots
@@ -33,20 +33,4 @@ public static class ReportPlots
         plot.SavePng(path, 800, 500);
     }
 
-    /// <summary>Training loss per step of every fine-tuning run.</summary>
-    public static void Loss(IReadOnlyDictionary<string, List<(int Step, double Loss)>> curves, string path)
-    {
-        var plot = new Plot();
-        foreach (var (label, points) in curves.OrderBy(c => c.Key, StringComparer.Ordinal))
-        {
-            var line = plot.Add.Scatter(points.Select(p => (double)p.Step).ToArray(), points.Select(p => p.Loss).ToArray());
-            line.LegendText = label;
-            line.MarkerSize = 0;
-        }
-        plot.ShowLegend();
-        plot.Title("Fine-tuning loss");
-        plot.XLabel("step");
-        plot.YLabel("loss (weighted NLL per completion token)");
-        plot.SavePng(path, 800, 500);
-    }
 }
