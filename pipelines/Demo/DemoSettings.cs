@@ -8,13 +8,13 @@ public sealed record DemoSettings
     public int TrainSeed { get; init; } = 1;
     public int EvalSeed { get; init; } = 2;
     /// <summary>Behaviour-mixture demonstrations per train problem (the reference's training data).</summary>
-    public int DemonstrationsPerProblem { get; init; } = 2;
+    public int DemonstrationsPerProblem { get; init; } = 3;
     public double CarefulWeight { get; init; } = 0.5;
     public double ShortcutCorrectProbability { get; init; } = 0.3;
     public int HiddenSize { get; init; } = 64;
     public int Layers { get; init; } = 2;
-    public int ReferenceSteps { get; init; } = 400;
-    public double ReferenceLearningRate { get; init; } = 3e-3;
+    public int ReferenceSteps { get; init; } = 1500;
+    public double ReferenceLearningRate { get; init; } = 5e-3;
     /// <summary>Reference samples per train problem (K).</summary>
     public int SamplesPerProblem { get; init; } = 4;
     public int FineTuneSteps { get; init; } = 60;
@@ -22,7 +22,7 @@ public sealed record DemoSettings
     public int BatchSize { get; init; } = 32;
     public IReadOnlyList<int> Seeds { get; init; } = [1, 2, 3];
     /// <summary>Items evaluated with sampling (temperature 1, one sample each); greedy uses all eval problems.</summary>
-    public int SampledEvalItems { get; init; } = 200;
+    public int SampledEvalItems { get; init; } = 100;
     /// <summary>Eval problems copied into the train file (decontamination test only).</summary>
     public int PlantEvalInTrain { get; init; }
 
