@@ -88,9 +88,14 @@ public sealed class S1kSettings
     /// <summary>Durable intermediate checkpoints, so a killed training resumes exactly.</summary>
     public string? CheckpointDirectory { get; set; } = "checkpoints/s1k";
     public int ReferenceBatchSize { get; set; } = 1;
+    /// <summary>
+    /// Weight dtype of the inference stages (reference log-probs, evaluation): bf16 puts Qwen2.5-32B (61 GiB) on one
+    /// 80 GB GPU, fp32 (122 GiB) does not; null = bf16 on CUDA, fp32 on CPU. Training keeps fp32 parameters.
+    /// </summary>
+    public string? InferenceDType { get; set; }
 
     /// <summary>Evaluation of the base and trained models on the benchmarks (greedy).</summary>
-    public EvaluateConfig Evaluate { get; set; } = new() { MaxNewTokens = 32768, BatchSize = 8 };
+    public EvaluateConfig Evaluate { get; set; } = new() { MaxNewTokens = 32768, BatchSize = 1 };
     public bool EvaluateBaseModel { get; set; } = true;
 
     public static TrainerConfig AuthorsRecipe() => new()

@@ -96,8 +96,31 @@ public sealed record MemoryPlan(
             parts[^1] = act with { Device0Bytes = act.Device0Bytes + act.OtherDeviceBytes };
         }
         parts.Add(new("logits (fp32, saved by logsumexp)", tokens * c.VocabSize * 4, 0, "[B, T, V] float32"));
-        parts.Add(new("logit gradient (backward peak)", tokens * c.VocabSize * 4, 0, "[B, T, V] float32"));
+        parts.Add(new("logit gradient + exp temporary (backward)", tokens * c.VocabSize * 8, 0, "two more [B, T, V] float32 in logsumexp's backward"));
         return new MemoryPlan(c, tensorParallel, blockSize, microBatch, gradientCheckpointing, parts);
+    }
+
+    /// <summary>
+    /// One device, no gradients: scoring (<see cref="Inference.CompletionScorer"/>, the reference log-prob stage) or
+    /// KV-cache generation (evaluation). Weights at <paramref name="bytesPerParameter"/> (4 for the fp32 the reference
+    /// stage loads, 2 for bf16), the KV cache (k and v per layer, kv heads × head dim, in the compute dtype,
+    /// <paramref name="kvBytes"/>) for <paramref name="batch"/> × <paramref name="contextTokens"/>, and the fp32
+    /// logits of the longest forward (all positions when scoring, the prompt's prefill when generating:
+    /// <paramref name="logitsTokens"/>) with logsumexp's temporary of the same size, and the transient MLP
+    /// intermediates of one layer at that length.
+    /// </summary>
+    public static MemoryPlan Inference(TransformerConfig c, int contextTokens, int batch, int bytesPerParameter, int kvBytes, int logitsTokens, bool keepKvCache)
+    {
+        long parameters = ParameterCount(c);
+        long kvPerToken = 2L * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * kvBytes;
+        var parts = new List<MemoryComponent>
+        {
+            new($"weights ({bytesPerParameter} B/param)", parameters * bytesPerParameter, 0, "whole model on one device"),
+            new("KV cache", keepKvCache ? kvPerToken * contextTokens * batch : 0, 0, "2 × layers × kv heads × head dim per token"),
+            new("logits + logsumexp temporary (fp32)", 8L * logitsTokens * batch * c.VocabSize, 0, "[B, T, V] float32 twice: the logits and exp(logits − max)"),
+            new("one layer's MLP intermediates (bf16)", 6L * logitsTokens * batch * c.IntermediateSize, 0, "gate, up and their product for the longest forward"),
+        };
+        return new MemoryPlan(c, 1, contextTokens, batch, false, parts);
     }
 
     static string G(long bytes) => (bytes / (double)GiB).ToString("F1", CultureInfo.InvariantCulture);
@@ -110,6 +133,15 @@ public sealed record MemoryPlan(
         sb.Append("| component | GPU 0 (GiB) | each other GPU (GiB) |\n|---|---:|---:|\n");
         foreach (var c in Components) sb.Append(CultureInfo.InvariantCulture, $"| {c.Name} | {G(c.Device0Bytes)} | {G(c.OtherDeviceBytes)} |\n");
         sb.Append(CultureInfo.InvariantCulture, $"| **total** | **{G(Device0Total)}** | **{G(OtherDeviceTotal)}** |\n");
+        return sb.ToString();
+    }
+
+    /// <summary>A one-device table (inference plans).</summary>
+    public string ToSingleDeviceMarkdown()
+    {
+        var sb = new StringBuilder("| component | GPU (GiB) |\n|---|---:|\n");
+        foreach (var c in Components) sb.Append(CultureInfo.InvariantCulture, $"| {c.Name} | {G(c.Device0Bytes)} |\n");
+        sb.Append(CultureInfo.InvariantCulture, $"| **total** | **{G(Device0Total)}** |\n");
         return sb.ToString();
     }
 }

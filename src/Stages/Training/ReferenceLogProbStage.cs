@@ -15,6 +15,8 @@ public sealed class ReferenceLogProbConfig
     public string Device { get; set; } = "cpu";
     /// <summary>Matmul dtype (null: the checkpoint's); "bfloat16" on GPU as in the authors' runs.</summary>
     public string? ComputeDType { get; set; }
+    /// <summary>dtype the weights are loaded in: "float32" (default), or "bfloat16" to fit a 32B model on one 80 GB GPU.</summary>
+    public string ParamDType { get; set; } = "float32";
 }
 
 /// <summary>
@@ -53,7 +55,7 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
 
         if (missing.Count > 0)
         {
-            using var model = Checkpoint.Load(modelDir, new ModelOptions(Config.Device, "float32", Config.ComputeDType));
+            using var model = Checkpoint.Load(modelDir, new ModelOptions(Config.Device, Config.ParamDType, Config.ComputeDType));
             long doneTokens = 0, totalTokens = missing.Sum(i => (long)sequences[i].InputIds.Length);
             foreach (var chunk in missing.Chunk(Config.ChunkSize))
             {
