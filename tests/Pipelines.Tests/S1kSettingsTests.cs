@@ -1,0 +1,71 @@
+using IwSft.Gpu.Training;
+using IwSft.Pipelines.S1k;
+using IwSft.Runtime;
+using IwSft.Stages.Curate.Select;
+using IwSft.Stages.Decontaminate;
+using IwSft.Stages.Ingest;
+using IwSft.Stages.Training;
+
+namespace IwSft.Pipelines.Tests;
+
+/// <summary>The s1k defaults are the authors' recipe; a settings file changes only what it names; --set reaches every stage.</summary>
+public sealed class S1kSettingsTests : IDisposable
+{
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "iwsft-s1k-settings-" + Guid.NewGuid().ToString("N"));
+    public void Dispose() { if (Directory.Exists(_dir)) Directory.Delete(_dir, true); }
+
+    [Fact]
+    public void DefaultPipelineCarriesTheAuthorsRecipeAndAllThreeBenchmarks()
+    {
+        var p = PipelineCatalog.Get("s1k").Build(new PipelineBuildOptions { DataRoot = "/d" });
+        var bench = ((IngestStage)p.Get("benchmarks")).Config.Sources;
+        Assert.Equal(["aime24", "math500", "gpqa_diamond"], bench.Select(b => b.SourceName));
+        Assert.Equal("/d/benchmarks/gpqa_diamond.csv", bench[2].Path);
+        var decontam = ((DecontaminateStage)p.Get("decontaminate")).Config;
+        Assert.Equal((8, true), (decontam.N, decontam.ChainSources));
+        Assert.Equal(1000, ((S1kSelectStage)p.Get("select")).Config.TargetSize);
+
+        var train = ((TrainStage)p.Get("train")).Config;
+        var t = train.Trainer;
+        Assert.Equal((LossKind.IwSftSequence, 1.0, 0.0, 16.0), (t.Loss, t.WeightTemperature, t.WeightClipMin, t.WeightClipMax));
+        Assert.Equal((1e-5, 0.0, 0.05, 5, 1e-4, 0.9, 0.95), (t.LearningRate, t.MinLearningRate, t.WarmupRatio, t.Epochs, t.WeightDecay, t.Beta1, t.Beta2));
+        Assert.Equal((8, 1, 22000), (t.GlobalBatchSize, t.MicroBatchSize, t.MaxSequenceLength));
+        Assert.True(train.GradientCheckpointing);
+        Assert.Equal("cuda:0", train.Device);
+        Assert.Equal("bfloat16", ((ReferenceLogProbStage)p.Get("ref_logprobs")).Config.ParamDType);
+        // π_ref defaults to the starting model: one import feeds base_model and reference_model.
+        Assert.Equal(p.Get("base_model"), p.Get("ref_logprobs").Bindings["reference_model"].Stage);
+        Assert.Equal(p.Get("base_model"), p.Get("format").Bindings["tokenizer"].Stage);
+    }
+
+    [Fact]
+    public void SettingsFileChangesOnlyWhatItNamesAndSetOverridesStages()
+    {
+        Directory.CreateDirectory(_dir);
+        var file = Path.Combine(_dir, "s1k.settings.json");
+        File.WriteAllText(file, """
+        { "base_model": "/models/q32", "reference_model": "/models/other", "block_size": 32768,
+          "select": { "target_size": 500 }, "judge": { "base_url": "http://judge:9000", "api_key_env": "JUDGE_KEY" },
+          "benchmarks": [ { "path": "{data}/benchmarks/aime24.jsonl", "name": "aime24", "question": "problem" } ] }
+        """);
+        var s = S1kSettings.FromFile(file);
+        Assert.Equal((500, 700), (s.Select.TargetSize, s.Select.UniformUntil));   // unnamed keys keep their defaults
+        Assert.Equal(1e-5, s.Trainer.LearningRate);
+
+        var p = S1kPipeline.Build("s1k", s, "/data");
+        Assert.Equal("/data/benchmarks/aime24.jsonl", Assert.Single(((IngestStage)p.Get("benchmarks")).Config.Sources).Path);
+        Assert.Equal("/models/other", ((ImportModelStage)p.Get("reference_model")).Config.Path);
+        Assert.Equal(p.Get("reference_model"), p.Get("ref_logprobs").Bindings["reference_model"].Stage);
+        Assert.Equal(32768, ((TrainStage)p.Get("train")).Config.Trainer.MaxSequenceLength);     // raised to the block size
+        var domain = (IwSft.Stages.Curate.Judge.JudgeStage)p.Get("judge_domain");
+        Assert.Equal(("http://judge:9000", "JUDGE_KEY"), (domain.Config.BaseUrl, domain.Config.ApiKeyEnv));
+
+        ConfigOverrides.Apply(p, ["select.target_size=200", "train.device=cuda:3", "judge_solved_qwen2_5_7b.base_url=http://other:1"]);
+        Assert.Equal(200, ((S1kSelectStage)p.Get("select")).Config.TargetSize);
+        Assert.Equal("cuda:3", ((TrainStage)p.Get("train")).Config.Device);
+
+        File.WriteAllText(file, "{ \"select\": { \"target_size\": \"many\" } }");
+        var e = Assert.Throws<InvalidDataException>(() => S1kSettings.FromFile(file));
+        Assert.Contains(file, e.Message);
+    }
+}
