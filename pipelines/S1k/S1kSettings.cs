@@ -45,12 +45,9 @@ public sealed class S1kSettings
     [
         new() { Path = "{data}/benchmarks/aime24.jsonl", Name = "aime24", Question = "problem" },
         new() { Path = "{data}/benchmarks/math500.jsonl", Name = "math500", Question = "problem", ItemId = "unique_id" },
-        new()
-        {
-            Path = "{data}/benchmarks/gpqa_diamond.csv", Name = "gpqa_diamond", Question = "Question", Answer = "Correct Answer",
-            Solution = "Explanation", ItemId = "Record ID",
-            Choices = ["Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"],
-        },
+        // Options must be shuffled in the file: the evaluator letters them in file order, and the official CSV lists
+        // the correct answer first (see docs/s1k.md for the expected layout).
+        new() { Path = "{data}/benchmarks/gpqa_diamond.jsonl", Name = "gpqa_diamond", Question = "question", Choices = ["choices"], ItemId = "id" },
     ];
 
     /// <summary>s1's decontamination: word 8-grams over the question, later sources checked against earlier ones.</summary>

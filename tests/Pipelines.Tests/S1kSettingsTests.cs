@@ -20,7 +20,7 @@ public sealed class S1kSettingsTests : IDisposable
         var p = PipelineCatalog.Get("s1k").Build(new PipelineBuildOptions { DataRoot = "/d" });
         var bench = ((IngestStage)p.Get("benchmarks")).Config.Sources;
         Assert.Equal(["aime24", "math500", "gpqa_diamond"], bench.Select(b => b.SourceName));
-        Assert.Equal("/d/benchmarks/gpqa_diamond.csv", bench[2].Path);
+        Assert.Equal("/d/benchmarks/gpqa_diamond.jsonl", bench[2].Path);
         var decontam = ((DecontaminateStage)p.Get("decontaminate")).Config;
         Assert.Equal((8, true), (decontam.N, decontam.ChainSources));
         Assert.Equal(1000, ((S1kSelectStage)p.Get("select")).Config.TargetSize);
