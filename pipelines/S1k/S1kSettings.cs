@@ -77,8 +77,10 @@ public sealed class S1kSettings
     /// <summary>iw-SFT with the authors' launch-script recipe (DESIGN.md section 2).</summary>
     public TrainerConfig Trainer { get; set; } = AuthorsRecipe();
 
-    /// <summary>Torch device of reference scoring, training and evaluation ("cuda:0", "cpu").</summary>
+    /// <summary>Torch device of reference scoring and evaluation, and of training when <see cref="TrainDevices"/> has fewer than two ("cuda:0", "cpu").</summary>
     public string Device { get; set; } = "cuda:0";
+    /// <summary>Tensor-parallel devices of training (the degree is their count); default the node's 8 GPUs.</summary>
+    public List<string> TrainDevices { get; set; } = Enumerable.Range(0, 8).Select(i => $"cuda:{i}").ToList();
     /// <summary>Matmul dtype; null = bf16 on CUDA, fp32 on CPU.</summary>
     public string? ComputeDType { get; set; }
     public bool GradientCheckpointing { get; set; } = true;

@@ -48,6 +48,7 @@ public sealed class S1kPipelineTests(ITestOutputHelper output) : IDisposable
         BlockSize = 1024,
         Trainer = Recipe(),
         Device = "cpu",
+        TrainDevices = ["cpu", "cpu"],                 // the tensor-parallel path of the 8-GPU run, on two CPU shards
         GradientCheckpointing = true,
         CheckpointDirectory = Path.Combine(_root, "train-checkpoints"),
         ReferenceBatchSize = 4,

@@ -31,7 +31,7 @@ public sealed class S1kSettingsTests : IDisposable
         Assert.Equal((1e-5, 0.0, 0.05, 5, 1e-4, 0.9, 0.95), (t.LearningRate, t.MinLearningRate, t.WarmupRatio, t.Epochs, t.WeightDecay, t.Beta1, t.Beta2));
         Assert.Equal((8, 1, 22000), (t.GlobalBatchSize, t.MicroBatchSize, t.MaxSequenceLength));
         Assert.True(train.GradientCheckpointing);
-        Assert.Equal("cuda:0", train.Device);
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => $"cuda:{i}"), train.Devices);
         Assert.Equal("bfloat16", ((ReferenceLogProbStage)p.Get("ref_logprobs")).Config.ParamDType);
         // π_ref defaults to the starting model: one import feeds base_model and reference_model.
         Assert.Equal(p.Get("base_model"), p.Get("ref_logprobs").Bindings["reference_model"].Stage);

@@ -13,6 +13,13 @@ public sealed class TrainStageConfig
     public TrainerConfig Trainer { get; set; } = new();
     /// <summary>Torch device, e.g. "cpu" or "cuda:0".</summary>
     public string Device { get; set; } = "cpu";
+    /// <summary>
+    /// Tensor parallelism: two or more devices (e.g. cuda:0 … cuda:7) shard the policy with
+    /// <see cref="TensorParallelTransformer"/> (one process; embeddings, norms and lm_head on the first device);
+    /// the checkpoint is loaded in host memory and <see cref="Device"/> is ignored. Supports q = current policy with
+    /// precomputed reference log-probs (the s1k recipe); gradient checkpointing is not applied inside the shards.
+    /// </summary>
+    public List<string> Devices { get; set; } = [];
     /// <summary>Matmul dtype with fp32 master weights; null = "bfloat16" on CUDA (the authors' bf16), float32 on CPU.</summary>
     public string? ComputeDType { get; set; }
     /// <summary>Recompute each layer in the backward pass (the authors train with it on).</summary>
@@ -54,14 +61,20 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
         var tc = Config.Trainer;
         tc.Validate();
         bool iw = tc.Loss != LossKind.Sft;
+        if (Config.Devices.Count > 1 && iw && (tc.Proposal == ProposalPolicy.Ema || tc.Reference == ReferenceSource.Live))
+            throw new ArgumentException($"stage '{Name}': devices (tensor parallelism) supports proposal = current with precomputed reference log-probs only");
         var sequences = await TrainingData.ReadSequencesAsync(context, "sequences");
         if (sequences.Count == 0) throw new InvalidDataException($"stage '{Name}': the sequences input is empty");
         var examples = await BuildExamplesAsync(context, sequences, iw && tc.Reference == ReferenceSource.Precomputed);
 
         var baseDir = context.InputDirectory("base_model");
-        bool cuda = Config.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
-        var options = new ModelOptions(Config.Device, "float32", Config.ComputeDType ?? (cuda ? "bfloat16" : null), Config.GradientCheckpointing);
+        bool tensorParallel = Config.Devices.Count > 1;
+        bool cuda = (tensorParallel ? Config.Devices[0] : Config.Device).StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        // Sharded runs load the full model in host memory once and copy each shard to its device.
+        var options = new ModelOptions(tensorParallel ? "cpu" : Config.Device, "float32", Config.ComputeDType ?? (cuda ? "bfloat16" : null), Config.GradientCheckpointing);
         using var policy = Checkpoint.Load(baseDir, options);
+        using var sharded = tensorParallel ? new TensorParallelTransformer(policy, Config.Devices) : null;
+        ICausalLanguageModel trained = sharded is null ? policy : sharded;
         using var ema = iw && tc.Proposal == ProposalPolicy.Ema ? Checkpoint.Load(baseDir, options) : null;
         Transformer? reference = null;
         if (iw && tc.Reference == ReferenceSource.Live)
@@ -72,13 +85,18 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
         }
         try
         {
-            using var trainer = new Trainer(policy, examples, tc, new AuxiliaryModels(ema, reference));
+            using var trainer = new Trainer(trained, examples, tc, new AuxiliaryModels(ema, reference));
             var saveDType = Config.SaveDType;
-            trainer.ExportModel = (m, dir) => Checkpoint.Save((Transformer)m, dir, saveDType);
+            trainer.ExportModel = (m, dir) =>
+            {
+                sharded?.CopyInto(policy);
+                Checkpoint.Save(policy, dir, saveDType);
+            };
             // One subdirectory per (trainer fingerprint, base model): a rerun of the same run resumes, a changed
             // configuration, data set or base model starts afresh instead of continuing someone else's state.
             var runKey = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
-                System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + TrainingData.DirectoryHash(baseDir))))[..16];
+                System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + TrainingData.DirectoryHash(baseDir) +
+                                                   (tensorParallel ? ":tp" + Config.Devices.Count : ""))))[..16];
             var checkpoints = Path.Combine(Config.CheckpointDirectory ?? Path.Combine(context.ScratchDirectory, "checkpoints"), runKey);
             if (Trainer.LatestCheckpoint(checkpoints) is { } latest)
             {
@@ -86,7 +104,8 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
                 context.Log($"resumed from {latest} at step {trainer.Step} of {trainer.TotalSteps}");
             }
             context.Log($"{tc.Loss} on {examples.Count} sequences: {trainer.TotalSteps} steps ({trainer.StepsPerEpoch}/epoch), " +
-                        $"global batch {tc.GlobalBatchSize}, micro-batch {tc.MicroBatchSize}, lr {tc.LearningRate}, device {Config.Device}");
+                        $"global batch {tc.GlobalBatchSize}, micro-batch {tc.MicroBatchSize}, lr {tc.LearningRate}, " +
+                        (tensorParallel ? $"tensor parallel over {string.Join(", ", Config.Devices)}" : $"device {Config.Device}"));
 
             var clock = Stopwatch.StartNew();
             int startStep = trainer.Step;
@@ -105,6 +124,7 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
             // Saved in scratch and moved in file by file: the engine owns the output directory itself.
             var modelDir = context.OutputDirectory("model");
             var staged = Path.Combine(context.ScratchDirectory, "final-model");
+            sharded?.CopyInto(policy);
             Checkpoint.Save(policy, staged, Config.SaveDType);
             foreach (var file in Directory.GetFiles(staged)) File.Move(file, Path.Combine(modelDir, Path.GetFileName(file)), overwrite: true);
             CopyTokenizerFiles(baseDir, modelDir);

@@ -1,0 +1,74 @@
+using IwSft.Gpu.Models;
+using IwSft.Gpu.Training;
+using IwSft.Runtime.Arrow;
+using IwSft.Stages.Training;
+
+namespace IwSft.Stages.Tests.Training;
+
+/// <summary>The train stage over a device list (tensor parallelism) trains the same model as on one device.</summary>
+public sealed class TrainStageTensorParallelTests : IDisposable
+{
+    readonly string _root = Path.Combine(Path.GetTempPath(), "iwsft-train-tp-" + Guid.NewGuid().ToString("N")[..8]);
+    public void Dispose() { if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true); }
+
+    static TrainStageConfig Config(List<string> devices) => new()
+    {
+        Trainer = new TrainerConfig { Loss = LossKind.IwSftSequence, LearningRate = 1e-3, GlobalBatchSize = 4, MicroBatchSize = 2, Epochs = 1, Seed = 5 },
+        Devices = devices,
+    };
+
+    [Fact]
+    public async Task Two_shards_give_the_single_device_iw_sft_model()
+    {
+        var baseModel = Path.Combine(_root, "base");
+        Checkpoint.WriteRandom(baseModel, TransformerConfig.Preset("tiny", vocabSize: 32), 11);
+        var rows = TrainingStageTests.Rows(8, seed: 4);
+        var refStage = new ReferenceLogProbStage();
+        using var refCtx = new TrainingTestContext(refStage).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("reference_model", baseModel);
+        await refStage.RunAsync(refCtx);
+
+        async Task<(TrainingTestContext Ctx, Transformer Model)> Train(List<string> devices)
+        {
+            var stage = new TrainStage(config: Config(devices));
+            var ctx = new TrainingTestContext(stage).Table("sequences", TrainingStageTests.Sequences(rows))
+                .Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray()).Dir("base_model", baseModel);
+            await stage.RunAsync(ctx);
+            return (ctx, Checkpoint.Load(ctx.OutputDirectory("model")));
+        }
+
+        var (single, m1) = await Train([]);
+        var (sharded, m2) = await Train(["cpu", "cpu"]);
+        using (single) using (sharded) using (m1) using (m2)
+        {
+            Assert.Contains(sharded.Logs, l => l.Contains("tensor parallel over cpu, cpu"));
+            var a = single.Output("metrics").Single();
+            var b = sharded.Output("metrics").Single();
+            Assert.Equal(2, b.Length);                                 // 8 sequences / global batch 4
+            for (int r = 0; r < a.Length; r++) Assert.Equal(a.GetDouble("loss", r)!.Value, b.GetDouble("loss", r)!.Value, 5);
+            // The trained weights differ from the base (lr 1e-3) and agree between the two layouts.
+            using var start = Checkpoint.Load(baseModel);
+            var p0 = start.named_parameters().First(p => p.name.Contains("mlp.down_proj")).parameter.data<float>().ToArray();
+            foreach (var ((name, p), (_, q)) in m1.named_parameters().Zip(m2.named_parameters()))
+            {
+                var x = p.data<float>().ToArray();
+                var y = q.data<float>().ToArray();
+                for (int i = 0; i < x.Length; i++) Assert.True(Math.Abs(x[i] - y[i]) < 1e-5, $"{name}[{i}]: {x[i]} vs {y[i]}");
+            }
+            Assert.NotEqual(p0, m1.named_parameters().First(p => p.name.Contains("mlp.down_proj")).parameter.data<float>().ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task Tensor_parallel_refuses_an_ema_proposal()
+    {
+        var baseModel = Path.Combine(_root, "base2");
+        Checkpoint.WriteRandom(baseModel, TransformerConfig.Preset("tiny", vocabSize: 32), 12);
+        var config = Config(["cpu", "cpu"]);
+        config.Trainer.Proposal = ProposalPolicy.Ema;
+        var stage = new TrainStage(config: config);
+        using var ctx = new TrainingTestContext(stage).Table("sequences", TrainingStageTests.Sequences(TrainingStageTests.Rows(4)))
+            .Table("ref_logprobs", []).Dir("base_model", baseModel);
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => stage.RunAsync(ctx));
+        Assert.Contains("tensor parallelism", e.Message);
+    }
+}
