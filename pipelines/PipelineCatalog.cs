@@ -10,6 +10,7 @@ public static class PipelineCatalog
         new Example.ExamplePipeline("demo"),
         new Example.ExamplePipeline("example"),
         new Bandit.BanditPipeline(),
+        new Control.ControlPipeline(),
     };
 
     public static IPipelineDefinition Get(string name) =>

@@ -139,7 +139,7 @@ public sealed class EvalStageTests : IDisposable
         var five = await Run(new EvalFakeGeneratorFactory(), new EvalFakeMemo(), new EvaluateConfig { SamplesPerItem = 4, Temperature = 1, BatchSize = 5 }, [], [("s", dir)]);
         Assert.Equal(Rows(one), Rows(five));
         // The even-seed checkpoint is right exactly on even seeds, and the grader sees it.
-        var prompts = new Dictionary<string, string> { ["m1"] = "What is 1/2? [gold=\\frac{1}{2}]" };
+        var prompts = new Dictionary<string, string> { ["m1"] = "What is 1/2? [gold=\\frac{1}{2}=gold]" };
         foreach (var r in Rows(one).Where(r => r.Item == "m1"))
             Assert.Equal(EvaluateStage.SampleSeed(0, prompts["m1"], r.Sample) % 2 == 0, r.Correct);
     }

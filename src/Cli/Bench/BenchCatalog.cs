@@ -27,6 +27,7 @@ public static partial class BenchCatalog
     [
         new("engine", "no-op rerun of a 6-stage 1M-row pipeline vs its first run; Parquet store write+read MB/s vs a plain file copy", EngineBench.RunAsync),
         new("model", "transformer forward and training-step tokens/s (~10M, ~100M params, CPU) and FLOP/s as a fraction of a same-run matmul", ModelBench.RunAsync),
+        new("curate", "LLM judge stage: records/s at 1 vs 8 vs 32 requests in flight against a 25 ms local endpoint; memoised rerun over a pool grown by one record", CurateBench.RunAsync),
     ];
 
     public static BenchDefinition Get(string name) =>
