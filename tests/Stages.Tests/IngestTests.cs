@@ -216,6 +216,18 @@ public sealed class IngestTests : IDisposable
     }
 
     [Fact]
+    public async Task Jsonl_lines_longer_than_the_read_chunk_and_crossing_chunk_borders_stream_intact()
+    {
+        // 64 KiB chunks: lines of 100,003 and 70,001 chars cross several borders, CRLF endings, no final newline
+        string q1 = new string('x', 100_000) + "end", q2 = "é" + new string('y', 70_000);
+        var path = Path.Combine(_dir, "long.jsonl");
+        File.WriteAllText(path, $"{{\"question\": \"{q1}\"}}\r\n{{\"question\": \"short\"}}\r\n{{\"question\": \"{q2}\"}}");
+        var ctx = await Harness.IngestAsync(new IngestConfig { Sources = [new IngestSource { Path = path }] });
+        Assert.Equal([q1, "short", q2], ctx.Column(IngestStage.CandidatesOutput, "question"));
+        Assert.Equal(["long line 1", "long line 2", "long line 3"], ctx.DecisionRows.Select(d => d.Detail!.Split(" (")[0]));
+    }
+
+    [Fact]
     public void Source_format_follows_the_extension_unless_set()
     {
         Assert.Equal(SourceFormat.Jsonl, new IngestSource { Path = "a/b.JSONL" }.ResolvedFormat());
