@@ -174,7 +174,7 @@ public sealed class IngestTests : IDisposable
         await using (var stream = File.Create(path))
         await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(question, level, score), stream))
         {
-            foreach (var (qs, ls, ss) in new[] { (new[] { "P one", "P two" }, new[] { 1, 2 }, new double?[] { 0.5, null }), (new[] { "P three" }, new[] { 3 }, new double?[] { 1.0 }) })
+            foreach (var (qs, ls, ss) in new[] { (new[] { "P one", "P two" }, new[] { 1, 2 }, new double?[] { 0.5, null }), (new[] { "P three" }, new[] { 3 }, new double?[] { double.NaN }) })
             {
                 using var g = writer.CreateRowGroup();
                 await g.WriteAsync(question, qs);
@@ -187,7 +187,7 @@ public sealed class IngestTests : IDisposable
         Assert.Equal([2, 1], ctx.Outputs[IngestStage.CandidatesOutput].Select(b => b.Length));
         Assert.Equal(["P one", "P two", "P three"], ctx.Column(IngestStage.CandidatesOutput, "question"));
         Assert.Equal(["1", "2", "3"], ctx.Column(IngestStage.CandidatesOutput, "domain"));
-        Assert.Equal(["{\"score\":0.5}", "{\"score\":null}", "{\"score\":1}"], ctx.Column(IngestStage.CandidatesOutput, "metadata"));
+        Assert.Equal(["{\"score\":0.5}", "{\"score\":null}", "{\"score\":\"NaN\"}"], ctx.Column(IngestStage.CandidatesOutput, "metadata"));
         Assert.Equal(["pool row 1", "pool row 2", "pool row 3"], ctx.DecisionRows.Select(d => d.Detail!.Split(" (")[0]));
 
         var e = await Assert.ThrowsAsync<IngestException>(() => Harness.IngestAsync(new IngestConfig { Sources = [new IngestSource { Path = path, Question = "level" }] }));
