@@ -10,6 +10,7 @@ public static partial class CommandCatalog
         yield return ListCommand();
         foreach (var c in EngineCommands.All()) yield return c;
         yield return ModelCommand();
+        yield return ReportCommands.Report();
     }
 
     static Command ListCommand()

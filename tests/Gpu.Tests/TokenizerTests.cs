@@ -68,6 +68,32 @@ public class TokenizerTests
     }
 
     [Fact]
+    public void Qwen2TokenizersNormaliseToNfcOthersDoNot()
+    {
+        const string composed = "caf\u00e9", decomposed = "cafe\u0301";
+        Assert.False(Tok.NormalizesNfc);
+        Assert.NotEqual(Tok.EncodeToIds(composed), Tok.EncodeToIds(decomposed));
+
+        string dir = TokenizerTestData.WriteVocabMergesDir();
+        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "tokenizer_config.json")))!.AsObject();
+        cfg["tokenizer_class"] = "Qwen2Tokenizer";
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), cfg.ToJsonString());
+        var qwen = HfTokenizer.Load(dir);
+        Assert.True(qwen.NormalizesNfc);
+        Assert.Equal(qwen.EncodeToIds(composed), qwen.EncodeToIds(decomposed));
+        Assert.Equal(composed, qwen.Decode(qwen.EncodeToIds(decomposed)));
+
+        string jsonDir = TokenizerTestData.WriteTokenizerJsonDir();
+        var tj = JsonNode.Parse(File.ReadAllText(Path.Combine(jsonDir, "tokenizer.json")))!.AsObject();
+        tj["normalizer"] = new JsonObject { ["type"] = "NFC" };
+        File.WriteAllText(Path.Combine(jsonDir, "tokenizer.json"), tj.ToJsonString());
+        Assert.True(HfTokenizer.Load(jsonDir).NormalizesNfc);
+        tj["normalizer"] = new JsonObject { ["type"] = "Lowercase" };
+        File.WriteAllText(Path.Combine(jsonDir, "tokenizer.json"), tj.ToJsonString());
+        Assert.Contains("normalizer 'Lowercase'", Assert.Throws<FormatException>(() => HfTokenizer.Load(jsonDir)).Message);
+    }
+
+    [Fact]
     public void MissingFilesAndBadMergesAreClearErrors()
     {
         string empty = Path.Combine(Path.GetTempPath(), "iwsft-tok-empty-" + Guid.NewGuid().ToString("N"));

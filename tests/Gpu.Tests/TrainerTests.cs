@@ -22,16 +22,17 @@ public class TrainerTests : IDisposable
         {
             int len = 4 + random.NextInt(4);
             var ids = Enumerable.Range(0, len).Select(_ => 1 + random.NextInt(10)).ToArray();
+            int completionStart = 1 + random.NextInt(2);
             float[] refLogp;
             if (referenceModel is null)
-                refLogp = Enumerable.Range(0, len - 1).Select(_ => (float)(-1.5 - random.NextDouble())).ToArray();
+                refLogp = Enumerable.Range(0, len - completionStart).Select(_ => (float)(-1.5 - random.NextDouble())).ToArray();
             else
             {
                 using var t = tensor(ids.Select(x => (long)x).ToArray(), [1, len]);
                 using var logits = referenceModel.Forward(t);
-                refLogp = TokenLogProbs.OfTargets(logits, t).data<float>().ToArray();
+                refLogp = TokenLogProbs.OfTargets(logits, t).data<float>().ToArray()[(completionStart - 1)..];
             }
-            list.Add(new TrainingExample($"s{i}", ids, 1 + random.NextInt(2), refLogp, SamplingWeight: i % 3));
+            list.Add(new TrainingExample($"s{i}", ids, completionStart, refLogp, SamplingWeight: i % 3));
         }
         return list;
     }
@@ -70,6 +71,14 @@ public class TrainerTests : IDisposable
         Assert.Equal(t1.History.Select(h => h.Loss), t3.History.Select(h => h.Loss));
         Assert.Equal(Flat(straight), Flat(resumed));   // bit-exact on CPU
         Assert.Equal(t1.History[^1].GradNorm, t3.History[^1].GradNorm);
+
+        // A checkpoint never resumes a different run: another learning rate changes the fingerprint.
+        var other = Config(); other.Sampling = SamplingMode.Weighted; other.LearningRate = 2e-2;
+        using var t4 = new Trainer(new TinyLanguageModel(), data, other);
+        Assert.Contains("different configuration or data set", Assert.Throws<InvalidDataException>(() => t4.LoadCheckpoint(checkpoint)).Message);
+        // nor one over changed data
+        using var t5 = new Trainer(new TinyLanguageModel(), data.Select((d, i) => i == 0 ? d with { SamplingWeight = 5 } : d).ToList(), config);
+        Assert.Throws<InvalidDataException>(() => t5.LoadCheckpoint(checkpoint));
     }
 
     [Fact]

@@ -51,3 +51,49 @@ public class BanditTests(ITestOutputHelper output)
         Assert.InRange(iwHalf / (double)iw, 1.8, 2.2);
     }
 }
+
+public class BanditStageTests
+{
+    sealed class ReportOnlyContext(string root) : IwSft.Runtime.IStageContext
+    {
+        public string StageName => "bandit";
+        public CancellationToken CancellationToken => default;
+        public IwSft.Runtime.ExecutionOptions Execution { get; } = new();
+        public IwSft.Runtime.ITableReader ReadTable(string input) => throw new NotSupportedException();
+        public bool HasInput(string input) => false;
+        public string InputDirectory(string input) => throw new NotSupportedException();
+        public IwSft.Runtime.ITableWriter WriteTable(string output) => throw new NotSupportedException();
+        public string OutputDirectory(string output) { var d = Path.Combine(root, output); Directory.CreateDirectory(d); return d; }
+        public IwSft.Runtime.IDecisionWriter Decisions => throw new NotSupportedException();
+        public IwSft.Runtime.IRecordMemo Memo => throw new NotSupportedException();
+        public string ScratchDirectory => root;
+        public List<string> Logs { get; } = new();
+        public Dictionary<string, double> Metrics { get; } = new();
+        public void Log(string message) => Logs.Add(message);
+        public void ReportProgress(long done, long? total = null, string unit = "rows") { }
+        public void SetMetric(string name, double value) => Metrics[name] = value;
+    }
+
+    [Fact]
+    public async Task Stage_writes_a_report_with_both_losses_steps_and_seeds()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "iwsft-bandit-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var stage = new BanditStage(config: new BanditConfig { Pulls = 2_000, Seeds = [4] });
+            var ctx = new ReportOnlyContext(root);
+            await stage.RunAsync(ctx);
+            var report = File.ReadAllText(Path.Combine(root, "report", "report.md"));
+            int steps = BanditExperiment.DerivedSteps(stage.Config);
+            Assert.Contains($"| SFT | 4 | {steps} |", report);
+            Assert.Contains($"| iw-SFT | 4 | {steps} |", report);
+            Assert.True(ctx.Metrics["iwsft_p_right_mean"] > ctx.Metrics["sft_p_right_mean"]);
+            Assert.Contains("bandit", PipelineCatalog.All.Select(p => p.Name));
+            Assert.Single(PipelineCatalog.Get("bandit").Build(new IwSft.Runtime.PipelineBuildOptions { Quick = true }).Stages);
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+}

@@ -181,4 +181,21 @@ public class CachingTests : StoreTest
         Assert.Equal(StageStatus.Ran, r.Stages["read"].Status);
         Assert.Equal("two!", File.ReadAllText(Path.Combine(Store.GetDirectory(P(), "read.copy"), "copy.txt")));
     }
+
+    [Fact]
+    public async Task GcDeletesOnlyObjectsTheLatestStateNoLongerReferences()
+    {
+        var first = await Run(Build());
+        var second = await Run(Build(delta: 2));
+        var oldAdd = first.Stages["add"].Outputs["numbers"];
+        var r = Store.CollectGarbage();
+        Assert.False(File.Exists(Store.ObjectPath(oldAdd)));                     // superseded by delta=2
+        Assert.Equal(2, r.ObjectsDeleted);                                        // old add.numbers and old sum.groups
+        foreach (var s in second.Stages.Values)
+            foreach (var o in s.Outputs.Values) Assert.Equal(ArtifactHealth.Ok, Store.Verify(o, fullHash: true));
+        Assert.All((await Run(Build(delta: 2))).Stages.Values, s => Assert.Equal(StageStatus.Cached, s.Status));
+        var back = await Run(Build());                                            // delta=1 results were collected: recomputed
+        Assert.Equal(StageStatus.Ran, back.Stages["add"].Status);
+        Assert.Equal(oldAdd.Hash, back.Stages["add"].Outputs["numbers"].Hash);
+    }
 }

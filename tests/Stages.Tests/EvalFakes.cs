@@ -40,7 +40,8 @@ public sealed class EvalFakeContext(string stageName) : IStageContext
     public IRecordMemo Memo => MemoStore;
     public string ScratchDirectory => Path.Combine(Root, "scratch");
     public void Log(string message) => Logs.Add(message);
-    public void ReportProgress(long done, long? total = null, string unit = "rows") { }
+    public (long Done, long? Total) LastProgress { get; private set; }
+    public void ReportProgress(long done, long? total = null, string unit = "rows") => LastProgress = (done, total);
     public void SetMetric(string name, double value) => Metrics[name] = value;
 
     sealed class Reader(string name, List<RecordBatch> batches) : ITableReader
@@ -74,7 +75,7 @@ public sealed class EvalFakeMemo : IRecordMemo
 
 /// <summary>
 /// A deterministic generator: the checkpoint directory's "skill.txt" says which items it solves.
-/// A skilled checkpoint answers "\boxed{gold}" (gold read from the prompt's "[gold=...]" marker), an
+/// A skilled checkpoint answers "\boxed{gold}" (gold read from the prompt's "[gold=...=gold]" marker), an
 /// unskilled one a wrong number derived from the seed. Counts every open and request.
 /// </summary>
 public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
@@ -97,7 +98,7 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
             owner.Requests.AddOrUpdate(dir, requests.Count, (_, n) => n + requests.Count);
             return requests.Select(r =>
             {
-                var m = System.Text.RegularExpressions.Regex.Match(r.Prompt, @"\[gold=(?<g>[^\]]*)\]");
+                var m = System.Text.RegularExpressions.Regex.Match(r.Prompt, @"\[gold=(?<g>.*?)=gold\]", System.Text.RegularExpressions.RegexOptions.Singleline);
                 bool solves = skill == "all" || (skill == "even-seeds" && r.Seed % 2 == 0);
                 string text = solves ? $"Reasoning... so \\boxed{{{m.Groups["g"].Value}}}" : $"I think it is \\boxed{{{100000 + r.Seed % 1000}}}";
                 return new GeneratedSample(text + $" (T={settings.Temperature})", 10 + (int)(r.Seed % 7));
@@ -111,5 +112,5 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
 public sealed class EvalGoldLeakingFormatter : IPromptFormatter
 {
     public string Format(EvalItem item) =>
-        $"{item.Question} [gold={(item.IsMultipleChoice ? item.Answer : Grader.GoldMathAnswer(item.Answer))}]";
+        $"{item.Question} [gold={(item.IsMultipleChoice ? item.Answer : Grader.GoldMathAnswer(item.Answer))}=gold]";
 }

@@ -91,6 +91,7 @@ public sealed class EvalStageTests : IDisposable
         Assert.Equal(4 * 3, second.Requests[fresh]);
         Assert.Equal(4 * 3, ctx2.Metrics["samples_generated"]);
         Assert.Equal(4 * 4 * 3, ctx2.Metrics["samples_cached"]);
+        Assert.Equal((5 * 4 * 3, (long?)(5 * 4 * 3)), ctx2.LastProgress);
 
         var rows1 = Rows(ctx1);
         var rows2 = Rows(ctx2);
@@ -139,7 +140,7 @@ public sealed class EvalStageTests : IDisposable
         var five = await Run(new EvalFakeGeneratorFactory(), new EvalFakeMemo(), new EvaluateConfig { SamplesPerItem = 4, Temperature = 1, BatchSize = 5 }, [], [("s", dir)]);
         Assert.Equal(Rows(one), Rows(five));
         // The even-seed checkpoint is right exactly on even seeds, and the grader sees it.
-        var prompts = new Dictionary<string, string> { ["m1"] = "What is 1/2? [gold=\\frac{1}{2}]" };
+        var prompts = new Dictionary<string, string> { ["m1"] = "What is 1/2? [gold=\\frac{1}{2}=gold]" };
         foreach (var r in Rows(one).Where(r => r.Item == "m1"))
             Assert.Equal(EvaluateStage.SampleSeed(0, prompts["m1"], r.Sample) % 2 == 0, r.Correct);
     }

@@ -107,7 +107,7 @@ public sealed class TensorParallelTransformer : nn.Module, IDecoderModel
         var (cos, sin) = Rope.Tables(positionIds.to(d0), Config.HeadDim, Config.RopeTheta, _compute);
         var mask = Transformer.AttentionMask(keyMask.to(ScalarType.Bool).to(d0), ids.shape[1], past);
         // Per-device copies of the position tables and mask, made once per forward.
-        var onDevice = _devices.Select(d => (Cos: cos.to(d), Sin: sin.to(d), Mask: mask.to(d))).ToArray();
+        var onDevice = _devices.Select(d => (Cos: cos.to(d), Sin: sin.to(d), Mask: mask?.to(d))).ToArray();
         int n = Degree;
         for (int l = 0; l < Config.NumHiddenLayers; l++)
         {

@@ -102,8 +102,8 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="mask">Boolean [B,1,T,S], true where a query may attend to a key.</param>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int slot)
+    /// <param name="mask">Boolean [B,1,T,S], true where a query may attend to a key; null = plain causal (no padding, no past).</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int slot)
     {
         long b = x.shape[0], t = x.shape[1];
         var q = Lin(x, q_proj).view(b, t, Heads, HeadDim).transpose(1, 2);
@@ -117,7 +117,8 @@ public sealed class Attention : nn.Module
             k = k.repeat_interleave(Heads / KvHeads, dim: 1);
             v = v.repeat_interleave(Heads / KvHeads, dim: 1);
         }
-        var y = F.scaled_dot_product_attention(q, k, v, mask);
+        // Without padding the fused causal kernel needs no mask tensor.
+        var y = mask is null ? F.scaled_dot_product_attention(q, k, v, is_casual: true) : F.scaled_dot_product_attention(q, k, v, mask);
         return Lin(y.transpose(1, 2).reshape(b, t, Heads * HeadDim), o_proj);
     }
 
@@ -156,7 +157,7 @@ public sealed class DecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor h, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int slot)
+    public Tensor Forward(Tensor h, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int slot)
     {
         h = h + self_attn.Forward(input_layernorm.forward(h), cos, sin, mask, cache, slot);
         return h + mlp.forward(post_attention_layernorm.forward(h));
@@ -266,7 +267,7 @@ public sealed class Transformer : nn.Module, IDecoderModel
         if (recompute)
         {
             // The replay in backward runs after this scope has closed: these must outlive it (the GC frees them).
-            cos.DetachFromDisposeScope(); sin.DetachFromDisposeScope(); mask.DetachFromDisposeScope();
+            cos.DetachFromDisposeScope(); sin.DetachFromDisposeScope(); mask?.DetachFromDisposeScope();
         }
         for (int i = 0; i < model.layers.Count; i++)
         {
@@ -284,9 +285,11 @@ public sealed class Transformer : nn.Module, IDecoderModel
     /// <summary>
     /// Boolean [B,1,T,S]: query i (absolute position past+i) sees key j when j ≤ past+i and key j is a
     /// real token. Every query also sees itself, so padding rows stay finite instead of all-masked NaN.
+    /// Null when there is no past and no padding: plain causal attention.
     /// </summary>
-    public static Tensor AttentionMask(Tensor keyMask, long queries, long past)
+    public static Tensor? AttentionMask(Tensor keyMask, long queries, long past)
     {
+        if (past == 0 && keyMask.all().item<bool>()) return null;
         long keys = keyMask.shape[1];
         var qi = arange(past, past + queries, ScalarType.Int64, keyMask.device).unsqueeze(1);
         var kj = arange(keys, ScalarType.Int64, keyMask.device).unsqueeze(0);

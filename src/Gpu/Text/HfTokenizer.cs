@@ -24,10 +24,12 @@ public sealed class HfTokenizer
     readonly Dictionary<string, int> _added;
     readonly Dictionary<int, (string Text, bool Special)> _addedById;
     readonly Regex? _addedPattern;
+    readonly bool _nfc;
 
-    HfTokenizer(Tokenizer core, IReadOnlyList<AddedToken> added, int baseVocabSize, string eosToken, string? padToken, string name, string identity)
+    HfTokenizer(Tokenizer core, IReadOnlyList<AddedToken> added, int baseVocabSize, string eosToken, string? padToken, string name, string identity, bool nfc = false)
     {
         _core = core;
+        _nfc = nfc;
         _added = added.ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
         _addedById = added.ToDictionary(a => a.Id, a => (a.Content, a.Special));
         // Longest first so that a token that is a prefix of another never wins.
@@ -49,6 +51,9 @@ public sealed class HfTokenizer
 
     /// <summary>sha256 over the files that define the tokenizer (for cache keys).</summary>
     public string Identity { get; }
+
+    /// <summary>True when text is NFC-normalised before BPE (Qwen2's tokenizers do this).</summary>
+    public bool NormalizesNfc => _nfc;
 
     /// <summary>One past the largest id (BPE vocabulary and added tokens).</summary>
     public int VocabSize { get; }
@@ -95,6 +100,7 @@ public sealed class HfTokenizer
     void EncodePlain(string text, List<int> into)
     {
         if (text.Length == 0) return;
+        if (_nfc && !text.IsNormalized(NormalizationForm.FormC)) text = text.Normalize(NormalizationForm.FormC);
         into.AddRange(_core.EncodeToIds(text));
     }
 
@@ -188,6 +194,12 @@ public sealed class HfTokenizer
         string eos = TokenText(config?["eos_token"]) ?? "<|endoftext|>";
         string? pad = TokenText(config?["pad_token"]);
         string pattern = PreTokenizerPattern(tokJson) ?? Qwen2PreTokenizerPattern;
+        // Qwen2's fast tokenizer declares an NFC normalizer in tokenizer.json; its slow tokenizer (vocab.json +
+        // merges.txt, tokenizer_class Qwen2Tokenizer) applies NFC in code.
+        string? normalizer = tokJson?["normalizer"]?["type"]?.GetValue<string>();
+        if (normalizer != null && normalizer != "NFC")
+            throw new FormatException($"{tokJsonPath}: normalizer '{normalizer}' is not supported (only NFC)");
+        bool nfc = normalizer == "NFC" || (config?["tokenizer_class"]?.GetValue<string>()?.StartsWith("Qwen2", StringComparison.Ordinal) ?? false);
 
         var options = new BpeOptions(vocab)
         {
@@ -197,7 +209,7 @@ public sealed class HfTokenizer
         };
         Tokenizer core = BpeTokenizer.Create(options);
         int baseSize = vocab.Count == 0 ? 0 : vocab.Values.Max() + 1;
-        return new HfTokenizer(core, added.Values.OrderBy(a => a.Id).ToList(), baseSize, eos, pad, directory, HashFiles(hashed));
+        return new HfTokenizer(core, added.Values.OrderBy(a => a.Id).ToList(), baseSize, eos, pad, directory, HashFiles(hashed), nfc);
     }
 
     /// <summary>

@@ -52,6 +52,33 @@ public sealed class Trainer : IDisposable
         TotalSteps = config.MaxSteps ?? config.Epochs * StepsPerEpoch;
         Schedule = new LearningRateSchedule(config.LearningRate, TotalSteps, config.WarmupRatio, config.MinLearningRate, config.WarmupSteps);
         if (UsesEma) CopyParameters(_params, _aux.Ema!.TrainableParameters().ToList());
+        Fingerprint = ComputeFingerprint(config, data);
+    }
+
+    /// <summary>
+    /// sha256 of everything that determines the run's trajectory: the configuration (except checkpoint
+    /// cadence) and every example's id, tokens, completion start, sampling weight and reference log-probs.
+    /// A checkpoint resumes only a run with the same fingerprint.
+    /// </summary>
+    public string Fingerprint { get; }
+
+    static string ComputeFingerprint(TrainerConfig config, IReadOnlyList<TrainingExample> data)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var json = JsonSerializer.SerializeToNode(config)!.AsObject();
+        json.Remove(nameof(TrainerConfig.CheckpointEvery));
+        json.Remove(nameof(TrainerConfig.KeepCheckpoints));
+        hash.AppendData(System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()));
+        foreach (var e in data)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(e.Id + "\0"));
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.InputIds.AsSpan()));
+            hash.AppendData(BitConverter.GetBytes(e.CompletionStart));
+            hash.AppendData(BitConverter.GetBytes(e.SamplingWeight));
+            if (e.RefLogProbs is not null) hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.RefLogProbs.AsSpan()));
+            hash.AppendData([e.RefLogProbs is null ? (byte)0 : (byte)1]);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     public TrainerConfig Config { get; }
@@ -204,7 +231,7 @@ public sealed class Trainer : IDisposable
         !Directory.Exists(root) ? null
             : Directory.GetDirectories(root, "checkpoint-*").Where(d => File.Exists(Path.Combine(d, StateJson))).Order(StringComparer.Ordinal).LastOrDefault();
 
-    sealed record StateSummary(int Step, long OptimiserSteps, int TotalSteps, ulong Seed, int Examples, string Loss, List<StepMetrics> History);
+    sealed record StateSummary(int Step, long OptimiserSteps, int TotalSteps, ulong Seed, int Examples, string Loss, string Fingerprint, List<StepMetrics> History);
 
     /// <summary>Saves policy, optimiser, EMA, step and metrics history atomically (temp dir + rename).</summary>
     public string SaveCheckpoint(string root)
@@ -227,7 +254,7 @@ public sealed class Trainer : IDisposable
             ExportModel(_model, modelDir);
         }
         // The JSON marker is written last: a checkpoint without it is incomplete and never resumed from.
-        var summary = new StateSummary(Step, _optimiser.StepCount, TotalSteps, Config.Seed, _data.Count, Config.Loss.ToString(), _history);
+        var summary = new StateSummary(Step, _optimiser.StepCount, TotalSteps, Config.Seed, _data.Count, Config.Loss.ToString(), Fingerprint, _history);
         File.WriteAllText(Path.Combine(temp, StateJson), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
         if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
         Directory.Move(temp, final);
@@ -241,10 +268,11 @@ public sealed class Trainer : IDisposable
         if (!File.Exists(jsonPath)) throw new FileNotFoundException($"{checkpoint} is not a complete trainer checkpoint (no {StateJson})", jsonPath);
         var summary = JsonSerializer.Deserialize<StateSummary>(File.ReadAllText(jsonPath))
                       ?? throw new InvalidDataException($"{jsonPath}: empty trainer state");
-        if (summary.Seed != Config.Seed || summary.Examples != _data.Count || summary.TotalSteps != TotalSteps)
+        if (summary.Fingerprint != Fingerprint)
             throw new InvalidDataException(
-                $"{checkpoint}: saved for seed {summary.Seed}, {summary.Examples} examples, {summary.TotalSteps} steps; " +
-                $"this run has seed {Config.Seed}, {_data.Count} examples, {TotalSteps} steps — resuming would not be exact");
+                $"{checkpoint}: saved by a different run (seed {summary.Seed}, {summary.Examples} examples, {summary.TotalSteps} steps, " +
+                $"fingerprint {summary.Fingerprint[..12]}); this run has seed {Config.Seed}, {_data.Count} examples, {TotalSteps} steps, " +
+                $"fingerprint {Fingerprint[..12]} — a different configuration or data set, so resuming would not be exact");
         using (var stream = File.OpenRead(Path.Combine(checkpoint, StateFile)))
         using (var reader = new BinaryReader(stream))
         {

@@ -40,14 +40,6 @@ public enum SamplingMode
 
 public enum OptimiserKind { AdamW, Sgd }
 
-/// <summary>Compute precision of the forward/backward pass.</summary>
-public enum TrainingPrecision
-{
-    Float32,
-    /// <summary>The model's parameters are bf16; the optimiser keeps fp32 master weights and moments.</summary>
-    BFloat16,
-}
-
 /// <summary>
 /// Every knob of the trainer. Defaults are the authors' LLM recipe (open-thoughts/s1 launch script and
 /// the iw-SFT loss): lr 1e-5, cosine to 0 after 5% warmup, AdamW betas (0.9, 0.95), weight decay 1e-4,
@@ -92,7 +84,6 @@ public sealed class TrainerConfig
     public int MicroBatchSize { get; set; } = 1;
     /// <summary>Sequences longer than this are truncated (the authors' block size 22,000).</summary>
     public int MaxSequenceLength { get; set; } = 22_000;
-    public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
 
     public ulong Seed { get; set; } = 42;
     /// <summary>Checkpoint every N optimiser steps (and always at the end); 0 = only at the end.</summary>

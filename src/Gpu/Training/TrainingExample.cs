@@ -3,8 +3,9 @@ namespace IwSft.Gpu.Training;
 /// <summary>
 /// One curated sequence as the trainer sees it: token ids, the index of the first completion token
 /// (loss is on tokens at index ≥ CompletionStart, prompt tokens are masked), an optional per-token
-/// reference log-prob array aligned with targets (entry t−1 is log π_ref(token t | tokens &lt; t), length
-/// T − 1) and an SFT(Q) sampling weight.
+/// reference log-prob array over the completion tokens (entry j is log π_ref(token CompletionStart + j |
+/// earlier tokens), length T − CompletionStart, as the reference log-prob stage stores them) and an
+/// SFT(Q) sampling weight.
 /// </summary>
 public sealed record TrainingExample(string Id, int[] InputIds, int CompletionStart, float[]? RefLogProbs = null, double SamplingWeight = 1.0)
 {
@@ -13,8 +14,8 @@ public sealed record TrainingExample(string Id, int[] InputIds, int CompletionSt
         if (InputIds.Length < 2) throw new InvalidDataException($"{where}: sequence '{Id}' has {InputIds.Length} tokens; at least 2 are needed");
         if (CompletionStart < 1 || CompletionStart >= InputIds.Length)
             throw new InvalidDataException($"{where}: sequence '{Id}' has completion_start {CompletionStart}, must be in [1, {InputIds.Length - 1}]");
-        if (RefLogProbs is not null && RefLogProbs.Length != InputIds.Length - 1)
-            throw new InvalidDataException($"{where}: sequence '{Id}' has {RefLogProbs.Length} reference log-probs, expected {InputIds.Length - 1} (one per target token)");
+        if (RefLogProbs is not null && RefLogProbs.Length != InputIds.Length - CompletionStart)
+            throw new InvalidDataException($"{where}: sequence '{Id}' has {RefLogProbs.Length} reference log-probs, expected {InputIds.Length - CompletionStart} (one per completion token)");
         if (!double.IsFinite(SamplingWeight) || SamplingWeight < 0)
             throw new InvalidDataException($"{where}: sequence '{Id}' has sampling_weight {SamplingWeight}; must be finite and >= 0");
     }

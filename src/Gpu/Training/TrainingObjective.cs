@@ -34,7 +34,7 @@ public sealed class MicroBatch : IDisposable
             {
                 if (e.RefLogProbs is null)
                     throw new InvalidDataException($"sequence '{e.Id}' has no reference log-probs; the trainer is configured for precomputed reference log-probs");
-                for (int j = 1; j < len; j++) reference[i * (t - 1) + j - 1] = e.RefLogProbs[j - 1];
+                for (int j = Math.Max(1, e.CompletionStart); j < len; j++) reference[i * (t - 1) + j - 1] = e.RefLogProbs[j - e.CompletionStart];
             }
         }
         return new MicroBatch

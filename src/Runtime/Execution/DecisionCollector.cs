@@ -1,5 +1,4 @@
 using Apache.Arrow;
-using IwSft.Runtime.Arrow;
 
 namespace IwSft.Runtime.Execution;
 
@@ -34,14 +33,27 @@ internal sealed class DecisionCollector(string stage) : IDecisionWriter
 
     public async Task WriteToAsync(ITableWriter writer, int batchRows, CancellationToken ct)
     {
-        List<(string id, bool kept, string reason, string? detail)> rows;
-        lock (_rows) rows = _rows.OrderBy(r => r.id, StringComparer.Ordinal).ThenBy(r => r.reason, StringComparer.Ordinal).ThenBy(r => r.detail, StringComparer.Ordinal).ToList();
-        var bb = new BatchBuilder(TableSchema.Get("decisions"));
-        foreach (var r in rows)
+        (string id, bool kept, string reason, string? detail)[] rows;
+        lock (_rows) rows = _rows.ToArray();
+        System.Array.Sort(rows, static (a, b) =>
         {
-            bb.Set("record_id", r.id).Set("stage", stage).Set("kept", r.kept).Set("reason", r.reason).Set("detail", r.detail).EndRow();
-            if (bb.Count >= batchRows) await writer.WriteAsync(bb.Build(), ct);
+            int c = string.CompareOrdinal(a.id, b.id);
+            if (c == 0) c = string.CompareOrdinal(a.reason, b.reason);
+            return c != 0 ? c : string.CompareOrdinal(a.detail, b.detail);
+        });
+        var schema = TableSchema.Get("decisions").ToArrow();
+        for (int start = 0; start < rows.Length; start += batchRows)
+        {
+            int n = Math.Min(batchRows, rows.Length - start);
+            var id = new StringArray.Builder(); var st = new StringArray.Builder(); var kept = new BooleanArray.Builder();
+            var reason = new StringArray.Builder(); var detail = new StringArray.Builder();
+            for (int i = start; i < start + n; i++)
+            {
+                var r = rows[i];
+                id.Append(r.id); st.Append(stage); kept.Append(r.kept); reason.Append(r.reason);
+                if (r.detail is null) detail.AppendNull(); else detail.Append(r.detail);
+            }
+            await writer.WriteAsync(new RecordBatch(schema, [id.Build(), st.Build(), kept.Build(), reason.Build(), detail.Build()], n), ct);
         }
-        if (bb.Count > 0) await writer.WriteAsync(bb.Build(), ct);
     }
 }

@@ -27,13 +27,22 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         _stream = stream; _writer = writer; _codecs = codecs; Schema = schema; _rowGroupRows = Math.Max(1, rowGroupRows);
     }
 
+    // Snappy (fast, the Parquet default). Dictionary encoding is tried on a sample first: a column of unique
+    // ids would otherwise be scanned in full for every row group (measured 2x slower writes on string ids).
+    static readonly ParquetOptions WriteOptions = new()
+    {
+        CompressionMethod = CompressionMethod.Snappy,
+        CompressionLevel = System.IO.Compression.CompressionLevel.Fastest,
+        DictionaryEncodingSampleSize = 1024,
+    };
+
     public static async Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, CancellationToken ct)
     {
         var parquetSchema = ColumnCodec.ToParquetSchema(schema);
         var stream = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
         try
         {
-            var writer = await ParquetWriter.CreateAsync(parquetSchema, stream, new ParquetOptions(), false, ct);
+            var writer = await ParquetWriter.CreateAsync(parquetSchema, stream, WriteOptions, false, ct);
             writer.CustomMetadata = new Dictionary<string, string> { [SchemaKey] = ArrowSchemaJson.Write(schema) };
             return new ParquetTableFileWriter(stream, writer, ColumnCodec.Create(schema, parquetSchema), schema, rowGroupRows);
         }

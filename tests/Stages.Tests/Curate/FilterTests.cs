@@ -98,6 +98,16 @@ public class FilterTests
     }
 
     [Fact]
+    public void FeaturesSchemaIsTheCandidatesColumnsPlusNullableFeatures()
+    {
+        var candidates = IwSft.Runtime.TableSchema.Get("candidates");
+        var features = IwSft.Runtime.TableSchema.Get("features");
+        Assert.Equal(candidates.Columns.Select(c => (c.Name, c.Type, c.Nullable)), features.Columns.Take(candidates.Columns.Count).Select(c => (c.Name, c.Type, c.Nullable)));
+        Assert.Equal(["trace_tokens", "quality", "sampling_weight"], features.Columns.Skip(candidates.Columns.Count).Select(c => c.Name));
+        Assert.All(features.Columns.Skip(candidates.Columns.Count), c => Assert.True(c.Nullable));
+    }
+
+    [Fact]
     public async Task UnknownConfiguredColumnIsAClearError()
     {
         var stage = new FilterStage("filter", new FilterConfig { SolvedByColumns = ["solved_by_nobody"] });

@@ -162,6 +162,25 @@ public class JudgeTests
     }
 
     [Fact]
+    public async Task AnOpenCircuitStopsCallsToADeadEndpoint()
+    {
+        await using var server = new JudgeTestServer(_ => new JudgeReply(503, "down"));
+        var cfg = Config(server.BaseUrl);
+        cfg.MaxConcurrency = 1;
+        // The breaker opens after 4 failures in a row (ratio 1 >= 0.5, throughput 4) and stays open 30 s; the
+        // remaining 3 retries (at most 20 ms apart) are refused by the breaker without reaching the server.
+        cfg.Resilience = new JudgeResilienceConfig
+        {
+            MaxRetryAttempts = 6, BaseDelaySeconds = 0.005, MaxDelaySeconds = 0.02, AttemptTimeoutSeconds = 5,
+            BreakerFailureRatio = 0.5, BreakerMinimumThroughput = 4, BreakerSamplingSeconds = 30, BreakerBreakSeconds = 30,
+        };
+        var e = await Assert.ThrowsAsync<JudgeFailedException>(() => Run(cfg, Records(0, 1), new TestMemo()));
+        Assert.Equal(4, server.RequestCount);
+        Assert.Contains("failed after 7 attempts", e.Message);
+        Assert.Contains("circuit", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task MissingApiKeyVariableIsAClearErrorBeforeAnyCall()
     {
         await using var server = new JudgeTestServer(Honest);
@@ -216,6 +235,26 @@ public class JudgeTests
         Assert.Null(Column(ctx2, "attempt_correct")["id9"]);
     }
 
+    [Fact]
+    public async Task PlaceholdersCanReadFieldsOfTheMetadataJson()
+    {
+        await using var server = new JudgeTestServer(r => JudgeReply.Content(r.Prompt.EndsWith("=> 42") ? "Yes" : "No"));
+        var cfg = Config(server.BaseUrl);
+        cfg.Kind = JudgeKind.Grading;
+        cfg.PromptTemplate = "Grade {question} => {metadata.small_model_answer}";
+        cfg.OutputColumn = "solved_small";
+        var batch = IwSft.Stages.Curate.CurateTables.WithColumns(Candidates([new Rec("a", "Q1"), new Rec("b", "Q2"), new Rec("c", "Q3")]),
+            (new Apache.Arrow.Field("metadata", Apache.Arrow.Types.StringType.Default, true),
+             IwSft.Stages.Curate.CurateTables.BuildArray(new Apache.Arrow.Field("metadata", Apache.Arrow.Types.StringType.Default, true),
+                 ["{\"small_model_answer\":\"42\"}", "{\"small_model_answer\":41}", "{\"other\":1}"])));
+        var stage = new JudgeStage("judge", cfg);
+        var ctx = new CurateTestContext(stage).Input("records", batch);
+        await stage.RunAsync(ctx);
+        Assert.Equal(new Dictionary<string, string?> { ["a"] = "True", ["b"] = "False", ["c"] = null }, Column(ctx, "solved_small"));
+        Assert.Equal(["Grade Q1 => 42", "Grade Q2 => 41"], server.Requests.Select(r => r.Prompt).Order());
+        Assert.Equal(1, ctx.Metrics["judge.skipped_missing_input"]);
+    }
+
     [Theory]
     [InlineData(JudgeKind.Domain, "Classification: 11 Number theory", "11")]
     [InlineData(JudgeKind.Domain, "It uses 3.14 and 2 cases; MSC 60J10 (Markov chains).", "60")]
@@ -255,5 +294,7 @@ public class JudgeTests
         Assert.Equal("Q: x\nA: y {literal} x", t.Render(f => f == "question" ? "x" : "y"));
         Assert.Throws<FormatException>(() => new PromptTemplate("bad {placeholder"));
         Assert.Throws<FormatException>(() => new PromptTemplate("bad {pl-ace}"));
+        Assert.Equal(["metadata.qwen7b_answer"], new PromptTemplate("{metadata.qwen7b_answer}").Fields);
+        Assert.Throws<FormatException>(() => new PromptTemplate("bad {a.b.c}"));
     }
 }

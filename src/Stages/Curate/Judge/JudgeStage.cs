@@ -68,7 +68,7 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         }
 
         var reader = ctx.ReadTable("records");
-        foreach (var f in template.Fields)
+        foreach (var f in template.Fields.Select(ColumnOf))
             if (reader.Schema.GetFieldIndex(f) < 0)
                 throw new ArgumentException($"stage '{Name}': prompt placeholder '{{{f}}}' is not a column of input '{reader.Artifact}' (columns: {string.Join(", ", reader.Schema.FieldsList.Select(x => x.Name))})");
 
@@ -98,7 +98,7 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
                     values[r] = existing;
                     continue;
                 }
-                var fieldValues = template.Fields.Select(f => CurateTables.Cell(batch.Col(f), r)?.ToString()).ToList();
+                var fieldValues = template.Fields.Select(f => FieldValue(batch, f, r)).ToList();
                 if (fieldValues.Any(v => v is null)) { skipped++; continue; }
                 var vals = fieldValues.Select(v => v!).ToList();
                 string key = RecordKey(identity, template.Fields, vals);
@@ -161,6 +161,28 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         ctx.SetMetric("judge.skipped_missing_input", skipped);
         ctx.SetMetric("judge.unparseable", unparseable);
         ctx.Log($"{Name}: {done} records, {hits} from cache, {calls} calls ({retries} retries), {skipped} skipped for missing input");
+    }
+
+    static string ColumnOf(string placeholder) => placeholder.Split('.')[0];
+
+    /// <summary>A placeholder's text: the column's value, or a field of a JSON-object column; null when absent.</summary>
+    string? FieldValue(RecordBatch batch, string placeholder, int row)
+    {
+        var parts = placeholder.Split('.');
+        var cell = CurateTables.Cell(batch.Col(parts[0]), row);
+        if (parts.Length == 1 || cell is null) return cell?.ToString();
+        JsonNode? obj;
+        try { obj = JsonNode.Parse(cell.ToString()!); }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"stage '{Name}': placeholder '{{{placeholder}}}': column '{parts[0]}' of record '{batch.GetString("id", row)}' is not JSON: {e.Message}");
+        }
+        return (obj as JsonObject)?[parts[1]] switch
+        {
+            null => null,
+            JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String => v.GetValue<string>(),
+            var other => other.ToJsonString(),
+        };
     }
 
     string Encode(object? value) => new JsonObject

@@ -2,7 +2,10 @@ using System.Text;
 
 namespace IwSft.Stages.Curate.Judge;
 
-/// <summary>A prompt with {name} placeholders; "{{" and "}}" are literal braces.</summary>
+/// <summary>
+/// A prompt with {name} placeholders; "{{" and "}}" are literal braces. A name is a column, or
+/// <c>column.key</c> for a field of a JSON-object column (e.g. <c>{metadata.qwen7b_answer}</c>).
+/// </summary>
 public sealed class PromptTemplate
 {
     readonly List<(string? Literal, string? Field)> _parts = new();
@@ -20,7 +23,7 @@ public sealed class PromptTemplate
             int end = template.IndexOf('}', i + 1);
             if (end < 0) throw new FormatException($"prompt template: unclosed '{{' at char {i}");
             string name = template.Substring(i + 1, end - i - 1);
-            if (name.Length == 0 || !name.All(ch => char.IsAsciiLetterOrDigit(ch) || ch == '_'))
+            if (name.Length == 0 || name.Split('.').Length > 2 || name.Split('.').Any(p => p.Length == 0 || !p.All(ch => char.IsAsciiLetterOrDigit(ch) || ch == '_')))
                 throw new FormatException($"prompt template: invalid placeholder '{{{name}}}' at char {i}");
             if (lit.Length > 0) { _parts.Add((lit.ToString(), null)); lit.Clear(); }
             _parts.Add((null, name));

@@ -1,0 +1,89 @@
+using IwSft.Gpu.Inference;
+using IwSft.Gpu.Models;
+using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
+
+namespace IwSft.Stages.Training;
+
+public sealed class ReferenceLogProbConfig
+{
+    /// <summary>Sequences per forward pass.</summary>
+    public int BatchSize { get; set; } = 8;
+    /// <summary>Records scored between memo writes (a crash loses at most one chunk).</summary>
+    public int ChunkSize { get; set; } = 64;
+    /// <summary>Torch device, e.g. "cpu" or "cuda:0".</summary>
+    public string Device { get; set; } = "cpu";
+    /// <summary>Matmul dtype (null: the checkpoint's); "bfloat16" on GPU as in the authors' runs.</summary>
+    public string? ComputeDType { get; set; }
+}
+
+/// <summary>
+/// Scores every curated sequence's completion under the reference model once and stores per-token
+/// log-probs. Record-wise: the memo key is (sequence hash, reference checkpoint hash), so when the
+/// curated set grows only new records are scored, and a different reference model never reuses
+/// another's values (the lm-eval-harness #2715 failure).
+/// </summary>
+public sealed class ReferenceLogProbStage(string name = "ref_logprobs", ReferenceLogProbConfig? config = null)
+    : Stage<ReferenceLogProbConfig>(name, config)
+{
+    public override string Kind => "ref_logprobs";
+    public override int Version => 1;
+    public override bool IsRecordWise => true;
+    public override IReadOnlyList<PortSpec> Inputs { get; } =
+        [PortSpec.Table("sequences", "sequences"), PortSpec.Dir("reference_model")];
+    public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("ref_logprobs", "ref_logprobs")];
+
+    public override async Task RunAsync(IStageContext context)
+    {
+        if (Config.BatchSize <= 0 || Config.ChunkSize <= 0) throw new ArgumentException($"stage '{Name}': batch_size and chunk_size must be positive");
+        var sequences = await TrainingData.ReadSequencesAsync(context, "sequences");
+        var modelDir = context.InputDirectory("reference_model");
+        var modelHash = TrainingData.DirectoryHash(modelDir);
+        context.Log($"reference model {modelHash[..16]}…, {sequences.Count} sequences");
+
+        var hashes = sequences.Select(s => TrainingData.SequenceHash(s.InputIds, s.CompletionStart)).ToArray();
+        var values = new float[sequences.Count][];
+        var missing = new List<int>();
+        for (int i = 0; i < sequences.Count; i++)
+        {
+            if (context.Memo.TryGet(MemoKey(hashes[i], modelHash), out var cached)) values[i] = TrainingData.DecodeFloats(cached);
+            else missing.Add(i);
+        }
+        context.Log($"{sequences.Count - missing.Count} reused from the memo, {missing.Count} to score");
+
+        if (missing.Count > 0)
+        {
+            using var model = Checkpoint.Load(modelDir, new ModelOptions(Config.Device, "float32", Config.ComputeDType));
+            long doneTokens = 0, totalTokens = missing.Sum(i => (long)sequences[i].InputIds.Length);
+            foreach (var chunk in missing.Chunk(Config.ChunkSize))
+            {
+                context.CancellationToken.ThrowIfCancellationRequested();
+                var pairs = chunk.Select(i => (sequences[i].InputIds[..sequences[i].CompletionStart], sequences[i].InputIds[sequences[i].CompletionStart..])).ToList();
+                var scored = CompletionScorer.Score(model, pairs, Config.BatchSize);
+                for (int j = 0; j < chunk.Length; j++)
+                {
+                    int i = chunk[j];
+                    values[i] = scored[j];
+                    await context.Memo.PutAsync(MemoKey(hashes[i], modelHash), TrainingData.EncodeFloats(scored[j]), context.CancellationToken);
+                    doneTokens += sequences[i].InputIds.Length;
+                }
+                context.ReportProgress(doneTokens, totalTokens, "tokens");
+            }
+        }
+
+        await using var writer = context.WriteTable("ref_logprobs");
+        var builder = new BatchBuilder(TableSchema.Get("ref_logprobs"));
+        for (int i = 0; i < sequences.Count; i++)
+        {
+            builder.Set("id", sequences[i].Id).Set("ref_logprobs", values[i]).Set("ref_logprob_sum", values[i].Sum(x => (double)x))
+                   .Set("completion_tokens", values[i].Length).Set("sequence_hash", hashes[i]).Set("ref_model_hash", modelHash);
+            builder.EndRow();
+            if (builder.Count >= context.Execution.BatchRows) await writer.WriteAsync(builder.Build(), context.CancellationToken);
+        }
+        if (builder.Count > 0) await writer.WriteAsync(builder.Build(), context.CancellationToken);
+        context.SetMetric("scored", missing.Count);
+        context.SetMetric("reused", sequences.Count - missing.Count);
+    }
+
+    static string MemoKey(string sequenceHash, string modelHash) => $"{sequenceHash}:{modelHash}";
+}

@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Text.Json;
+using IwSft.Gpu.Models;
+using IwSft.Gpu.Training;
+using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
+
+namespace IwSft.Stages.Training;
+
+public sealed class TrainStageConfig
+{
+    /// <summary>Loss, optimiser, schedule, batch, seed, checkpoint cadence (authors' defaults).</summary>
+    public TrainerConfig Trainer { get; set; } = new();
+    /// <summary>Torch device, e.g. "cpu" or "cuda:0".</summary>
+    public string Device { get; set; } = "cpu";
+    /// <summary>Matmul dtype with fp32 master weights; null = "bfloat16" on CUDA (the authors' bf16), float32 on CPU.</summary>
+    public string? ComputeDType { get; set; }
+    /// <summary>Recompute each layer in the backward pass (the authors train with it on).</summary>
+    public bool GradientCheckpointing { get; set; }
+    /// <summary>
+    /// A durable directory for intermediate checkpoints (in a subdirectory per run fingerprint). When set, a
+    /// rerun of the same run resumes exactly from its newest checkpoint (after a crash, a kill or a
+    /// non-finite stop). When null, checkpoints go to the run's scratch space and do not survive the run.
+    /// </summary>
+    public string? CheckpointDirectory { get; set; }
+    /// <summary>dtype of the saved model (null: the base checkpoint's).</summary>
+    public string? SaveDType { get; set; }
+    /// <summary>Log a progress line every N steps.</summary>
+    public int LogEvery { get; set; } = 10;
+}
+
+/// <summary>
+/// Trains the base model on the curated sequences with SFT, SFT(Q) or iw-SFT, writes the final
+/// checkpoint (config.json + safetensors, tokenizer files carried over), a per-step metrics table
+/// and training-curve plots. Reference log-probs come from the `ref_logprobs` input (precomputed) or a
+/// live `reference_model`.
+/// </summary>
+public sealed class TrainStage(string name = "train", TrainStageConfig? config = null) : Stage<TrainStageConfig>(name, config)
+{
+    public override string Kind => "train";
+    public override int Version => 1;
+    public override IReadOnlyList<PortSpec> Inputs { get; } =
+    [
+        PortSpec.Table("sequences", "sequences"),
+        PortSpec.Dir("base_model"),
+        PortSpec.Table("ref_logprobs", "ref_logprobs", optional: true),
+        PortSpec.Dir("reference_model", optional: true),
+    ];
+    public override IReadOnlyList<PortSpec> Outputs { get; } =
+        [PortSpec.Dir("model"), PortSpec.Table("metrics", "train_metrics"), PortSpec.Dir("report")];
+
+    public override async Task RunAsync(IStageContext context)
+    {
+        var tc = Config.Trainer;
+        tc.Validate();
+        bool iw = tc.Loss != LossKind.Sft;
+        var sequences = await TrainingData.ReadSequencesAsync(context, "sequences");
+        if (sequences.Count == 0) throw new InvalidDataException($"stage '{Name}': the sequences input is empty");
+        var examples = await BuildExamplesAsync(context, sequences, iw && tc.Reference == ReferenceSource.Precomputed);
+
+        var baseDir = context.InputDirectory("base_model");
+        bool cuda = Config.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        var options = new ModelOptions(Config.Device, "float32", Config.ComputeDType ?? (cuda ? "bfloat16" : null), Config.GradientCheckpointing);
+        using var policy = Checkpoint.Load(baseDir, options);
+        using var ema = iw && tc.Proposal == ProposalPolicy.Ema ? Checkpoint.Load(baseDir, options) : null;
+        Transformer? reference = null;
+        if (iw && tc.Reference == ReferenceSource.Live)
+        {
+            if (!context.HasInput("reference_model"))
+                throw new ArgumentException($"stage '{Name}': trainer.reference = live needs the 'reference_model' input bound");
+            reference = Checkpoint.Load(context.InputDirectory("reference_model"), options with { GradientCheckpointing = false });
+        }
+        try
+        {
+            using var trainer = new Trainer(policy, examples, tc, new AuxiliaryModels(ema, reference));
+            var saveDType = Config.SaveDType;
+            trainer.ExportModel = (m, dir) => Checkpoint.Save((Transformer)m, dir, saveDType);
+            // One subdirectory per (trainer fingerprint, base model): a rerun of the same run resumes, a changed
+            // configuration, data set or base model starts afresh instead of continuing someone else's state.
+            var runKey = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+                System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + TrainingData.DirectoryHash(baseDir))))[..16];
+            var checkpoints = Path.Combine(Config.CheckpointDirectory ?? Path.Combine(context.ScratchDirectory, "checkpoints"), runKey);
+            if (Trainer.LatestCheckpoint(checkpoints) is { } latest)
+            {
+                trainer.LoadCheckpoint(latest);
+                context.Log($"resumed from {latest} at step {trainer.Step} of {trainer.TotalSteps}");
+            }
+            context.Log($"{tc.Loss} on {examples.Count} sequences: {trainer.TotalSteps} steps ({trainer.StepsPerEpoch}/epoch), " +
+                        $"global batch {tc.GlobalBatchSize}, micro-batch {tc.MicroBatchSize}, lr {tc.LearningRate}, device {Config.Device}");
+
+            var clock = Stopwatch.StartNew();
+            int startStep = trainer.Step;
+            trainer.Run(checkpoints, m =>
+            {
+                context.ReportProgress(m.Step, trainer.TotalSteps, "steps");
+                if (m.Step % Math.Max(1, Config.LogEvery) == 0 || m.Step == trainer.TotalSteps)
+                {
+                    double perStep = clock.Elapsed.TotalSeconds / Math.Max(1, m.Step - startStep);
+                    var eta = TimeSpan.FromSeconds(perStep * (trainer.TotalSteps - m.Step));
+                    context.Log($"step {m.Step}/{trainer.TotalSteps} loss {m.Loss:F4} lr {m.LearningRate:E2} grad {m.GradNorm:F3} " +
+                                $"w {m.WeightMean:F3} [{m.WeightMin:F3}, {m.WeightMax:F3}] ess {m.WeightEss:F1} {m.TokensPerSecond:F0} tok/s ETA {eta:hh\\:mm\\:ss}");
+                }
+            }, cancellationToken: context.CancellationToken);
+
+            // Saved in scratch and moved in file by file: the engine owns the output directory itself.
+            var modelDir = context.OutputDirectory("model");
+            var staged = Path.Combine(context.ScratchDirectory, "final-model");
+            Checkpoint.Save(policy, staged, Config.SaveDType);
+            foreach (var file in Directory.GetFiles(staged)) File.Move(file, Path.Combine(modelDir, Path.GetFileName(file)), overwrite: true);
+            CopyTokenizerFiles(baseDir, modelDir);
+            await WriteMetricsAsync(context, trainer.History);
+            var reportDir = context.OutputDirectory("report");
+            TrainingCurve.Save(trainer.History, reportDir, $"{Name}: {tc.Loss}");
+            var final = trainer.History[^1];
+            File.WriteAllText(Path.Combine(reportDir, "summary.json"), JsonSerializer.Serialize(new
+            {
+                loss = tc.Loss.ToString(), steps = trainer.Step, sequences = examples.Count, final_loss = final.Loss,
+                mean_tokens_per_s = trainer.History.Average(h => h.TokensPerSecond), config = tc,
+            }, new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
+            context.SetMetric("final_loss", final.Loss);
+            context.SetMetric("steps", trainer.Step);
+            context.SetMetric("tokens_per_s", trainer.History.Average(h => h.TokensPerSecond));
+        }
+        finally
+        {
+            reference?.Dispose();
+        }
+    }
+
+    async Task<List<TrainingExample>> BuildExamplesAsync(IStageContext context, List<TrainingData.SequenceRow> sequences, bool needReference)
+    {
+        if (!needReference)
+            return sequences.Select(s => new TrainingExample(s.Id, s.InputIds, s.CompletionStart, null, s.SamplingWeight)).ToList();
+        if (!context.HasInput("ref_logprobs"))
+            throw new ArgumentException($"stage '{Name}': iw-SFT with precomputed reference log-probs needs the 'ref_logprobs' input bound");
+        var reference = await TrainingData.ReadReferenceAsync(context, "ref_logprobs");
+        var modelHashes = reference.Values.Select(v => v.ModelHash).Distinct().ToList();
+        if (modelHashes.Count > 1)
+            throw new InvalidDataException($"stage '{Name}': ref_logprobs mixes {modelHashes.Count} reference models ({string.Join(", ", modelHashes.Select(h => h[..12]))})");
+        var list = new List<TrainingExample>(sequences.Count);
+        foreach (var s in sequences)
+        {
+            if (!reference.TryGetValue(s.Id, out var r))
+                throw new InvalidDataException($"stage '{Name}', input ref_logprobs: no row for sequence id '{s.Id}' (rerun the reference log-prob stage on these sequences)");
+            if (r.SequenceHash != TrainingData.SequenceHash(s.InputIds, s.CompletionStart))
+                throw new InvalidDataException($"stage '{Name}', input ref_logprobs, id '{s.Id}', column sequence_hash: the log-probs were computed for different tokens than the sequence now has");
+            list.Add(new TrainingExample(s.Id, s.InputIds, s.CompletionStart, r.LogProbs, s.SamplingWeight));
+        }
+        context.Log($"joined reference log-probs of model {modelHashes.FirstOrDefault()?[..16]}…");
+        return list;
+    }
+
+    static void CopyTokenizerFiles(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from))
+        {
+            var name = Path.GetFileName(file);
+            if (name == Checkpoint.ConfigFile || name == Checkpoint.IndexFile || name.EndsWith(".safetensors")) continue;
+            File.Copy(file, Path.Combine(to, name), overwrite: true);
+        }
+    }
+
+    static async Task WriteMetricsAsync(IStageContext context, IReadOnlyList<StepMetrics> history)
+    {
+        await using var writer = context.WriteTable("metrics");
+        var builder = new BatchBuilder(TableSchema.Get("train_metrics"));
+        foreach (var m in history)
+        {
+            builder.Set("step", m.Step).Set("epoch", m.Epoch).Set("loss", m.Loss).Set("lr", m.LearningRate).Set("grad_norm", m.GradNorm)
+                   .Set("w_mean", m.WeightMean).Set("w_min", m.WeightMin).Set("w_max", m.WeightMax).Set("w_ess", m.WeightEss)
+                   .Set("tokens", m.Tokens).Set("loss_tokens", m.LossTokens).Set("tokens_per_s", m.TokensPerSecond);
+            builder.EndRow();
+        }
+        await writer.WriteAsync(builder.Build(), context.CancellationToken);
+    }
+}
