@@ -7,7 +7,7 @@ public static class PipelineCatalog
 {
     public static IReadOnlyList<IPipelineDefinition> All { get; } = new IPipelineDefinition[]
     {
-        new Example.ExamplePipeline("demo"),
+        new Demo.DemoPipeline(),
         new Example.ExamplePipeline("example"),
         new Bandit.BanditPipeline(),
         new Control.ControlPipeline(),

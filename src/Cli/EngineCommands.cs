@@ -86,11 +86,13 @@ public static class EngineCommands
         var store = StoreOpt();
         var quick = QuickOpt();
         var verify = new Option<bool>("--verify") { Description = "Re-hash every artifact instead of trusting size + mtime." };
-        var c = new Command("status", "Show which stages are up to date and why the others would rerun.") { pipeline, store, quick, verify };
+        // Same overrides as `run --set`, so a planned change can be previewed before running it.
+        var set = new Option<string[]>("--set") { Description = "Preview a configuration override: <stage>.<key>=<value> (repeatable), as `run --set` would apply it." };
+        var c = new Command("status", "Show which stages are up to date and why the others would rerun.") { pipeline, store, quick, verify, set };
         c.SetAction(pr => Guard(() =>
         {
             var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
-            var report = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions { VerifyHashes = pr.GetValue(verify) }).Status(p);
+            var report = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions { VerifyHashes = pr.GetValue(verify), Overrides = pr.GetValue(set) ?? [] }).Status(p);
             foreach (var s in report.Stages)
                 Console.WriteLine(s.State == StageState.UpToDate ? $"{s.Stage,-24} up to date" : $"{s.Stage,-24} stale: {string.Join("; ", s.Reasons)}");
             return Task.FromResult(0);

@@ -51,6 +51,8 @@ public sealed class FilterStage(string name, FilterConfig? config = null) : Stag
         var reader = ctx.ReadTable("records");
         var features = TableSchema.Get("features");
         CheckColumns(reader.Schema, reader.Artifact);
+        foreach (var col in Config.RequiredColumns.Concat(Config.SolvedByColumns).Where(c => reader.Schema.GetFieldIndex(c) < 0).Distinct())
+            ctx.Log($"{Name}: warning: feature column '{col}' is absent from input '{reader.Artifact}' (is its featurising stage upstream?); every record will miss it");
         await using var writer = ctx.WriteTable("records");
         var counts = new Dictionary<string, long>();
         long done = 0;

@@ -1,0 +1,36 @@
+namespace IwSft.Pipelines.Demo;
+
+/// <summary>Sizes of the demo. <see cref="Full"/> is `iwsft run demo`; <see cref="Quick"/> is `--quick` and the end-to-end test.</summary>
+public sealed record DemoSettings
+{
+    public int TrainProblems { get; init; } = 600;
+    public int EvalProblems { get; init; } = 200;
+    public int TrainSeed { get; init; } = 1;
+    public int EvalSeed { get; init; } = 2;
+    /// <summary>Behaviour-mixture demonstrations per train problem (the reference's training data).</summary>
+    public int DemonstrationsPerProblem { get; init; } = 3;
+    public double CarefulWeight { get; init; } = 0.5;
+    public double ShortcutCorrectProbability { get; init; } = 0.3;
+    public int HiddenSize { get; init; } = 64;
+    public int Layers { get; init; } = 2;
+    public int ReferenceSteps { get; init; } = 1500;
+    public double ReferenceLearningRate { get; init; } = 5e-3;
+    /// <summary>Reference samples per train problem (K).</summary>
+    public int SamplesPerProblem { get; init; } = 4;
+    public int FineTuneSteps { get; init; } = 60;
+    public double FineTuneLearningRate { get; init; } = 5e-4;
+    public int BatchSize { get; init; } = 32;
+    public IReadOnlyList<int> Seeds { get; init; } = [1, 2, 3];
+    /// <summary>Items evaluated with sampling (temperature 1, one sample each); greedy uses all eval problems.</summary>
+    public int SampledEvalItems { get; init; } = 100;
+    /// <summary>Eval problems copied into the train file (decontamination test only).</summary>
+    public int PlantEvalInTrain { get; init; }
+
+    public static DemoSettings Full { get; } = new();
+
+    public static DemoSettings Quick { get; } = new()
+    {
+        TrainProblems = 80, EvalProblems = 30, DemonstrationsPerProblem = 2, HiddenSize = 32, Layers = 1,
+        ReferenceSteps = 100, ReferenceLearningRate = 1e-2, SamplesPerProblem = 2, FineTuneSteps = 4, BatchSize = 16, SampledEvalItems = 10,
+    };
+}
