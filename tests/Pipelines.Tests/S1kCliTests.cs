@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using IwSft.Gpu.Models;
+
+namespace IwSft.Pipelines.Tests;
+
+/// <summary><c>iwsft model memory</c> prints MemoryPlan's table; <c>iwsft status s1k</c> lists the s1k stages from a settings file.</summary>
+public sealed class S1kCliTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("iwsft-s1k-cli-").FullName;
+    public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
+
+    (int Code, string Stdout, string Stderr) Iwsft(IDictionary<string, string>? env, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = _dir, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "iwsft.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["CI"] = "1";
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(120_000), "iwsft timed out");
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Fact]
+    public void ModelMemoryPrintsThePlanOfAConfigFile()
+    {
+        var config = TransformerConfig.Preset("10m");
+        File.WriteAllText(Path.Combine(_dir, "config.json"), config.ToJson());
+        var r = Iwsft(null, "model", "memory", "config.json", "--tp", "2", "--block", "512");
+        Assert.True(r.Code == 0, r.Stderr);
+        Assert.Equal(MemoryPlan.Compute(config, 2, 512, 1, gradientCheckpointing: true).ToMarkdown(), r.Stdout.ReplaceLineEndings("\n"));
+        var bad = Iwsft(null, "model", "memory", "config.json", "--tp", "3");
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("tensor-parallel degree 3", bad.Stderr);
+    }
+
+    [Fact]
+    public void StatusOfS1kReadsTheSettingsFileNamedByTheEnvironment()
+    {
+        var settings = Path.Combine(_dir, "mine.json");
+        File.WriteAllText(settings, """{ "reference_model": "/models/ref", "reference_models": [] }""");
+        var r = Iwsft(new Dictionary<string, string> { ["IWSFT_S1K_SETTINGS"] = settings }, "status", "s1k");
+        Assert.True(r.Code == 0, r.Stderr);
+        foreach (var stage in new[] { "ingest", "decontaminate", "judge_domain", "select", "format", "reference_model", "ref_logprobs", "train", "evaluate" })
+            Assert.Contains(stage, r.Stdout);
+        Assert.DoesNotContain("judge_solved_", r.Stdout);                  // no reference models configured
+        Assert.Contains("never run", r.Stdout);
+    }
+}
