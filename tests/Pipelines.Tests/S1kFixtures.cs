@@ -68,7 +68,8 @@ public static class S1kFixtures
 
     /// <summary>
     /// The judge: domain = an MSC class chosen by a stable hash of the problem; grading = Yes exactly when the last
-    /// number of the graded answer equals the last number of the reference solution.
+    /// number of the graded answer equals the last number of the reference solution; anything else (a quality prompt)
+    /// = "N/10" with N from the same hash.
     /// </summary>
     public static JudgeReply Judge(JudgeRequest r)
     {
@@ -76,6 +77,12 @@ public static class S1kFixtures
         {
             int h = r.Prompt.Aggregate(0, (a, c) => (a * 31 + c) & 0x7fffffff);
             return JudgeReply.Content(Domains[h % Domains.Length]);
+        }
+        if (!r.Prompt.Contains("Answer to grade:\n", StringComparison.Ordinal))
+        {
+            // Any other prompt is a quality rating: 1..10 from the same stable hash.
+            int h = r.Prompt.Aggregate(0, (a, c) => (a * 31 + c) & 0x7fffffff);
+            return JudgeReply.Content($"{1 + h % 10}/10");
         }
         string reference = Between(r.Prompt, "Reference solution:\n", "\n\nAnswer to grade:\n");
         string graded = Between(r.Prompt, "Answer to grade:\n", "\n\nIs the answer correct?");
