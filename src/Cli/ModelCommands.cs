@@ -6,7 +6,7 @@ using IwSft.Gpu.Text;
 
 namespace IwSft.Cli;
 
-/// <summary>`iwsft model info|init|generate|score|bench`: inspect, create and run checkpoints.</summary>
+/// <summary>`iwsft model info|init|generate|score`: inspect, create and run checkpoints (benchmark: `iwsft bench model`).</summary>
 public static partial class CommandCatalog
 {
     static Command ModelCommand()
@@ -16,7 +16,6 @@ public static partial class CommandCatalog
         model.Subcommands.Add(ModelInitCommand());
         model.Subcommands.Add(ModelGenerateCommand());
         model.Subcommands.Add(ModelScoreCommand());
-        model.Subcommands.Add(ModelBenchCommand());
         return model;
     }
 
@@ -162,15 +161,6 @@ public static partial class CommandCatalog
             ModelScoreIO.Write(r.GetValue(output)!, outRows);
             Console.WriteLine($"scored {outRows.Count} pairs, {outRows.Sum(x => x.num_tokens)} completion tokens → {r.GetValue(output)}");
         }));
-        return c;
-    }
-
-    static Command ModelBenchCommand()
-    {
-        var quick = new Option<bool>("--quick") { Description = "shorter run (fewer repetitions, shorter sequences)" };
-        var threads = new Option<int>("--threads") { Description = "torch intra-op threads (default: all cores)" };
-        var c = new Command("bench", "Forward and training-step throughput of ~10M and ~100M models vs a plain matmul (same run).") { quick, threads };
-        c.SetAction(r => Run(() => Bench.ModelBench.Run(Console.Out, r.GetValue(quick), r.GetValue(threads))));
         return c;
     }
 

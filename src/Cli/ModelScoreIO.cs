@@ -33,7 +33,11 @@ public static class ModelScoreIO
         if (path.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase))
         {
             using var s = File.OpenRead(path);
-            return ParquetSerializer.DeserializeAsync<ScoreInputRow>(s).GetAwaiter().GetResult().Data.ToList();
+            try { return ParquetSerializer.DeserializeAsync<ScoreInputRow>(s).GetAwaiter().GetResult().Data.ToList(); }
+            catch (Exception e) when (e is not IOException)
+            {
+                throw new InvalidDataException($"{path}: cannot read as score input (id, prompt, completion: string; prompt_ids, completion_ids: list<int32>): {e.Message}");
+            }
         }
         var rows = new List<ScoreInputRow>();
         int line = 0;

@@ -102,6 +102,28 @@ public class ModelCheckpointTests
         Assert.Equal(8, c.HeadDim);
     }
 
+    [Theory]
+    [InlineData("\"use_sliding_window\":true", "sliding-window")]
+    [InlineData("\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4.0}", "rope_scaling")]
+    [InlineData("\"head_dim\":32", "head_dim 32")]
+    public void UnsupportedConfigFeaturesAreRefusedNotIgnored(string extra, string expected)
+    {
+        var path = Path.Combine(ModelTestKit.TempDir(), "config.json");
+        File.WriteAllText(path, "{\"model_type\":\"qwen2\",\"vocab_size\":10,\"hidden_size\":16,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":8," + extra + "}");
+        var e = Assert.Throws<NotSupportedException>(() => TransformerConfig.Load(path));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void NewerDtypeFieldIsRead()
+    {
+        var c = TransformerConfig.FromJson(System.Text.Json.Nodes.JsonNode.Parse("{\"model_type\":\"qwen2\",\"vocab_size\":10,\"hidden_size\":16,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":8,\"dtype\":\"bfloat16\"}")!);
+        Assert.Equal("bfloat16", c.TorchDtype);
+        Assert.Equal(2, c.NumKeyValueHeads); // defaults to num_attention_heads
+        Assert.True(c.AttentionBias);        // Qwen2 always has q/k/v bias
+        Assert.False(c.TieWordEmbeddings);
+    }
+
     [Fact]
     public void WrongShapeInCheckpointNamesTensor()
     {

@@ -151,4 +151,31 @@ public class ErrorMessageTests : StoreTest
         Assert.Equal($"stage 'add' of pipeline 'e' has not been materialised in store {Store.Root}; run `iwsft run e --until add` first", e.Message);
         Assert.Equal("stage 'add' has no output 'nums'; outputs: numbers", Assert.Throws<ArgumentException>(() => Store.OpenTable(Build(), "add.nums")).Message);
     }
+
+    /// <summary>A StageDataflow transform whose output lacks 'x': the writer rejects the first batch.</summary>
+    sealed class DropsColumn(string name) : Stage<Empty>(name)
+    {
+        public override string Kind => "test.drops_column";
+        public override int Version => 1;
+        public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("numbers", "example_numbers")];
+        public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("numbers", "example_numbers")];
+        public override Task RunAsync(IStageContext ctx) =>
+            StageDataflow.TransformAsync(ctx.ReadTable("numbers"), ctx.WriteTable("numbers"), b =>
+            {
+                var schema = new Schema.Builder().Field(b.Schema.GetFieldByName("id")).Field(b.Schema.GetFieldByName("value")).Build();
+                return new RecordBatch(schema, [b.Col("id"), b.Col("value")], b.Length);
+            }, ctx.Execution with { BoundedCapacity = 1, MaxDegreeOfParallelism = 1 }, ctx.CancellationToken);
+    }
+
+    [Fact]
+    public async Task AWriterErrorInsideATransformFailsTheStageInsteadOfHangingTheReader()
+    {
+        var p = new Pipeline("w");
+        var src = p.Add(new NumbersSource("src", Probe, new SourceConfig { Count = 100_000 }));
+        p.Add(new DropsColumn("drop")).From("numbers", src["numbers"]);
+        var run = Run(p, new RunOptions { Execution = new ExecutionOptions { BatchRows = 1000 } });
+        Assert.Same(run, await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(60))));
+        var e = await Assert.ThrowsAsync<StageFailedException>(() => run);
+        Assert.Equal("schema mismatch in stage 'drop', artifact 'drop.numbers', column 'x': expected float64, got missing (columns present: id, value)", e.InnerException!.Message);
+    }
 }

@@ -126,6 +126,21 @@ public class DecontamPropertyTests
         Assert.Equal(["a b", "b c"], S1Text.Ngrams(" A\tb\n\nC ", 2));
     }
 
+    [Theory]
+    [InlineData("x\u0001y z w v", "x\u0001y z w v", true)]       // U+0001 is not whitespace: part of the word
+    [InlineData("x\u0001y z w v", "x y z w v", false)]
+    [InlineData("ÉTÉ ΣΟΦΊΑ straße q", "été σοφία STRASSE q", false)] // simple case mapping only, as str.lower()
+    [InlineData("ÉTÉ ΣΟΦΊΑ Straße q", "été σοφία straße Q", true)]
+    [InlineData("a\u2003b\u001cc d", "A B C D", true)]
+    [InlineData("𐐀𐐁 b c d", "𐐨𐐩 B C D", true)]                 // Deseret: surrogate pairs lower-case as one code point
+    public void Plain_ascii_and_general_paths_agree_with_the_reference(string pooled, string text, bool shared)
+    {
+        var index = new NgramIndex(4, [new BenchmarkText("b", "1", pooled)]);
+        var reference = new ReferenceDecontaminator(4, [new BenchmarkText("b", "1", pooled)]);
+        Assert.Equal(shared, reference.IsContaminated(text));
+        Assert.Equal(shared, index.FirstMatch(text) is not null);
+    }
+
     [Fact]
     public void First_match_is_first_in_text_order_and_names_the_earliest_item()
     {

@@ -40,7 +40,8 @@ public sealed class EvalFakeContext(string stageName) : IStageContext
     public IRecordMemo Memo => MemoStore;
     public string ScratchDirectory => Path.Combine(Root, "scratch");
     public void Log(string message) => Logs.Add(message);
-    public void ReportProgress(long done, long? total = null, string unit = "rows") { }
+    public (long Done, long? Total) LastProgress { get; private set; }
+    public void ReportProgress(long done, long? total = null, string unit = "rows") => LastProgress = (done, total);
     public void SetMetric(string name, double value) => Metrics[name] = value;
 
     sealed class Reader(string name, List<RecordBatch> batches) : ITableReader

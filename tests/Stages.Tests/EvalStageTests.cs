@@ -91,6 +91,7 @@ public sealed class EvalStageTests : IDisposable
         Assert.Equal(4 * 3, second.Requests[fresh]);
         Assert.Equal(4 * 3, ctx2.Metrics["samples_generated"]);
         Assert.Equal(4 * 4 * 3, ctx2.Metrics["samples_cached"]);
+        Assert.Equal((5 * 4 * 3, (long?)(5 * 4 * 3)), ctx2.LastProgress);
 
         var rows1 = Rows(ctx1);
         var rows2 = Rows(ctx2);

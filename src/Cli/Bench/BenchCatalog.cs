@@ -26,7 +26,12 @@ public static partial class BenchCatalog
     public static IReadOnlyList<BenchDefinition> All { get; } =
     [
         new("engine", "no-op rerun of a 6-stage 1M-row pipeline vs its first run; Parquet store write+read MB/s vs a plain file copy", EngineBench.RunAsync),
+        new("decontaminate", "8-gram decontamination of a 59K pool (real GSM8K/AIME, varied copies) against all 7 benchmark sets: candidates/s, MB/s, speed-up vs the plain reference in the same run", DecontaminateBench.RunAsync),
+        new("eval", "sampled generation batched with per-row seeds vs one request at a time (tiny model, identical samples); grading vs plain string equality", EvalBench.RunAsync),
         new("curate", "LLM judge stage: records/s at 1 vs 8 vs 32 requests in flight against a 25 ms local endpoint; memoised rerun over a pool grown by one record", CurateBench.RunAsync),
+        new("model", "transformer forward and training-step tokens/s (~10M, ~100M params, CPU) and FLOP/s as a fraction of a same-run matmul", ModelBench.RunAsync),
+        new("train", "tokens/s of one SFT and one iw-SFT optimiser step (precomputed reference, live reference, EMA q) on the 10M model; step-time ratios vs SFT", TrainBench.RunAsync),
+        new("control", "control environment steps/s vs the 100K goal; Gaussian MLP SFT vs iw-SFT(Q) updates/s (ratio in the same run)", ControlBench.RunAsync),
     ];
 
     public static BenchDefinition Get(string name) =>
@@ -60,5 +65,5 @@ public static partial class BenchCatalog
         ["machine"] = Machine(),
         ["metrics"] = new JsonObject(r.Metrics.Select(m => KeyValuePair.Create(m.Key, (JsonNode?)Math.Round(m.Value, 6)))),
         ["notes"] = new JsonArray(r.Notes.Select(n => (JsonNode?)n).ToArray()),
-    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 }

@@ -20,6 +20,25 @@ public static class ModelBench
     public sealed record Result(string Name, long Parameters, int Batch, int Seq, double ForwardTokensPerSec, double ForwardFlopFraction,
                                 double TrainTokensPerSec, double TrainFlopFraction, double MatmulGflops);
 
+    /// <summary>Entry point for <c>iwsft bench model</c> (see <see cref="BenchCatalog"/>).</summary>
+    public static Task<BenchReport> RunAsync(BenchContext context)
+    {
+        var report = new BenchReport();
+        // IWSFT_BENCH_THREADS pins torch's intra-op threads (model and baseline alike): on an
+        // oversubscribed machine one thread avoids OpenMP barrier stalls in the small elementwise kernels.
+        int threads = int.TryParse(Environment.GetEnvironmentVariable("IWSFT_BENCH_THREADS"), out var t) ? t : 0;
+        foreach (var r in Run(context.Log, context.Quick, threads))
+        {
+            report.Add($"{r.Name}_forward_tokens_per_s", r.ForwardTokensPerSec)
+                  .Add($"{r.Name}_forward_flop_fraction_of_matmul", r.ForwardFlopFraction)
+                  .Add($"{r.Name}_train_tokens_per_s", r.TrainTokensPerSec)
+                  .Add($"{r.Name}_train_flop_fraction_of_matmul", r.TrainFlopFraction)
+                  .Add($"{r.Name}_matmul_gflops", r.MatmulGflops);
+        }
+        report.Notes.Add("CPU fp32; FLOP fractions are against an fp32 [2048x768]x[768x2560] matmul re-measured around each phase in the same run");
+        return Task.FromResult(report);
+    }
+
     public static IReadOnlyList<Result> Run(TextWriter output, bool quick = false, int threads = 0)
     {
         if (threads > 0) torch.set_num_threads(threads);

@@ -19,6 +19,8 @@ public static class PolicyEvaluator
         var envs = Enumerable.Range(0, episodes).Select(_ => spec.Create()).ToArray();
         for (int i = 0; i < episodes; i++) envs[i].Reset(ControlRng.Derive(baseSeed, i));
         int s = envs[0].ObservationSize, a = envs[0].ActionSize, max = envs[0].MaxSteps;
+        if (policy.ObservationSize != s || policy.ActionSize != a)
+            throw new ArgumentException($"policy ({policy.ObservationSize} → {policy.ActionSize}) does not fit environment '{spec.Name}' ({s} → {a})");
         var returns = new double[episodes];
         var active = Enumerable.Range(0, episodes).ToList();
         var obs = new float[episodes * s];

@@ -9,9 +9,11 @@ namespace IwSft.Gpu.Inference;
 /// <param name="Seed">Seed of the sampling generator; the same seed, prompts and model give the same tokens.</param>
 /// <param name="StopTokens">Generation of a sequence ends after it emits one of these (the stop token is kept).</param>
 /// <param name="PadId">Token used for left padding; it is masked out and never attended to.</param>
+/// <param name="RowSeeds">Optional seed per prompt: each row samples from its own generator, so a row's
+/// tokens equal those of that prompt generated alone with Seed = its row seed (batching-independent sampling).</param>
 public sealed record GenerationOptions(
     int MaxNewTokens = 128, double Temperature = 0.0, double TopP = 1.0, long Seed = 0,
-    IReadOnlyCollection<int>? StopTokens = null, int PadId = 0);
+    IReadOnlyCollection<int>? StopTokens = null, int PadId = 0, IReadOnlyList<long>? RowSeeds = null);
 
 public static class FinishReason
 {
@@ -50,6 +52,7 @@ public static class TokenGenerator
         var outputs = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         var finished = new string?[b];
         using var rng = new Generator((ulong)options.Seed, CPU);
+        using var rowRngs = RowGenerators.Create(options.RowSeeds, b);
         using var cache = new KvCache();
         using var _ = no_grad();
 
@@ -64,7 +67,7 @@ public static class TokenGenerator
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
             using var scope = NewDisposeScope();
-            var chosen = Choose(next, options, rng).data<long>().ToArray();
+            var chosen = Choose(next, options, rng, rowRngs?.Rows).data<long>().ToArray();
             next.Dispose();
             for (int r = 0; r < b; r++)
             {
@@ -88,7 +91,7 @@ public static class TokenGenerator
     }
 
     /// <summary>Next token per row from last-position logits [B, V] (CPU): argmax, or temperature + top-p sampling.</summary>
-    internal static Tensor Choose(Tensor logits, GenerationOptions o, Generator rng)
+    internal static Tensor Choose(Tensor logits, GenerationOptions o, Generator rng, Generator[]? rowRngs = null)
     {
         if (o.Temperature == 0) return logits.argmax(-1);
         var probs = (logits.to(ScalarType.Float32) / o.Temperature).softmax(-1);
@@ -100,6 +103,23 @@ public static class TokenGenerator
             var kept = sorted.masked_fill(before.ge(o.TopP), 0);
             probs = zeros_like(probs).scatter(-1, index, kept);
         }
+        if (rowRngs is not null)
+            return cat(Enumerable.Range(0, rowRngs.Length).Select(r => multinomial(probs[r..(r + 1)], 1, generator: rowRngs[r])).ToArray(), 0).squeeze(-1);
         return multinomial(probs, 1, generator: rng).squeeze(-1);
+    }
+
+    /// <summary>One sampling generator per batch row (see <see cref="GenerationOptions.RowSeeds"/>).</summary>
+    sealed class RowGenerators(Generator[] rows) : IDisposable
+    {
+        public Generator[] Rows { get; } = rows;
+
+        public static RowGenerators? Create(IReadOnlyList<long>? seeds, int batch)
+        {
+            if (seeds is null) return null;
+            if (seeds.Count != batch) throw new ArgumentException($"RowSeeds has {seeds.Count} seeds for {batch} prompts");
+            return new RowGenerators(seeds.Select(s => new Generator((ulong)s, CPU)).ToArray());
+        }
+
+        public void Dispose() { foreach (var g in Rows) g.Dispose(); }
     }
 }

@@ -53,6 +53,8 @@ public sealed record TransformerConfig
         string modelType = root["model_type"]?.GetValue<string>() ?? throw new InvalidDataException($"{source}: missing 'model_type'");
         if (root["rope_scaling"] is JsonObject scaling && scaling.Count > 0)
             throw new NotSupportedException($"{source}: rope_scaling is not supported");
+        if (root["use_sliding_window"]?.GetValue<bool>() == true)
+            throw new NotSupportedException($"{source}: sliding-window attention is not supported");
         int heads = Int("num_attention_heads");
         int? hd = root["head_dim"]?.GetValue<int>();
         if (hd is int h && h != Int("hidden_size") / heads)
@@ -71,7 +73,8 @@ public sealed record TransformerConfig
             TieWordEmbeddings = root["tie_word_embeddings"]?.GetValue<bool>() ?? false,
             AttentionBias = modelType == "qwen2" || (root["attention_bias"]?.GetValue<bool>() ?? false),
             MaxPositionEmbeddings = root["max_position_embeddings"]?.GetValue<int>() ?? 4096,
-            TorchDtype = root["torch_dtype"]?.GetValue<string>() ?? "float32",
+            // Newer transformers versions write "dtype" instead of "torch_dtype".
+            TorchDtype = (root["torch_dtype"] ?? root["dtype"])?.GetValue<string>() ?? "float32",
             BosTokenId = FirstInt(root["bos_token_id"]),
             EosTokenId = FirstInt(root["eos_token_id"]),
         };

@@ -40,7 +40,11 @@ public static class StageDataflow
         }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = 1, BoundedCapacity = bounded, CancellationToken = token });
         transformBlock.LinkTo(writeBlock, new DataflowLinkOptions { PropagateCompletion = true });
 
+        // A failing writer must stop the reader too (otherwise SendAsync would wait forever on a full buffer).
+        _ = writeBlock.Completion.ContinueWith(t => { if (t.IsFaulted) linked.Cancel(); }, TaskScheduler.Default);
+
         long rows = 0;
+        Exception? readError = null;
         try
         {
             await foreach (var batch in reader.ReadBatchesAsync(token))
@@ -54,20 +58,22 @@ public static class StageDataflow
         }
         catch (Exception e)
         {
+            readError = e;
             ((IDataflowBlock)transformBlock).Fault(e);
             linked.Cancel();
-            try { await writeBlock.Completion; } catch { /* the reader's exception is the one to report */ }
-            throw;
         }
-        try { await writeBlock.Completion; }
-        catch (Exception) when (transformBlock.Completion.IsFaulted)
-        {
-            // Surface the transform's own exception rather than the propagated wrapper.
-            throw transformBlock.Completion.Exception!.Flatten().InnerExceptions[0];
-        }
-        if (transformBlock.Completion.IsFaulted) throw transformBlock.Completion.Exception!.Flatten().InnerExceptions[0];
+        try { await writeBlock.Completion; } catch { /* inspected below */ }
+        // Report the root cause: the transform's or writer's own exception, else the reader's, else cancellation.
+        if (transformBlock.Completion.IsFaulted && FirstRealError(transformBlock.Completion.Exception!) is { } te && te != readError) throw te;
+        if (writeBlock.Completion.IsFaulted && FirstRealError(writeBlock.Completion.Exception!) is { } we && we != readError) throw we;
+        if (readError != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(readError).Throw();
+        ct.ThrowIfCancellationRequested();
+        if (writeBlock.Completion.IsCanceled) throw new OperationCanceledException("transform cancelled");
         return rows;
     }
+
+    static Exception? FirstRealError(AggregateException e) =>
+        e.Flatten().InnerExceptions.FirstOrDefault(x => x is not OperationCanceledException) ?? e.Flatten().InnerExceptions.FirstOrDefault();
 
     /// <summary>Writes batches produced by an async generator with back-pressure from the writer.</summary>
     public static async Task<long> WriteAllAsync(IAsyncEnumerable<RecordBatch> batches, ITableWriter writer, CancellationToken ct = default)

@@ -202,6 +202,29 @@ internal sealed class BoolCodec : ColumnCodec
 /// <summary>Shared UTF-8 ⇄ chars handling for string leaves (Parquet.Net exposes strings as ReadOnlyMemory&lt;char&gt;).</summary>
 internal static class Utf8Column
 {
+    /// <summary>
+    /// Decodes all values of a string array into one char buffer (one allocation per batch instead of one
+    /// string per row); <paramref name="charOffsets"/>[i]..[i+1] delimits value i.
+    /// </summary>
+    public static char[] DecodeAll(StringArray a, out int[] charOffsets)
+    {
+        var offsets = a.ValueOffsets;
+        var bytes = a.ValueBuffer.Span.Slice(offsets[0], offsets[a.Length] - offsets[0]);
+        charOffsets = new int[a.Length + 1];
+        if (System.Text.Ascii.IsValid(bytes))
+        {
+            for (int i = 0; i <= a.Length; i++) charOffsets[i] = offsets[i] - offsets[0];
+        }
+        else
+        {
+            for (int i = 0; i < a.Length; i++)
+                charOffsets[i + 1] = charOffsets[i] + Encoding.UTF8.GetCharCount(bytes.Slice(offsets[i] - offsets[0], offsets[i + 1] - offsets[i]));
+        }
+        var chars = new char[charOffsets[a.Length]];
+        Encoding.UTF8.GetChars(bytes, chars); // value boundaries are character boundaries, so one call decodes all
+        return chars;
+    }
+
     public static ReadOnlyMemory<char> Decode(ReadOnlySpan<byte> utf8) =>
         utf8.Length == 0 ? ReadOnlyMemory<char>.Empty : Encoding.UTF8.GetString(utf8).AsMemory();
 
@@ -231,11 +254,12 @@ internal sealed class StringCodec : ColumnCodec
     {
         var a = (StringArray)array;
         bool levels = ParquetLeaf.MaxDefinitionLevel > 0;
+        var chars = Utf8Column.DecodeAll(a, out var charOffsets);
         for (int i = 0; i < a.Length; i++)
         {
             if (a.IsNull(i)) { Def.Add(0); continue; }
             if (levels) Def.Add(1);
-            _values.Add(Utf8Column.Decode(a.GetBytes(i)));
+            _values.Add(new ReadOnlyMemory<char>(chars, charOffsets[i], charOffsets[i + 1] - charOffsets[i]));
         }
     }
 

@@ -23,7 +23,9 @@ internal sealed class RecordMemo : IRecordMemo, IDisposable
     {
         Path = path;
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        _log = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        // Exclusive: two runs appending to one log could interleave partial lines.
+        try { _log = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException e) { throw new InvalidOperationException($"record memo {path} is in use by another run; wait for it to finish", e); }
         var bytes = new byte[_log.Length];
         _log.ReadExactly(bytes);
         int start = 0, lastGood = 0;

@@ -85,13 +85,16 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
     public static string Describe(string field, NgramMatch m) =>
         $"benchmark={m.Item.Benchmark} item={m.Item.ItemId} field={field} word={m.Word} ngram=\"{m.Ngram}\"";
 
-    sealed record CheckedBatch(RecordBatch Batch, (string Field, NgramMatch Match)?[] Matches, List<int> Kept);
+    /// <summary>One checked batch: per row the first match (field and n-gram) or null, and the kept row indices.</summary>
+    public sealed record CheckedBatch(RecordBatch Batch, (string Field, NgramMatch Match)?[] Matches, List<int> Kept);
 
-    CheckedBatch Check(RecordBatch batch, NgramIndex index)
+    CheckedBatch Check(RecordBatch batch, NgramIndex index) => Check(batch, index, Config.Fields);
+
+    static CheckedBatch Check(RecordBatch batch, NgramIndex index, IReadOnlyList<string> fields)
     {
         var matches = new (string, NgramMatch)?[batch.Length];
         var kept = new List<int>(batch.Length);
-        var columns = Config.Fields.Select(f => (Name: f, Column: (StringArray)batch.Col(f))).ToArray();
+        var columns = fields.Select(f => (Name: f, Column: (StringArray)batch.Col(f))).ToArray();
         for (int r = 0; r < batch.Length; r++)
         {
             foreach (var (field, column) in columns)
@@ -105,13 +108,22 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         return new CheckedBatch(batch, matches, kept);
     }
 
-    async Task RunParallelAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, IStageContext ctx)
+    Task RunParallelAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, IStageContext ctx) =>
+        CheckBatchesAsync(candidates.ReadBatchesAsync(ctx.CancellationToken), index, Config.Fields, ctx.Execution, emit, ctx.CancellationToken);
+
+    /// <summary>
+    /// The parallel path of the stage (also what <c>iwsft bench decontaminate</c> measures): batches are cut
+    /// to at most 2,048 rows, checked by a TransformBlock with the configured parallelism, and handed to
+    /// <paramref name="emit"/> one at a time in input order.
+    /// </summary>
+    public static async Task CheckBatchesAsync(IAsyncEnumerable<RecordBatch> batches, NgramIndex index, IReadOnlyList<string> fields,
+        ExecutionOptions execution, Func<CheckedBatch, Task> emit, CancellationToken cancellationToken)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.CancellationToken);
-        var check = new TransformBlock<RecordBatch, CheckedBatch>(b => Check(b, index), new ExecutionDataflowBlockOptions
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var check = new TransformBlock<RecordBatch, CheckedBatch>(b => Check(b, index, fields), new ExecutionDataflowBlockOptions
         {
-            MaxDegreeOfParallelism = Math.Max(1, ctx.Execution.MaxDegreeOfParallelism),
-            BoundedCapacity = Math.Max(2, ctx.Execution.BoundedCapacity),
+            MaxDegreeOfParallelism = Math.Max(1, execution.MaxDegreeOfParallelism),
+            BoundedCapacity = Math.Max(2, execution.BoundedCapacity),
             EnsureOrdered = true,
             CancellationToken = cts.Token,
         });
@@ -119,8 +131,8 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         {
             try
             {
-                await foreach (var batch in candidates.ReadBatchesAsync(cts.Token))
-                    foreach (var slice in Split(batch, ctx.Execution.BatchRows))
+                await foreach (var batch in batches.WithCancellation(cts.Token))
+                    foreach (var slice in Split(batch, execution.BatchRows))
                         if (!await check.SendAsync(slice, cts.Token)) return; // the block faulted; its error surfaces below
                 check.Complete();
             }

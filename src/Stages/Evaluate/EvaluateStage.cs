@@ -107,6 +107,7 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
         await using var writer = ctx.WriteTable(ResultsOutput);
         var rows = new BatchBuilder(schema);
         long total = (long)checkpoints.Count * items.Count * Config.SamplesPerItem, done = 0, generated = 0;
+        ctx.ReportProgress(0, total, "samples");
 
         foreach (var (label, dir) in checkpoints)
         {
@@ -124,6 +125,8 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
                 }
             }
             ctx.Log($"checkpoint '{label}' ({checkpointHash[..12]}): {items.Count * Config.SamplesPerItem - pending.Count} samples cached, {pending.Count} to generate");
+            done += items.Count * Config.SamplesPerItem - pending.Count;
+            ctx.ReportProgress(done, total, "samples");
 
             if (pending.Count > 0)
             {
@@ -140,7 +143,8 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
                         await ctx.Memo.PutAsync(chunk[j].Key, JsonSerializer.Serialize(outputs[j]), ct);
                     }
                     generated += chunk.Length;
-                    ctx.ReportProgress(done + generated, total, "samples");
+                    done += chunk.Length;
+                    ctx.ReportProgress(done, total, "samples");
                 }
             }
 
@@ -161,7 +165,6 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
                     if (rows.Count >= ctx.Execution.BatchRows) await writer.WriteAsync(rows.Build(), ct);
                 }
             }
-            done += items.Count * Config.SamplesPerItem;
             foreach (var bench in items.GroupBy(it => it.Benchmark))
                 ctx.Log($"checkpoint '{label}' graded on {bench.Key}: {bench.Count()} items");
         }

@@ -24,10 +24,10 @@ public sealed class TransformerCompletionGeneratorFactory(ModelOptions? modelOpt
 /// token or ChatML's &lt;|im_end|&gt; (the end of an assistant turn); the stop token is not part of the
 /// returned text but counts as a generated token.
 ///
-/// Greedy requests are batched (the core's left-padded batches generate exactly what each prompt
-/// would alone). Sampled requests run one at a time, each from its own seed: the core draws a whole
-/// batch from one generator, so batching them would make a sample depend on its batch neighbours and
-/// break the per-sample results cache.
+/// Requests are batched (the core's left-padded batches generate exactly what each prompt would
+/// alone); sampled rows draw from their own generators (<see cref="GenerationOptions.RowSeeds"/>), so a
+/// sample depends only on its prompt and seed, never on its batch neighbours — which the per-sample
+/// results cache relies on.
 /// </summary>
 public sealed class TransformerCompletionGenerator(IDecoderModel model, HfTokenizer tokenizer, int maxBatch = 16) : ICompletionGenerator
 {
@@ -46,14 +46,13 @@ public sealed class TransformerCompletionGenerator(IDecoderModel model, HfTokeni
         }
         int pad = tokenizer.PadId ?? tokenizer.EosId;
         var results = new GeneratedSample[requests.Count];
-        var groups = settings.Temperature == 0
-            ? Enumerable.Range(0, requests.Count).Chunk(maxBatch)
-            : Enumerable.Range(0, requests.Count).Select(i => new[] { i });
-        foreach (var group in groups)
+        // Similar lengths together: less padding per batch.
+        var order = Enumerable.Range(0, requests.Count).OrderBy(i => encoded[i].Length).ToArray();
+        foreach (var group in order.Chunk(maxBatch))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var options = new GenerationOptions(settings.MaxNewTokens, settings.Temperature, settings.TopP,
-                requests[group[0]].Seed, _stops, pad);
+                requests[group[0]].Seed, _stops, pad, RowSeeds: group.Select(i => requests[i].Seed).ToList());
             var outputs = TokenGenerator.Generate(model, group.Select(i => encoded[i]).ToList(), options);
             for (int j = 0; j < group.Length; j++)
             {

@@ -102,8 +102,11 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
                 }
             }, cancellationToken: context.CancellationToken);
 
+            // Saved in scratch and moved in file by file: the engine owns the output directory itself.
             var modelDir = context.OutputDirectory("model");
-            Checkpoint.Save(policy, modelDir, Config.SaveDType);
+            var staged = Path.Combine(context.ScratchDirectory, "final-model");
+            Checkpoint.Save(policy, staged, Config.SaveDType);
+            foreach (var file in Directory.GetFiles(staged)) File.Move(file, Path.Combine(modelDir, Path.GetFileName(file)), overwrite: true);
             CopyTokenizerFiles(baseDir, modelDir);
             await WriteMetricsAsync(context, trainer.History);
             var reportDir = context.OutputDirectory("report");

@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Text;
+using Apache.Arrow;
+using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
+using IwSft.Stages.Ingest;
+
+namespace IwSft.Stages.Decontaminate;
+
+/// <summary>
+/// <c>iwsft bench decontaminate</c>: an S1-sized pool (59,000 candidates by default) built from the real
+/// candidate files, checked against all benchmark sets by the stage's parallel path and by the plain
+/// <see cref="ReferenceDecontaminator"/>, timed in the same run, results compared id by id.
+/// </summary>
+public static class DecontaminateBenchmark
+{
+    public sealed record Result(
+        int Candidates, long Bytes, int TestItems, int Contaminated, int Threads,
+        double FastBuildSeconds, double FastCheckSeconds, double FastSingleThreadSeconds,
+        double ReferenceBuildSeconds, double ReferenceCheckSeconds, bool Identical)
+    {
+        public double CandidatesPerSecond => Candidates / FastCheckSeconds;
+        public double MegabytesPerSecond => Bytes / 1e6 / FastCheckSeconds;
+        public double ReferenceCandidatesPerSecond => Candidates / ReferenceCheckSeconds;
+        /// <summary>Check phase: plain reference (one thread, as s1 runs) over the stage's parallel path.</summary>
+        public double Speedup => ReferenceCheckSeconds / FastCheckSeconds;
+        public double SingleThreadSpeedup => ReferenceCheckSeconds / FastSingleThreadSeconds;
+        /// <summary>Index build plus check, both sides.</summary>
+        public double EndToEndSpeedup => (ReferenceBuildSeconds + ReferenceCheckSeconds) / (FastBuildSeconds + FastCheckSeconds);
+
+        public string Report() =>
+            $"""
+            decontaminate: {Candidates:N0} candidates ({Bytes / 1e6:F1} MB of question text) vs {TestItems:N0} benchmark items, n = 8
+              contaminated: {Contaminated:N0}; fast and reference results identical: {Identical}
+              fast ({Threads} threads): {CandidatesPerSecond:N0} candidates/s, {MegabytesPerSecond:F1} MB/s (check {FastCheckSeconds * 1000:F0} ms, index build {FastBuildSeconds * 1000:F0} ms)
+              fast (1 thread): check {FastSingleThreadSeconds * 1000:F0} ms
+              plain reference (1 thread): {ReferenceCandidatesPerSecond:N0} candidates/s (check {ReferenceCheckSeconds * 1000:F0} ms, lookup build {ReferenceBuildSeconds * 1000:F0} ms)
+              speed-up vs plain: {Speedup:F1}x ({Threads} threads), {SingleThreadSpeedup:F1}x (1 thread), {EndToEndSpeedup:F1}x including index builds
+            """;
+    }
+
+    public static readonly string[] BenchmarkFiles =
+        ["aime24.jsonl", "aime25.jsonl", "amc2023.jsonl", "olympiadbench.jsonl", "minervamath.jsonl", "math500.jsonl", "gsm8k_test.jsonl"];
+
+    public static async Task<Result> RunAsync(string dataRoot, int poolSize = 59_000, int threads = 0, CancellationToken ct = default)
+    {
+        threads = threads > 0 ? threads : Environment.ProcessorCount;
+        var originals = new List<string>();
+        await foreach (var q in ReadQuestionsAsync(Path.Combine(dataRoot, "candidates", "gsm8k_train.jsonl"), "question", ct)) originals.Add(q);
+        await foreach (var q in ReadQuestionsAsync(Path.Combine(dataRoot, "candidates", "aime_1983_2024.csv"), "problem", ct)) originals.Add(q);
+        var tests = new List<BenchmarkText>();
+        foreach (var file in BenchmarkFiles)
+        {
+            var name = Path.GetFileNameWithoutExtension(file);
+            int i = 0;
+            await foreach (var q in ReadQuestionsAsync(Path.Combine(dataRoot, "benchmarks", file), file == "gsm8k_test.jsonl" ? "question" : "problem", ct))
+                tests.Add(new BenchmarkText(name, (++i).ToString(), q));
+        }
+        var pool = BuildPool(originals, poolSize);
+        long bytes = pool.Sum(q => (long)Encoding.UTF8.GetByteCount(q));
+        var batches = ToBatches(pool, 2048);
+
+        var sw = Stopwatch.StartNew();
+        var index = new NgramIndex(8, tests);
+        double fastBuild = sw.Elapsed.TotalSeconds;
+
+        await CheckAsync(batches, index, threads, ct); // warm-up (JIT, thread pool)
+        sw.Restart();
+        var fast = await CheckAsync(batches, index, threads, ct);
+        double fastCheck = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        var fastSingle = await CheckAsync(batches, index, 1, ct);
+        double fastSingleCheck = sw.Elapsed.TotalSeconds;
+
+        sw.Restart();
+        var reference = new ReferenceDecontaminator(8, tests);
+        double referenceBuild = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        var expected = new bool[pool.Count];
+        for (int i = 0; i < pool.Count; i++) expected[i] = reference.IsContaminated(pool[i]);
+        double referenceCheck = sw.Elapsed.TotalSeconds;
+
+        bool identical = fast.SequenceEqual(expected) && fastSingle.SequenceEqual(expected);
+        return new Result(pool.Count, bytes, tests.Count, expected.Count(x => x), threads,
+            fastBuild, fastCheck, fastSingleCheck, referenceBuild, referenceCheck, identical);
+    }
+
+    static async Task<bool[]> CheckAsync(List<RecordBatch> batches, NgramIndex index, int threads, CancellationToken ct)
+    {
+        var flags = new List<bool>();
+        await DecontaminateStage.CheckBatchesAsync(batches.ToAsyncEnumerable(), index, ["question"],
+            new ExecutionOptions { MaxDegreeOfParallelism = threads, BatchRows = 2048, BoundedCapacity = 2 * threads },
+            c => { flags.AddRange(c.Matches.Select(m => m is not null)); return Task.CompletedTask; }, ct);
+        return flags.ToArray();
+    }
+
+    /// <summary>
+    /// The originals, then copies with deterministic word substitutions (copy k appends k to about one word
+    /// in nine, at positions depending on k), so every copy has its own n-gram set and some of a
+    /// contaminated original's 8-grams survive in its copies, as in a real pool.
+    /// </summary>
+    public static List<string> BuildPool(IReadOnlyList<string> originals, int size)
+    {
+        var pool = new List<string>(size);
+        for (int i = 0; pool.Count < size; i++)
+        {
+            int copy = i / originals.Count;
+            var text = originals[i % originals.Count];
+            if (copy == 0) { pool.Add(text); continue; }
+            var words = text.Split(' ');
+            for (int w = 0; w < words.Length; w++)
+                if ((w * 31 + copy * 7) % 9 == 0) words[w] += copy.ToString();
+            pool.Add(string.Join(' ', words));
+        }
+        return pool;
+    }
+
+    static List<RecordBatch> ToBatches(List<string> questions, int rows)
+    {
+        var builder = new BatchBuilder(TableSchema.Get("candidates"));
+        var batches = new List<RecordBatch>();
+        foreach (var q in questions)
+        {
+            builder.Set("id", RecordMapper.RecordId(q)).Set("question", q).EndRow();
+            if (builder.Count == rows) batches.Add(builder.Build());
+        }
+        if (builder.Count > 0) batches.Add(builder.Build());
+        return batches;
+    }
+
+    static async IAsyncEnumerable<string> ReadQuestionsAsync(string path, string field, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var rows = path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)
+            ? new CsvSourceReader(path, 16 << 20).ReadAsync(ct)
+            : new JsonlSourceReader(path, 16 << 20).ReadAsync(ct);
+        await foreach (var row in rows)
+        {
+            if (row is BadRow bad) throw new InvalidDataException(bad.Describe("bench decontaminate"));
+            if (((RawRecord)row).TryGet(field, out var v) && v.Kind == RawKind.String) yield return v.Text!;
+            else throw new InvalidDataException($"{path}, line {row.Line}: no string field '{field}'");
+        }
+    }
+}
