@@ -90,4 +90,34 @@ public class ModelCliTests
         var expected = TokenGenerator.Generate(model, new[] { new[] { 5, 6, 7 } }, new GenerationOptions(MaxNewTokens: 4))[0].Tokens;
         Assert.Equal(string.Join(",", expected), outWriter.ToString().Trim());
     }
+
+    [Fact]
+    public void ChatGenerationAndTextScoringUseTheCheckpointsTokenizer()
+    {
+        var dir = TempDir();
+        var ckpt = Path.Combine(dir, "ckpt");
+        Assert.Equal(0, Program.Main(new[] { "model", "init", ckpt, "--config", "tiny", "--seed", "3", "--vocab-size", IwSft.Pipelines.Demo.CharTokenizerDirectory.VocabularySize.ToString() }));
+        IwSft.Pipelines.Demo.CharTokenizerDirectory.Write(ckpt);
+        var tok = IwSft.Gpu.Text.HfTokenizer.Load(ckpt);
+        using var model = Checkpoint.Load(ckpt);
+
+        var prompt = new IwSft.Gpu.Text.QwenChatTemplate().Prompt("2+2=?");
+        var stops = new[] { tok.EosId, tok.TokenId("<|im_end|>") };
+        var expected = TokenGenerator.Generate(model, new[] { tok.EncodeToIds(prompt).ToArray() }, new GenerationOptions(MaxNewTokens: 6, StopTokens: stops))[0];
+        var outWriter = new StringWriter();
+        var old = Console.Out;
+        Console.SetOut(outWriter);
+        try { Assert.Equal(0, Program.Main(new[] { "model", "generate", ckpt, "--prompt", "2+2=?", "--chat", "--max-new-tokens", "6" })); }
+        finally { Console.SetOut(old); }
+        Assert.Equal(tok.Decode(expected.Tokens, skipSpecial: true) + Environment.NewLine, outWriter.ToString());
+
+        var input = Path.Combine(dir, "text.jsonl");
+        File.WriteAllLines(input, new[] { """{"id":"t","prompt":"1+1=","completion":"2"}""" });
+        var output = Path.Combine(dir, "text.out.jsonl");
+        Assert.Equal(0, Program.Main(new[] { "model", "score", ckpt, "--input", input, "--out", output }));
+        var row = JsonNode.Parse(File.ReadAllLines(output).Single())!;
+        var want = CompletionScorer.Score(model, new[] { (tok.EncodeToIds("1+1=").ToArray(), tok.EncodeToIds("2").ToArray()) }, 1)[0];
+        Assert.Equal(1, want.Length);
+        Assert.Equal(want[0], row["logprobs"]![0]!.GetValue<float>(), 5);
+    }
 }

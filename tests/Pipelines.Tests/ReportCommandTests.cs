@@ -76,12 +76,43 @@ public sealed class ReportCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task APipelineWithoutAReportStageIsNamed()
+    public async Task APipelineWithoutASummaryIsNamed()
     {
         var p = new Pipeline("no-report");
         p.Add(new FixedResults("results"));
         var (console, _) = Recorder();
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ReportCommands.PrintAsync(new ArtifactStore(_root), p, null, console));
-        Assert.Contains("has no eval_report stage", e.Message);
+        Assert.Contains("has no summary output", e.Message);
+        Assert.Contains("results (report_test_results)", e.Message);
+    }
+
+    /// <summary>A pipeline's own report table (like the demo's demo_summary): any table output named "summary".</summary>
+    sealed class OwnSummary(string name) : Stage<NoConfig>(name)
+    {
+        public override string Kind => "report_test_own_summary";
+        public override int Version => 1;
+        public override IReadOnlyList<PortSpec> Inputs => [];
+        public override IReadOnlyList<PortSpec> Outputs => [new PortSpec("summary", ArtifactKind.Table)];
+        public override async Task RunAsync(IStageContext ctx)
+        {
+            var b = new BatchBuilder(new TableSchema("own", [new("method", ColumnType.String, false), new("accuracy", ColumnType.Float64, false), new("seeds", ColumnType.Int32, true)]));
+            b.Set("method", "iw_sft").Set("accuracy", 0.61234567).Set("seeds", 3).EndRow();
+            b.Set("method", "sft").Set("accuracy", 0.5).EndRow();
+            await using var w = ctx.WriteTable("summary");
+            await w.WriteAsync(b.Build());
+        }
+    }
+
+    [Fact]
+    public async Task OtherSummaryTablesArePrintedColumnByColumn()
+    {
+        var store = new ArtifactStore(Path.Combine(_root, "store2"));
+        var p = new Pipeline("own-report");
+        p.Add(new OwnSummary("demo_report"));
+        Assert.True((await new PipelineRunner(store).RunAsync(p)).Succeeded);
+        var (console, text) = Recorder();
+        await ReportCommands.PrintAsync(store, p, "demo_report", console);
+        Assert.Matches(@"iw_sft\s*│\s*0\.6123\s*│\s*3", text.ToString());
+        Assert.Matches(@"sft\s*│\s*0\.5\s*│\s*–", text.ToString());
     }
 }

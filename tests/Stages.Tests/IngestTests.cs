@@ -174,7 +174,7 @@ public sealed class IngestTests : IDisposable
         await using (var stream = File.Create(path))
         await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(question, level, score), stream))
         {
-            foreach (var (qs, ls, ss) in new[] { (new[] { "P one", "P two" }, new[] { 1, 2 }, new double?[] { 0.5, null }), (new[] { "P three" }, new[] { 3 }, new double?[] { 1.0 }) })
+            foreach (var (qs, ls, ss) in new[] { (new[] { "P one", "P two" }, new[] { 1, 2 }, new double?[] { 0.5, null }), (new[] { "P three" }, new[] { 3 }, new double?[] { double.NaN }) })
             {
                 using var g = writer.CreateRowGroup();
                 await g.WriteAsync(question, qs);
@@ -187,7 +187,7 @@ public sealed class IngestTests : IDisposable
         Assert.Equal([2, 1], ctx.Outputs[IngestStage.CandidatesOutput].Select(b => b.Length));
         Assert.Equal(["P one", "P two", "P three"], ctx.Column(IngestStage.CandidatesOutput, "question"));
         Assert.Equal(["1", "2", "3"], ctx.Column(IngestStage.CandidatesOutput, "domain"));
-        Assert.Equal(["{\"score\":0.5}", "{\"score\":null}", "{\"score\":1}"], ctx.Column(IngestStage.CandidatesOutput, "metadata"));
+        Assert.Equal(["{\"score\":0.5}", "{\"score\":null}", "{\"score\":\"NaN\"}"], ctx.Column(IngestStage.CandidatesOutput, "metadata"));
         Assert.Equal(["pool row 1", "pool row 2", "pool row 3"], ctx.DecisionRows.Select(d => d.Detail!.Split(" (")[0]));
 
         var e = await Assert.ThrowsAsync<IngestException>(() => Harness.IngestAsync(new IngestConfig { Sources = [new IngestSource { Path = path, Question = "level" }] }));
@@ -213,6 +213,18 @@ public sealed class IngestTests : IDisposable
         Assert.Equal(["C", "D"], batch.GetStringList("choices", 1));
         Assert.Equal([null, null], ctx.Column(IngestStage.BenchmarkOutput, "metadata"));
         Assert.Equal(0, ctx.Metrics["duplicates"]);
+    }
+
+    [Fact]
+    public async Task Jsonl_lines_longer_than_the_read_chunk_and_crossing_chunk_borders_stream_intact()
+    {
+        // 64 KiB chunks: lines of 100,003 and 70,001 chars cross several borders, CRLF endings, no final newline
+        string q1 = new string('x', 100_000) + "end", q2 = "é" + new string('y', 70_000);
+        var path = Path.Combine(_dir, "long.jsonl");
+        File.WriteAllText(path, $"{{\"question\": \"{q1}\"}}\r\n{{\"question\": \"short\"}}\r\n{{\"question\": \"{q2}\"}}");
+        var ctx = await Harness.IngestAsync(new IngestConfig { Sources = [new IngestSource { Path = path }] });
+        Assert.Equal([q1, "short", q2], ctx.Column(IngestStage.CandidatesOutput, "question"));
+        Assert.Equal(["long line 1", "long line 2", "long line 3"], ctx.DecisionRows.Select(d => d.Detail!.Split(" (")[0]));
     }
 
     [Fact]

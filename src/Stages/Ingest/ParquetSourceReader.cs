@@ -60,14 +60,15 @@ public sealed class ParquetSourceReader(string path)
         if (t == typeof(uint)) return await ReadValuesAsync<uint>(group, field, count, ct, Num);
         if (t == typeof(long)) return await ReadValuesAsync<long>(group, field, count, ct, Num);
         if (t == typeof(ulong)) return await ReadValuesAsync<ulong>(group, field, count, ct, Num);
-        if (t == typeof(float)) return await ReadValuesAsync<float>(group, field, count, ct, Num);
-        if (t == typeof(double)) return await ReadValuesAsync<double>(group, field, count, ct, Num);
+        if (t == typeof(float)) return await ReadValuesAsync<float>(group, field, count, ct, v => float.IsFinite(v) ? Num(v) : RawValue.Str(v.ToString(CultureInfo.InvariantCulture)));
+        if (t == typeof(double)) return await ReadValuesAsync<double>(group, field, count, ct, v => double.IsFinite(v) ? Num(v) : RawValue.Str(v.ToString(CultureInfo.InvariantCulture)));
         if (t == typeof(decimal)) return await ReadValuesAsync<decimal>(group, field, count, ct, Num);
         if (t == typeof(DateTime)) return await ReadValuesAsync<DateTime>(group, field, count, ct, v => RawValue.Str(v.ToString("O", CultureInfo.InvariantCulture)));
         if (t == typeof(DateOnly)) return await ReadValuesAsync<DateOnly>(group, field, count, ct, v => RawValue.Str(v.ToString("O", CultureInfo.InvariantCulture)));
         throw new InvalidDataException($"column '{field.Name}': Parquet type {t.Name} is not supported by ingest");
     }
 
+    /// <summary>A number as its invariant literal ("R" round-trips floats). NaN and infinities, which JSON cannot hold, are read as strings.</summary>
     static RawValue Num<T>(T v) where T : IFormattable => new(RawKind.Number, v.ToString(null, CultureInfo.InvariantCulture));
 
     static async Task<RawValue[]> ReadValuesAsync<T>(ParquetRowGroupReader group, DataField field, int count, CancellationToken ct, Func<T, RawValue> convert)
