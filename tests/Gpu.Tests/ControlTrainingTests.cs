@@ -83,6 +83,9 @@ public class ControlTrainingTests
         // Same episodes one at a time through the scripted-rollout path with a mean-action wrapper.
         var sequential = Enumerable.Range(0, 5).Select(i => Rollouts.Run(spec.Create(), new MeanAction(policy), ControlRng.Derive(123, i)).Return).ToArray();
         for (int i = 0; i < 5; i++) Assert.Equal(sequential[i], batched[i], 3);
+        // A pendulum policy (3 → 1) cannot drive the point mass (6 → 2): a clear error, not a shape crash.
+        var e = Assert.Throws<ArgumentException>(() => PolicyEvaluator.Returns(policy, ControlEnvironments.PointMass, 1, 1));
+        Assert.Contains("does not fit environment 'pointmass'", e.Message);
     }
 
     sealed class MeanAction(GaussianMlpPolicy policy) : IControlPolicy

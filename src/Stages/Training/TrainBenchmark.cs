@@ -15,11 +15,19 @@ public static class TrainBenchmark
 {
     public sealed record Figures(List<KeyValuePair<string, double>> Metrics, List<string> Notes);
 
-    public static Figures Run(bool quick, TextWriter log, CancellationToken cancellationToken = default)
+    /// <param name="batch">Sequences per global batch (default 4; quick 2).</param>
+    /// <param name="repeats">Timed steps per configuration (default 5; quick 2).</param>
+    public static Figures Run(bool quick, TextWriter log, CancellationToken cancellationToken = default, int? batch = null, int? repeats = null)
     {
-        int batch = quick ? 2 : 4, length = quick ? 64 : 256, prompt = quick ? 8 : 32, repeats = quick ? 2 : 5;
-        var modelConfig = TransformerConfig.Preset(quick ? "tiny" : "10m");
-        log.WriteLine($"model preset {(quick ? "tiny" : "10m")}: global batch {batch} × {length} tokens ({length - prompt} loss tokens each), {repeats} timed steps per configuration");
+        int length = quick ? 64 : 256, prompt = quick ? 8 : 32;
+        int batchSize = batch ?? (quick ? 2 : 4), timedSteps = repeats ?? (quick ? 2 : 5);
+        return Run(quick ? "tiny" : "10m", batchSize, length, prompt, timedSteps, log, cancellationToken);
+    }
+
+    static Figures Run(string preset, int batch, int length, int prompt, int repeats, TextWriter log, CancellationToken cancellationToken)
+    {
+        var modelConfig = TransformerConfig.Preset(preset);
+        log.WriteLine($"model preset {preset}: global batch {batch} × {length} tokens ({length - prompt} loss tokens each), {repeats} timed steps per configuration");
 
         var random = new DeterministicRandom(17);
         var sequences = Enumerable.Range(0, batch).Select(i =>
@@ -59,6 +67,7 @@ public static class TrainBenchmark
                     var clock = Stopwatch.StartNew();
                     r.Trainer.TrainStep();
                     seconds[r.Name].Add(clock.Elapsed.TotalSeconds);
+                    log.WriteLine($"  {r.Name} step {k + 1}/{repeats}: {clock.Elapsed.TotalMilliseconds:F0} ms");
                 }
 
             long tokens = data.Sum(d => (long)d.InputIds.Length);
