@@ -45,7 +45,8 @@ public sealed record ArithmeticProblem(string Name, string Item, int Start, IRea
                 parts.Add($"{before}{(Steps[i].Add ? '+' : '-')}{Steps[i].Operand}={values[i]}");
                 before = values[i];
             }
-            return string.Join(", ", parts) + ". " + AnswerLine(Answer);
+            // The answer on its own line, as in s1's layout, so the eval area's answer-line extractor reads it.
+            return string.Join(", ", parts) + ".\n" + AnswerLine(Answer);
         }
     }
 

@@ -16,11 +16,18 @@ internal sealed class TinyLanguageModel : nn.Module<Tensor, Tensor>, ICausalLang
 
     public TinyLanguageModel(int vocab = 11, int hidden = 8, long seed = 1) : base(nameof(TinyLanguageModel))
     {
-        torch.manual_seed(seed);
         _embed = nn.Embedding(vocab, hidden);
         _head = nn.Linear(hidden, vocab);
         RegisterComponents();
         Vocab = vocab;
+        // A private generator, not torch.manual_seed: tests run in parallel and share the global RNG.
+        using var generator = new Generator((ulong)seed, CPU);
+        using var _ = no_grad();
+        foreach (var p in parameters())
+        {
+            using var values = randn(p.shape, ScalarType.Float32, generator: generator) * 0.5;
+            p.copy_(values);
+        }
     }
 
     public int Vocab { get; }

@@ -93,6 +93,8 @@ public sealed class DemoPipelineTests(QuickDemoRun demo) : IClassFixture<QuickDe
             Assert.Matches(new Regex($@"\| {method} \| [0-9,]+ \| {Regex.Escape(mean.ToString("0.000", CultureInfo.InvariantCulture))} ± "), report);
         }
         Assert.True(File.Exists(Path.Combine(demo.Store.GetDirectory(demo.Pipeline, "report.report"), "accuracy.png")));
+        Assert.Contains($"D+ after the filter (the fine-tuning data): {demo.Store.OpenTable(demo.Pipeline, "filter.records").RowCount} samples", report);
+        Assert.Contains("**0 contaminated**", report);
     }
 
     [Fact]

@@ -12,7 +12,7 @@ public class DemoTaskTests
     {
         Assert.Equal("Ana had 12 pens, got 5, lost 3, found 8. Pens now?", Example.Question);
         Assert.Equal(22, Example.Answer); // 12 + 5 − 3 + 8
-        Assert.Equal("12+5=17, 17-3=14, 14+8=22. Answer: 22", Example.CarefulSolution);
+        Assert.Equal("12+5=17, 17-3=14, 14+8=22.\nAnswer: 22", Example.CarefulSolution);
         Assert.Equal(Example.Question, ArithmeticTask.Parse(Example.Question)!.Question);
     }
 
@@ -71,9 +71,25 @@ public class DemoTaskTests
         Assert.False(Verifier.Verify(Example, "12+5=17, 17-3=14, 14+8=22.").AnswerFound);
         Assert.Equal(21, Verifier.FinalAnswer("Answer: 22 ... Answer: 21"));
         // A wrong middle step stops the check there: one verified step, then the answer still counts.
-        var v = Verifier.Verify(Example, "12+5=17, 17-3=15, 15+8=22. Answer: 22");
+        var v = Verifier.Verify(Example, "12+5=17, 17-3=15, 15+8=22.\nAnswer: 22");
         Assert.Equal(1, v.VerifiedSteps);
         Assert.Equal(0.5 + 0.5 / 3, v.Confidence, 12);
+    }
+
+    [Fact]
+    public void The_eval_grader_agrees_with_the_verifier_on_both_behaviours()
+    {
+        // The evaluate stage grades with the eval area's extractor (answer on its own line), not with the
+        // demo verifier; both must read the same final answer from either behaviour's text.
+        var grader = new IwSft.Stages.Evaluate.Grader();
+        var mix = new BehaviourMixture();
+        foreach (var p in ArithmeticTask.Generate(DemoSplit.Eval, 50, seed: 4))
+            foreach (var completion in new[] { p.CarefulSolution, ArithmeticProblem.AnswerLine(p.Answer), ArithmeticProblem.AnswerLine(mix.ShortcutAnswer(p, 0.99, 0.1)) })
+            {
+                var grade = grader.Grade(completion, p.Answer.ToString(System.Globalization.CultureInfo.InvariantCulture), null);
+                Assert.Equal(Verifier.Verify(p, completion).Correct, grade.Correct);
+                Assert.Equal(IwSft.Stages.Evaluate.AnswerSource.AnswerLine, grade.Source);
+            }
     }
 
     [Fact]

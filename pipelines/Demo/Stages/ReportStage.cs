@@ -106,6 +106,9 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
                 $"shortcut: {shortcut} ({Pct(shortcut, n)}), right {Pct(shortcutCorrect, shortcut)}. Careful share of D+: {Pct(carefulCorrect, correct)}."));
         }
 
+        if (ctx.HasInput(CuratedInput))
+            facts.Add($"Curated set D+ after the filter (the fine-tuning data): {ctx.ReadTable(CuratedInput).RowCount} samples.");
+
         var dir = ctx.OutputDirectory(ReportOutput);
         ReportPlots.Accuracy(scores, Path.Combine(dir, "accuracy.png"));
         var md = ReportMarkdown.Render(scores, facts);

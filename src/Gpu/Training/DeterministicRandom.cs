@@ -16,13 +16,17 @@ public sealed class DeterministicRandom
 
     public ulong State => _state;
 
-    public ulong NextUInt64()
+    public ulong NextUInt64() => Next(ref _state);
+
+    /// <summary>One SplitMix64 step on a bare state word (for value-type generators that embed it).</summary>
+    public static ulong Next(ref ulong state)
     {
-        _state += 0x9E3779B97F4A7C15UL;
-        return Mix(_state);
+        state += 0x9E3779B97F4A7C15UL;
+        return Mix(state);
     }
 
-    static ulong Mix(ulong z)
+    /// <summary>SplitMix64's output finaliser: a bijective 64-bit mix.</summary>
+    public static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;

@@ -1,3 +1,5 @@
+using IwSft.Gpu.Training;
+
 namespace IwSft.Gpu.Control.Environments;
 
 /// <summary>
@@ -15,25 +17,12 @@ public struct ControlRng
     public static ulong Derive(params long[] parts)
     {
         ulong h = 0x9E3779B97F4A7C15UL;
-        foreach (var p in parts) h = Mix(h ^ (ulong)p);
+        foreach (var p in parts) h = DeterministicRandom.Mix((h ^ (ulong)p) + 0x9E3779B97F4A7C15UL);
         return h;
     }
 
-    static ulong Mix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    public ulong NextUInt64()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    /// <summary>The same SplitMix64 stream as the trainer's <see cref="DeterministicRandom"/>.</summary>
+    public ulong NextUInt64() => DeterministicRandom.Next(ref _state);
 
     /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));

@@ -12,16 +12,10 @@ public interface IRandomSource
 /// </summary>
 public sealed class SplitMix64(ulong seed) : IRandomSource
 {
-    ulong _state = seed;
+    readonly IwSft.Gpu.Training.DeterministicRandom _random = new(seed);
 
-    public ulong NextUInt64()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    public ulong NextUInt64() => _random.NextUInt64();
 
     /// <summary>53 random bits scaled to [0, 1).</summary>
-    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+    public double NextDouble() => _random.NextDouble();
 }
