@@ -2,7 +2,11 @@ using Apache.Arrow;
 
 namespace IwSft.Runtime.Arrow;
 
-/// <summary>Untyped cell access for display and export (show, jsonl, csv): null, string, long, int, double, float, bool, byte[] or a list.</summary>
+/// <summary>
+/// Untyped cell access: null, string, int, long, float, double, bool, byte[], or for list columns a typed
+/// array (int[], float[], string?[]) that BatchBuilder.Set accepts back. Used by show/export and by stages
+/// that copy or inspect columns generically.
+/// </summary>
 public static class CellValues
 {
     public static object? Get(IArrowArray array, int row)
@@ -17,8 +21,20 @@ public static class CellValues
             DoubleArray a => a.GetValue(row),
             BooleanArray a => a.GetValue(row),
             BinaryArray a => a.GetBytes(row).ToArray(),
-            ListArray a => Enumerable.Range(a.ValueOffsets[row], a.ValueOffsets[row + 1] - a.ValueOffsets[row]).Select(j => Get(a.Values, j)).ToList(),
+            ListArray a => ListCell(a, row),
             _ => throw new NotSupportedException($"unsupported Arrow array {array.GetType().Name}"),
+        };
+    }
+
+    static object ListCell(ListArray list, int row)
+    {
+        int start = list.ValueOffsets[row], len = list.ValueOffsets[row + 1] - start;
+        return list.Values switch
+        {
+            Int32Array v => v.Values.Slice(start, len).ToArray(),
+            FloatArray v => v.Values.Slice(start, len).ToArray(),
+            StringArray v => Enumerable.Range(start, len).Select(i => v.GetString(i)).ToArray(),
+            _ => throw new NotSupportedException($"list of {list.Values.Data.DataType.Name} is not a supported column type"),
         };
     }
 }

@@ -9,34 +9,7 @@ namespace IwSft.Stages.Curate;
 public static class CurateTables
 {
     /// <summary>The cell as a CLR value (string, int, long, float, double, bool, byte[], int[], float[], string?[]) or null.</summary>
-    public static object? Cell(IArrowArray array, int row)
-    {
-        if (array.IsNull(row)) return null;
-        return array switch
-        {
-            StringArray s => s.GetString(row),
-            Int32Array i => i.GetValue(row),
-            Int64Array l => l.GetValue(row),
-            FloatArray f => f.GetValue(row),
-            DoubleArray d => d.GetValue(row),
-            BooleanArray b => b.GetValue(row),
-            BinaryArray bin => bin.GetBytes(row).ToArray(),
-            ListArray list => ListCell(list, row),
-            _ => throw new NotSupportedException($"Arrow type {array.Data.DataType.Name} is not a supported column type"),
-        };
-    }
-
-    static object ListCell(ListArray list, int row)
-    {
-        int start = list.ValueOffsets[row], len = list.ValueOffsets[row + 1] - start;
-        return list.Values switch
-        {
-            Int32Array v => v.Values.Slice(start, len).ToArray(),
-            FloatArray v => v.Values.Slice(start, len).ToArray(),
-            StringArray v => Enumerable.Range(start, len).Select(i => v.GetString(i)).ToArray(),
-            _ => throw new NotSupportedException($"list of {list.Values.Data.DataType.Name} is not a supported column type"),
-        };
-    }
+    public static object? Cell(IArrowArray array, int row) => CellValues.Get(array, row);
 
     /// <summary>An array of <paramref name="length"/> values of the field's type, built from <paramref name="values"/>.</summary>
     public static IArrowArray BuildArray(Field field, IReadOnlyList<object?> values)
