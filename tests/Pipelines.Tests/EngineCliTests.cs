@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace IwSft.Pipelines.Tests;
 
 /// <summary>The engine's CLI commands, run as a real `iwsft` process on the example pipeline (--quick: 20,000 rows).</summary>
@@ -8,19 +6,7 @@ public class EngineCliTests : IDisposable
     readonly string _dir = Directory.CreateTempSubdirectory("iwsft-cli-").FullName;
     public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
 
-    (int code, string stdout, string stderr) Iwsft(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "iwsft.dll");
-        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = _dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["CI"] = "1";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "iwsft timed out");
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    (int code, string stdout, string stderr) Iwsft(params string[] args) => CliProcess.Run(_dir, null, args);
 
     [Fact]
     public void RunStatusShowWhyAndErrorsBehaveAsDocumented()

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using IwSft.Gpu.Models;
 
 namespace IwSft.Pipelines.Tests;
@@ -9,19 +8,7 @@ public sealed class S1kCliTests : IDisposable
     readonly string _dir = Directory.CreateTempSubdirectory("iwsft-s1k-cli-").FullName;
     public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
 
-    (int Code, string Stdout, string Stderr) Iwsft(IDictionary<string, string>? env, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = _dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "iwsft.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["CI"] = "1";
-        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "iwsft timed out");
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    (int Code, string Stdout, string Stderr) Iwsft(IDictionary<string, string>? env, params string[] args) => CliProcess.Run(_dir, env, args);
 
     [Fact]
     public void ModelMemoryPrintsThePlanOfAConfigFile()
