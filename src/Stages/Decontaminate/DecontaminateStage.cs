@@ -99,9 +99,9 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         {
             foreach (var (field, column) in columns)
             {
-                var text = column.GetString(r);
-                if (text is null) continue;
-                if (index.FirstMatch(text) is { } m) { matches[r] = (field, m); break; }
+                var utf8 = column.GetBytes(r, out bool isNull); // straight from the value buffer: no string per row
+                if (isNull) continue;
+                if (index.FirstMatch(utf8) is { } m) { matches[r] = (field, m); break; }
             }
             if (matches[r] is null) kept.Add(r);
         }

@@ -1,4 +1,5 @@
-using System.Runtime.Intrinsics;
+using System.Runtime.CompilerServices;
+using System.Text;
 namespace IwSft.Stages.Decontaminate;
 
 /// <summary>Where a text first shares an n-gram with the test pool.</summary>
@@ -50,7 +51,7 @@ public sealed class NgramIndex
     int[] _postNext = new int[1024];     // -1 ends a chain
     int _postings;
 
-    sealed record IndexedItem(BenchmarkText Source, string Lower, int[] Start, int[] Length);
+    sealed record IndexedItem(BenchmarkText Source, byte[] Lower, int[] Start, int[] End);
 
     readonly bool _collideAll;
 
@@ -77,22 +78,20 @@ public sealed class NgramIndex
     /// <summary>Adds a test item's n-grams to the pool.</summary>
     public void Add(BenchmarkText item)
     {
-        var lower = S1Text.Lower(item.Text);
-        var words = Tokenize(lower, new Scratch());
+        var words = new Utf8Words();
+        words.Normalise(words.Encode(item.Text));
+        words.HashAll();
         for (int w = 0; w < words.Count; w++) AddWord(words.Hash[w]);
-        var starts = words.Start.AsSpan(0, words.Count).ToArray();
-        var lengths = words.Length.AsSpan(0, words.Count).ToArray();
         int itemIndex = _items.Count;
-        _items.Add(new IndexedItem(item, lower, starts, lengths));
+        _items.Add(new IndexedItem(item, words.Lower.ToArray(), words.Start[..words.Count], words.End[..words.Count]));
         if (words.Count < _n) return;
 
         ulong h = 0;
         for (int w = 0; w < words.Count; w++)
         {
-            h = Roll(h, words, w);
-            if (w < _n - 1) continue;
-            int first = w - _n + 1;
-            AddPosting(Finish(h), itemIndex, first);
+            if (w >= _n) h -= words.Hash[w - _n] * _basePowNMinus1;
+            h = h * RollBase + words.Hash[w];
+            if (w >= _n - 1) AddPosting(Finish(h), itemIndex, w - _n + 1);
         }
     }
 
@@ -102,109 +101,89 @@ public sealed class NgramIndex
     /// </summary>
     public NgramMatch? FirstMatch(string text)
     {
+        var words = t_words ??= new Utf8Words();
+        return FirstMatch(words.Encode(text));
+    }
+
+    /// <summary>
+    /// <see cref="FirstMatch(string)"/> on UTF-8 text, e.g. straight from an Arrow string column's value
+    /// buffer: the common plain-ASCII row is lower-cased, split and hashed as bytes, with no string at all.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a batch job's hot loop: skip tiered JIT's slow first phases
+    public NgramMatch? FirstMatch(ReadOnlySpan<byte> utf8)
+    {
         if (_postings == 0) return null;
-        var scratch = t_scratch ??= new Scratch();
-        ReadOnlySpan<char> lower;
-        if (IsPlainAscii(text))
-        {
-            // The common case, vectorised: ASCII lower-casing into a reused buffer; every char <= ' ' is a separator.
-            var buffer = scratch.LowerBuffer(text.Length);
-            System.Text.Ascii.ToLower(text, buffer, out _);
-            lower = buffer.AsSpan(0, text.Length);
-            TokenizeAscii(lower, scratch);
-        }
-        else
-        {
-            lower = S1Text.Lower(text);
-            Tokenize(lower, scratch);
-        }
-        var words = scratch;
-        if (words.Count < _n) return null;
+        var words = t_words ??= new Utf8Words();
+        words.Normalise(utf8);
+        int n = _n, count = words.Count;
+        if (count < n) return null;
 
         var keys = _keys;
         var filter = _filter;
         var wordFilter = _wordFilter;
-        int filterShift = _filterShift, wordFilterShift = _wordFilterShift, n = _n;
-        ulong mask = (ulong)keys.Length - 1;
+        var hashes = words.Hash;
+        int filterShift = _filterShift, wordFilterShift = _wordFilterShift;
+        ulong mask = (ulong)keys.Length - 1, basePow = _basePowNMinus1;
         ulong h = 0;
         int known = 0; // length of the run of vocabulary words ending at w
-        for (int w = 0; w < words.Count; w++)
+        for (int w = 0; w < count; w++)
         {
-            h = Roll(h, words, w);
-            ulong wordBit = words.Hash[w] >> wordFilterShift;
-            known = (wordFilter[wordBit >> 6] & (1UL << (int)(wordBit & 63))) == 0 ? 0 : known + 1;
-            if (known < n) continue;
+            ulong wordHash = hashes[w] = words.WordHash(w);
+            if (w >= n) h -= hashes[w - n] * basePow;
+            h = h * RollBase + wordHash;
+            // Branch-free bookkeeping: most words are in the vocabulary (90% on GSM8K), so "is the run long
+            // enough" is a coin flip the CPU cannot predict, whereas the n-gram filter almost always says no.
+            ulong wordBit = wordHash >> wordFilterShift;
+            known = (known + 1) & -(int)((wordFilter[wordBit >> 6] >> (int)(wordBit & 63)) & 1);
             ulong key = Finish(h);
             ulong bit = key >> filterShift;
-            if ((filter[bit >> 6] & (1UL << (int)(bit & 63))) == 0) continue;
-            ulong slot = key & mask;
-            while (true)
+            if (((filter[bit >> 6] >> (int)(bit & 63)) & 1) == 0 || known < n) continue;
+            for (ulong slot = key & mask; keys[slot] != 0; slot = (slot + 1) & mask)
             {
-                ulong k = keys[slot];
-                if (k == 0) break;
-                if (k == key)
-                {
-                    int first = w - n + 1;
-                    var item = VerifiedItem(_heads[slot], lower, words, first);
-                    if (item >= 0) return new NgramMatch(_items[item].Source, JoinWords(lower, words, first), first);
-                    break; // a collision: this window's n-gram is not in the pool
-                }
-                slot = (slot + 1) & mask;
+                if (keys[slot] != key) continue;
+                int first = w - n + 1;
+                var item = VerifiedItem(_heads[slot], words, first);
+                if (item >= 0) return new NgramMatch(_items[item].Source, JoinWords(words, first), first);
+                break; // a collision: this window's n-gram is not in the pool
             }
         }
         return null;
     }
 
-    /// <summary>
-    /// ASCII without the control characters that are not separators (U+0000..U+0008, U+000E..U+001B): then
-    /// "char &lt;= ' '" is exactly Python's whitespace test and ASCII lower-casing is exactly ToLowerInvariant.
-    /// </summary>
-    static bool IsPlainAscii(string text)
-    {
-        var s = text.AsSpan();
-        return System.Text.Ascii.IsValid(s) && s.IndexOfAnyInRange('\0', '\x08') < 0 && s.IndexOfAnyInRange('\x0e', '\x1b') < 0;
-    }
+    [ThreadStatic] static Utf8Words? t_words;
 
     /// <summary>The earliest-added item whose words at a posting equal the text's window; -1 if none (hash collision).</summary>
-    int VerifiedItem(int posting, ReadOnlySpan<char> lower, Scratch words, int first)
+    int VerifiedItem(int posting, Utf8Words words, int first)
     {
         int best = -1;
         for (int p = posting; p >= 0; p = _postNext[p])
         {
             int item = _postItem[p];
             if (best >= 0 && item >= best) continue;
-            if (SameWords(_items[item], _postWord[p], lower, words, first)) best = item;
+            if (SameWords(_items[item], _postWord[p], words, first)) best = item;
         }
         return best;
     }
 
-    bool SameWords(IndexedItem item, int itemFirst, ReadOnlySpan<char> lower, Scratch words, int first)
+    bool SameWords(IndexedItem item, int itemFirst, Utf8Words words, int first)
     {
         for (int k = 0; k < _n; k++)
         {
-            int a = itemFirst + k, b = first + k;
-            if (item.Length[a] != words.Length[b]) return false;
-            if (!item.Lower.AsSpan(item.Start[a], item.Length[a]).SequenceEqual(lower.Slice(words.Start[b], words.Length[b])))
-                return false;
+            int a = itemFirst + k;
+            if (!item.Lower.AsSpan(item.Start[a], item.End[a] - item.Start[a]).SequenceEqual(words.Word(first + k))) return false;
         }
         return true;
     }
 
-    string JoinWords(ReadOnlySpan<char> lower, Scratch words, int first)
+    string JoinWords(Utf8Words words, int first)
     {
-        var sb = new System.Text.StringBuilder();
+        var sb = new StringBuilder();
         for (int w = first; w < first + _n; w++)
         {
             if (w > first) sb.Append(' ');
-            sb.Append(lower.Slice(words.Start[w], words.Length[w]));
+            sb.Append(Encoding.UTF8.GetString(words.Word(w)));
         }
         return sb.ToString();
-    }
-
-    ulong Roll(ulong h, Scratch words, int w)
-    {
-        if (w >= _n) h -= words.Hash[w - _n] * _basePowNMinus1;
-        return h * RollBase + words.Hash[w];
     }
 
     /// <summary>Spreads the rolling hash over the table's low bits; 0 is reserved for empty slots.</summary>
@@ -214,14 +193,6 @@ public sealed class NgramIndex
         h = (h ^ (h >> 31)) * 0xBF58476D1CE4E5B9UL; // word hashes are already mixed; one round spreads the sum
         h ^= h >> 29;
         return h == 0 ? 1 : h;
-    }
-
-    static ulong Mix(ulong z)
-    {
-        z ^= z >> 33; z *= 0xFF51AFD7ED558CCDUL;
-        z ^= z >> 33; z *= 0xC4CEB9FE1A85EC53UL;
-        z ^= z >> 33;
-        return z;
     }
 
     void AddPosting(ulong key, int item, int word)
@@ -292,131 +263,4 @@ public sealed class NgramIndex
             SetFilterBit(oldKeys[i]);
         }
     }
-
-    /// <summary>Word boundaries and word hashes of one text; reused per thread to avoid allocation.</summary>
-    sealed class Scratch
-    {
-        public int[] Start = new int[256];
-        public int[] Length = new int[256];
-        public ulong[] Hash = new ulong[256];
-        public int Count;
-        char[] _lower = new char[1024];
-
-        public char[] LowerBuffer(int length)
-        {
-            if (_lower.Length < length) _lower = new char[Math.Max(length, _lower.Length * 2)];
-            return _lower;
-        }
-
-        public void Append(int start, int length, ulong hash)
-        {
-            if (Count == Start.Length)
-            {
-                Array.Resize(ref Start, Count * 2);
-                Array.Resize(ref Length, Count * 2);
-                Array.Resize(ref Hash, Count * 2);
-            }
-            Start[Count] = start;
-            Length[Count] = length;
-            Hash[Count] = hash;
-            Count++;
-        }
-    }
-
-    [ThreadStatic] static Scratch? t_scratch;
-
-    /// <summary>Splits lower-cased text into words (s1's split()) and hashes each word.</summary>
-    static Scratch Tokenize(ReadOnlySpan<char> lower, Scratch words)
-    {
-        words.Count = 0;
-        int i = 0, len = lower.Length;
-        while (i < len)
-        {
-            if (IsSplit(lower[i])) { i++; continue; }
-            int start = i;
-            while (i < len && !IsSplit(lower[i])) i++;
-            words.Append(start, i - start, WordHash(lower.Slice(start, i - start)));
-        }
-        return words;
-    }
-
-    /// <summary>
-    /// <see cref="Tokenize"/> for lower-cased plain ASCII (see <see cref="IsPlainAscii"/>), where separators are
-    /// exactly the chars &lt;= ' '. Separator positions are found 64 chars at a time with vector compares and
-    /// words are walked with bit scans, so the per-char cost is a fraction of a scalar loop's.
-    /// </summary>
-    static void TokenizeAscii(ReadOnlySpan<char> lower, Scratch words)
-    {
-        words.Count = 0;
-        int len = lower.Length, wordStart = 0;
-        bool inWord = false;
-        for (int block = 0; block < len; block += 64)
-        {
-            ulong sep = SeparatorMask(lower, block);
-            int pos = 0;
-            while (pos < 64)
-            {
-                if (!inWord)
-                {
-                    ulong rest = ~sep >> pos;
-                    if (rest == 0) break;
-                    pos += System.Numerics.BitOperations.TrailingZeroCount(rest);
-                    if (block + pos >= len) break;
-                    wordStart = block + pos;
-                    inWord = true;
-                }
-                else
-                {
-                    ulong rest = sep >> pos;
-                    if (rest == 0) break;
-                    pos += System.Numerics.BitOperations.TrailingZeroCount(rest);
-                    int end = Math.Min(block + pos, len);
-                    words.Append(wordStart, end - wordStart, WordHash(lower.Slice(wordStart, end - wordStart)));
-                    inWord = false;
-                }
-            }
-        }
-        if (inWord) words.Append(wordStart, len - wordStart, WordHash(lower.Slice(wordStart, len - wordStart)));
-    }
-
-    /// <summary>Bit j set when char block+j is &lt;= ' ' or lies past the end.</summary>
-    static ulong SeparatorMask(ReadOnlySpan<char> s, int block)
-    {
-        ulong mask = 0;
-        if (block + 64 <= s.Length && System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated)
-        {
-            var space = System.Runtime.Intrinsics.Vector128.Create((ushort)' ');
-            var u = System.Runtime.InteropServices.MemoryMarshal.Cast<char, ushort>(s.Slice(block, 64));
-            for (int k = 0; k < 8; k++)
-            {
-                var v = System.Runtime.Intrinsics.Vector128.Create<ushort>(u.Slice(k * 8, 8));
-                mask |= (ulong)System.Runtime.Intrinsics.Vector128.LessThanOrEqual(v, space).ExtractMostSignificantBits() << (k * 8);
-            }
-            return mask;
-        }
-        for (int j = 0; j < 64; j++)
-            if (block + j >= s.Length || s[block + j] <= ' ') mask |= 1UL << j;
-        return mask;
-    }
-
-    /// <summary>
-    /// A 64-bit hash of one lower-cased word: four UTF-16 units per multiply (read as one 64-bit value),
-    /// then the length and a full avalanche, so that the rolling n-gram sum stays well spread.
-    /// </summary>
-    static ulong WordHash(ReadOnlySpan<char> word)
-    {
-        const ulong K = 0x9E3779B97F4A7C15UL;
-        ulong h = 0x243F6A8885A308D3UL;
-        foreach (ulong four in System.Runtime.InteropServices.MemoryMarshal.Cast<char, ulong>(word)) h = (h ^ four) * K;
-        int rest = word.Length & 3;
-        if (rest != 0)
-        {
-            ulong tail = 0;
-            for (int k = 0; k < rest; k++) tail |= (ulong)word[word.Length - rest + k] << (16 * k);
-            h = (h ^ tail) * K;
-        }
-        return Mix(h ^ (ulong)word.Length);
-    }
-
-    static bool IsSplit(char c) => c <= ' ' ? S1Text.IsSplitWhitespace(c) : c >= '\x7f' && S1Text.IsSplitWhitespace(c);
 }
