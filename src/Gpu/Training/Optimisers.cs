@@ -43,6 +43,7 @@ public sealed class AdamW : ITensorOptimiser
     readonly List<TorchSharp.Modules.Parameter> _params;
     readonly Tensor[] _m, _v;
     readonly Tensor?[] _master;
+    bool _pin;
 
     public AdamW(IEnumerable<TorchSharp.Modules.Parameter> parameters, double beta1 = 0.9, double beta2 = 0.95,
                  double epsilon = 1e-8, double weightDecay = 1e-4, bool stateOnHost = false,
@@ -54,7 +55,7 @@ public sealed class AdamW : ITensorOptimiser
         Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon; WeightDecay = weightDecay;
         StateOnHost = stateOnHost; OffloadChunkElements = offloadChunkElements;
         // Pinned (page-locked) host memory lets the GPU DMA the chunks directly; it only exists with CUDA.
-        PinnedState = stateOnHost && _params.Any(p => p.device_type == DeviceType.CUDA);
+        _pin = stateOnHost && _params.Any(p => p.device_type == DeviceType.CUDA);
         _m = new Tensor[_params.Count]; _v = new Tensor[_params.Count]; _master = new Tensor?[_params.Count];
         using var _ = no_grad();
         for (int i = 0; i < _params.Count; i++)
@@ -63,16 +64,19 @@ public sealed class AdamW : ITensorOptimiser
             // The offloaded update works on flat views, which only in-place-update a contiguous parameter.
             if (stateOnHost && !p.is_contiguous()) throw new ArgumentException($"parameter {i} (shape [{string.Join(", ", p.shape)}]) is not contiguous; host-offloaded AdamW needs contiguous parameters");
             var stateDevice = stateOnHost ? CPU : p.device;
-            _master[i] = p.dtype == ScalarType.Float32 ? null : Place(p.detach().to(ScalarType.Float32).to(stateDevice).clone());
+            _master[i] = p.dtype == ScalarType.Float32 ? null : Place(p.detach().to(stateDevice).to(ScalarType.Float32).clone());
             _m[i] = Place(zeros(p.shape, ScalarType.Float32, stateDevice));
             _v[i] = Place(zeros(p.shape, ScalarType.Float32, stateDevice));
         }
     }
 
+    /// <summary>Pins a host state tensor; where the host refuses to pin (a locked-memory limit) the state stays pageable: correct, slower copies.</summary>
     Tensor Place(Tensor t)
     {
-        if (!PinnedState) return t;
-        var pinned = t.pin_memory();
+        if (!_pin) return t;
+        Tensor pinned;
+        try { pinned = t.pin_memory(); }
+        catch (Exception) { _pin = false; return t; }
         t.Dispose();
         return pinned;
     }
@@ -83,8 +87,8 @@ public sealed class AdamW : ITensorOptimiser
     public double WeightDecay { get; }
     /// <summary>Whether m, v and the fp32 masters live in host memory and are streamed through the device each step.</summary>
     public bool StateOnHost { get; }
-    /// <summary>Whether that host state is pinned (page-locked): when offloading for a parameter on CUDA.</summary>
-    public bool PinnedState { get; }
+    /// <summary>Whether all that host state is pinned (page-locked): when offloading for a parameter on CUDA and the host allowed it.</summary>
+    public bool PinnedState => _pin;
     /// <summary>The largest number of elements of one parameter brought to its device at once when <see cref="StateOnHost"/>.</summary>
     public long OffloadChunkElements { get; }
     /// <summary>Chunks streamed through the devices so far (a diagnostic: Σ over steps and parameters with a gradient of its chunk count).</summary>
