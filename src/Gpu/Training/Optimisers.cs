@@ -171,6 +171,7 @@ public sealed class AdamW : ITensorOptimiser
             ChunksStreamed++;
         }
     }
+
     public void ZeroGrad()
     {
         foreach (var p in _params)
