@@ -74,7 +74,11 @@ public sealed class S1kSettings
     /// <summary>Tokens per training sequence (authors: 22,000; s1 used 32,768).</summary>
     public int BlockSize { get; set; } = 22000;
 
-    /// <summary>iw-SFT with the authors' launch-script recipe (DESIGN.md section 2).</summary>
+    /// <summary>
+    /// iw-SFT with the authors' launch-script recipe (DESIGN.md section 2). A settings file's <c>trainer</c> object is merged
+    /// into it (populated), so <c>{"trainer": {"optimiser_state_on_host": false}}</c> changes that key and keeps the recipe.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonObjectCreationHandling(System.Text.Json.Serialization.JsonObjectCreationHandling.Populate)]
     public TrainerConfig Trainer { get; set; } = AuthorsRecipe();
 
     /// <summary>Torch device of reference scoring and evaluation, and of training when <see cref="TrainDevices"/> has fewer than two ("cuda:0", "cpu").</summary>
@@ -103,6 +107,9 @@ public sealed class S1kSettings
         WeightTemperature = 1.0, WeightClipMin = 0.0, WeightClipMax = 16.0,
         LearningRate = 1e-5, MinLearningRate = 0.0, WarmupRatio = 0.05, Epochs = 5, WeightDecay = 1e-4, Beta1 = 0.9, Beta2 = 0.95,
         GlobalBatchSize = 8, MicroBatchSize = 1, MaxSequenceLength = 22000, CheckpointEvery = 25, KeepCheckpoints = 2,
+        // Placement, not a hyperparameter (bit-identical either way): fp32 weights + gradients + AdamW moments of
+        // Qwen2.5-32B are 16 B × 32.8B = 525 GB, more than 8×80 GB leaves beside activations; the moments go to host RAM.
+        OptimiserStateOnHost = true,
     };
 
     public static readonly JsonSerializerOptions JsonOptions = new(Stage<object>.ConfigJsonOptions) { WriteIndented = true };

@@ -31,11 +31,25 @@ public sealed class S1kSettingsTests : IDisposable
         Assert.Equal((1e-5, 0.0, 0.05, 5, 1e-4, 0.9, 0.95), (t.LearningRate, t.MinLearningRate, t.WarmupRatio, t.Epochs, t.WeightDecay, t.Beta1, t.Beta2));
         Assert.Equal((8, 1, 22000), (t.GlobalBatchSize, t.MicroBatchSize, t.MaxSequenceLength));
         Assert.True(train.GradientCheckpointing);
+        Assert.True(t.OptimiserStateOnHost);   // the 32B run needs AdamW's moments in host memory
         Assert.Equal(Enumerable.Range(0, 8).Select(i => $"cuda:{i}"), train.Devices);
         Assert.Equal("bfloat16", ((ReferenceLogProbStage)p.Get("ref_logprobs")).Config.ParamDType);
         // π_ref defaults to the starting model: one import feeds base_model and reference_model.
         Assert.Equal(p.Get("base_model"), p.Get("ref_logprobs").Bindings["reference_model"].Stage);
         Assert.Equal(p.Get("base_model"), p.Get("format").Bindings["tokenizer"].Stage);
+    }
+
+    [Fact]
+    public void APartialTrainerObjectChangesOnlyItsKeysAndKeepsTheRecipe()
+    {
+        Directory.CreateDirectory(_dir);
+        var file = Path.Combine(_dir, "trainer.settings.json");
+        File.WriteAllText(file, """{ "trainer": { "optimiser_state_on_host": false, "epochs": 3 } }""");
+        var t = S1kSettings.FromFile(file).Trainer;
+        Assert.False(t.OptimiserStateOnHost);
+        Assert.Equal(3, t.Epochs);
+        // Not TrainerConfig's own defaults (SFT, no periodic checkpoints): the recipe's.
+        Assert.Equal((LossKind.IwSftSequence, 1e-5, 0.95, 25), (t.Loss, t.LearningRate, t.Beta2, t.CheckpointEvery));
     }
 
     [Fact]
@@ -51,6 +65,7 @@ public sealed class S1kSettingsTests : IDisposable
         var s = S1kSettings.FromFile(file);
         Assert.Equal((500, 700), (s.Select.TargetSize, s.Select.UniformUntil));   // unnamed keys keep their defaults
         Assert.Equal(1e-5, s.Trainer.LearningRate);
+        Assert.True(s.Trainer.OptimiserStateOnHost);
 
         var p = S1kPipeline.Build("s1k", s, "/data");
         Assert.Equal("/data/benchmarks/aime24.jsonl", Assert.Single(((IngestStage)p.Get("benchmarks")).Config.Sources).Path);

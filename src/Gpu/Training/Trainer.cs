@@ -44,7 +44,8 @@ public sealed class Trainer : IDisposable
         _params = model.TrainableParameters().ToList();
         _optimiser = config.Optimiser switch
         {
-            OptimiserKind.AdamW => new AdamW(_params, config.Beta1, config.Beta2, config.AdamEpsilon, config.WeightDecay),
+            OptimiserKind.AdamW => new AdamW(_params, config.Beta1, config.Beta2, config.AdamEpsilon, config.WeightDecay,
+                                             config.OptimiserStateOnHost, config.OptimiserOffloadChunkElements),
             OptimiserKind.Sgd => new Sgd(_params),
             _ => throw new ArgumentOutOfRangeException(nameof(config)),
         };
@@ -68,6 +69,10 @@ public sealed class Trainer : IDisposable
         var json = JsonSerializer.SerializeToNode(config)!.AsObject();
         json.Remove(nameof(TrainerConfig.CheckpointEvery));
         json.Remove(nameof(TrainerConfig.KeepCheckpoints));
+        // Where the optimiser state lives does not change a single bit of the trajectory: a run that ran out of device
+        // memory can be resumed with the state moved to the host.
+        json.Remove(nameof(TrainerConfig.OptimiserStateOnHost));
+        json.Remove(nameof(TrainerConfig.OptimiserOffloadChunkElements));
         hash.AppendData(System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()));
         foreach (var e in data)
         {
@@ -82,6 +87,8 @@ public sealed class Trainer : IDisposable
     }
 
     public TrainerConfig Config { get; }
+    /// <summary>The optimiser built from the configuration (its placement and counters are observable).</summary>
+    public ITensorOptimiser Optimiser => _optimiser;
     public LearningRateSchedule Schedule { get; }
     public int StepsPerEpoch { get; }
     public int TotalSteps { get; }

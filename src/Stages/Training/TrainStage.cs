@@ -9,7 +9,10 @@ namespace IwSft.Stages.Training;
 
 public sealed class TrainStageConfig
 {
-    /// <summary>Loss, optimiser, schedule, batch, seed, checkpoint cadence (authors' defaults).</summary>
+    /// <summary>
+    /// Loss, optimiser, schedule, batch, seed, checkpoint cadence (authors' defaults), and where AdamW's state lives:
+    /// <c>optimiser_state_on_host</c> keeps the moments in host memory (off by default; needed for a 32B model on 8×80 GB).
+    /// </summary>
     public TrainerConfig Trainer { get; set; } = new();
     /// <summary>Torch device, e.g. "cpu" or "cuda:0".</summary>
     public string Device { get; set; } = "cpu";
@@ -103,6 +106,10 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
                 trainer.LoadCheckpoint(latest);
                 context.Log($"resumed from {latest} at step {trainer.Step} of {trainer.TotalSteps}");
             }
+            var offloaded = trainer.Optimiser is AdamW { StateOnHost: true } adam ? adam : null;
+            if (offloaded is not null)
+                context.Log($"optimiser state on host{(offloaded.PinnedState ? " (pinned)" : "")}: " +
+                            $"{offloaded.StateTensors().Sum(t => t.numel() * 4) / (1 << 20)} MiB, streamed in chunks of at most {offloaded.OffloadChunkElements} elements");
             context.Log($"{tc.Loss} on {examples.Count} sequences: {trainer.TotalSteps} steps ({trainer.StepsPerEpoch}/epoch), " +
                         $"global batch {tc.GlobalBatchSize}, micro-batch {tc.MicroBatchSize}, lr {tc.LearningRate}, " +
                         (tensorParallel ? $"tensor parallel over {string.Join(", ", Config.Devices)}" : $"device {Config.Device}"));
@@ -140,6 +147,7 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
             context.SetMetric("final_loss", final.Loss);
             context.SetMetric("steps", trainer.Step);
             context.SetMetric("tokens_per_s", trainer.History.Average(h => h.TokensPerSecond));
+            if (offloaded is not null) context.SetMetric("optimiser_chunks_streamed", offloaded.ChunksStreamed);
         }
         finally
         {

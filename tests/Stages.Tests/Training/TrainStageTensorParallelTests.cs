@@ -59,6 +59,56 @@ public sealed class TrainStageTensorParallelTests : IDisposable
     }
 
     [Fact]
+    public async Task A_killed_tensor_parallel_run_resumes_exactly_even_with_the_optimiser_state_moved_to_the_host()
+    {
+        var baseModel = Path.Combine(_root, "base3");
+        Checkpoint.WriteRandom(baseModel, TransformerConfig.Preset("tiny", vocabSize: 32), 13);
+        var rows = TrainingStageTests.Rows(8, seed: 8);
+        TrainStageConfig Sft(string? checkpoints, bool stateOnHost)
+        {
+            var c = Config(["cpu", "cpu"]);
+            c.Trainer.Loss = LossKind.Sft;
+            c.Trainer.Epochs = 2;                  // 4 steps
+            c.Trainer.CheckpointEvery = 1;
+            c.Trainer.OptimiserStateOnHost = stateOnHost;
+            c.Trainer.OptimiserOffloadChunkElements = 777;
+            c.CheckpointDirectory = checkpoints;
+            return c;
+        }
+        TrainingTestContext Context(TrainStage stage, CancellationToken token = default) =>
+            new TrainingTestContext(stage, cancellationToken: token).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("base_model", baseModel);
+
+        var straight = new TrainStage(config: Sft(null, stateOnHost: false));
+        using var straightCtx = Context(straight);
+        await straight.RunAsync(straightCtx);
+
+        var checkpoints = Path.Combine(_root, "tp-ckpt");
+        var killedStage = new TrainStage(config: Sft(checkpoints, stateOnHost: false));
+        using var cts = new CancellationTokenSource();
+        using (var killed = Context(killedStage, cts.Token))
+        {
+            killed.OnProgress = step => { if (step == 2) cts.Cancel(); };
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => killedStage.RunAsync(killed));
+        }
+        // The rerun moves AdamW's moments to the host (what one does after running out of device memory): same run, same bits.
+        var resumedStage = new TrainStage(config: Sft(checkpoints, stateOnHost: true));
+        using var resumed = Context(resumedStage);
+        await resumedStage.RunAsync(resumed);
+        Assert.Contains(resumed.Logs, l => l.Contains("resumed from") && l.Contains("step 2"));
+        Assert.Contains(resumed.Logs, l => l.StartsWith("optimiser state on host"));
+        Assert.True(resumed.Metrics["optimiser_chunks_streamed"] > 0);
+
+        var a = straightCtx.Output("metrics").Single();
+        var b = resumed.Output("metrics").Single();
+        Assert.Equal(4, b.Length);
+        for (int r = 0; r < a.Length; r++) Assert.Equal(a.GetDouble("loss", r), b.GetDouble("loss", r));
+        using var m1 = Checkpoint.Load(straightCtx.OutputDirectory("model"));
+        using var m2 = Checkpoint.Load(resumed.OutputDirectory("model"));
+        foreach (var ((name, p), (_, q)) in m1.named_parameters().Zip(m2.named_parameters()))
+            Assert.True(p.data<float>().ToArray().SequenceEqual(q.data<float>().ToArray()), $"{name} differs after the tensor-parallel resume");
+    }
+
+    [Fact]
     public async Task Tensor_parallel_refuses_an_ema_proposal()
     {
         var baseModel = Path.Combine(_root, "base2");
