@@ -90,6 +90,7 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
 
     CheckedBatch Check(RecordBatch batch, NgramIndex index) => Check(batch, index, Config.Fields);
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // per-row loop of a batch job
     static CheckedBatch Check(RecordBatch batch, NgramIndex index, IReadOnlyList<string> fields)
     {
         var matches = new (string, NgramMatch)?[batch.Length];

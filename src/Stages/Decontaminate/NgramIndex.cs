@@ -54,6 +54,7 @@ public sealed class NgramIndex
     sealed record IndexedItem(BenchmarkText Source, byte[] Lower, int[] Start, int[] End);
 
     readonly bool _collideAll;
+    readonly Utf8Words _addWords = new();
 
     public NgramIndex(int n, IEnumerable<BenchmarkText>? items = null) : this(n, items, collideAll: false) { }
 
@@ -76,9 +77,10 @@ public sealed class NgramIndex
     public int DistinctNgrams => _distinct;
 
     /// <summary>Adds a test item's n-grams to the pool.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(BenchmarkText item)
     {
-        var words = new Utf8Words();
+        var words = _addWords;
         words.Normalise(words.Encode(item.Text));
         words.HashAll();
         for (int w = 0; w < words.Count; w++) AddWord(words.Hash[w]);
@@ -195,6 +197,7 @@ public sealed class NgramIndex
         return h == 0 ? 1 : h;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // index builds are too short for tiered JIT to reach optimised code
     void AddPosting(ulong key, int item, int word)
     {
         if ((_distinct + 1) * 2 > _keys.Length) Grow();
@@ -220,6 +223,7 @@ public sealed class NgramIndex
         _heads[slot] = _postings++;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void AddWord(ulong wordHash)
     {
         if (!_vocabulary.Add(wordHash)) return;
@@ -244,6 +248,7 @@ public sealed class NgramIndex
         _filter[bit >> 6] |= 1UL << (int)(bit & 63);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Grow()
     {
         var oldKeys = _keys;

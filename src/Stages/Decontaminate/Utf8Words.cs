@@ -54,6 +54,7 @@ sealed class Utf8Words
         SplitGeneral();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void HashAll()
     {
         for (int w = 0; w < Count; w++) Hash[w] = WordHash(w);

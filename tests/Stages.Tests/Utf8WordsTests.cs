@@ -1,0 +1,96 @@
+using System.Text;
+using IwSft.Stages.Decontaminate;
+
+namespace IwSft.Stages.Tests;
+
+/// <summary>
+/// The byte-level normaliser behind <see cref="NgramIndex"/> against s1's string normalisation
+/// (<see cref="S1Text.Words"/>), on texts built to hit its edge cases: words and separators straddling
+/// 64-byte blocks, texts ending exactly on a block, words of 8 and 16 bytes (whole hash loads), and
+/// non-plain characters that appear only after the first blocks were already split.
+/// </summary>
+public class Utf8WordsTests
+{
+    static readonly string[] AsciiGaps = [" ", "  ", "\t", "\n", "\r\n", "\v", "\f", "\u001c", "\u001d", "\u001e", "\u001f", "   \t "];
+
+    static string RandomWord(Random rng)
+    {
+        int length = rng.Next(4) == 0 ? 8 * rng.Next(1, 3) : rng.Next(1, 21);
+        var sb = new StringBuilder();
+        for (int i = 0; i < length; i++)
+        {
+            // letters of both cases, digits and TeX punctuation: everything printable ASCII can be part of a word
+            char c = (char)rng.Next(0x21, 0x7f);
+            sb.Append(c);
+        }
+        return sb.ToString();
+    }
+
+    static string PlainText(Random rng, int targetBytes)
+    {
+        var sb = new StringBuilder();
+        if (rng.Next(3) == 0) sb.Append(AsciiGaps[rng.Next(AsciiGaps.Length)]);
+        while (sb.Length < targetBytes)
+        {
+            sb.Append(RandomWord(rng));
+            if (sb.Length < targetBytes || rng.Next(2) == 0) sb.Append(AsciiGaps[rng.Next(AsciiGaps.Length)]);
+        }
+        return sb.ToString();
+    }
+
+    static List<string> WordsOf(Utf8Words words) =>
+        Enumerable.Range(0, words.Count).Select(w => Encoding.UTF8.GetString(words.Word(w))).ToList();
+
+    public static IEnumerable<object[]> Lengths =>
+        new[] { 0, 1, 7, 8, 63, 64, 65, 127, 128, 129, 191, 192, 250, 1000 }.Select(n => new object[] { n });
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void Plain_texts_split_exactly_like_s1_at_every_block_boundary(int targetBytes)
+    {
+        var words = new Utf8Words();
+        for (int seed = 0; seed < 300; seed++)
+        {
+            var rng = new Random(seed * 7919 + targetBytes);
+            var text = PlainText(rng, targetBytes);
+            if (targetBytes > 0 && rng.Next(2) == 0) text = text[..Math.Min(text.Length, targetBytes)]; // end on the exact length
+            words.Normalise(Encoding.UTF8.GetBytes(text));
+            Assert.Equal(S1Text.Words(text), WordsOf(words));
+        }
+    }
+
+    [Theory]
+    [InlineData("\u00e9")]     // non-ASCII: ToLowerInvariant territory
+    [InlineData("\u00a0")]     // NBSP: a separator only in the general path
+    [InlineData("\u0001")]     // a control character Python does not split on
+    [InlineData("\u001b")]
+    [InlineData("\u2003")]
+    public void A_non_plain_character_late_in_the_text_sends_the_whole_text_down_the_general_path(string odd)
+    {
+        var words = new Utf8Words();
+        for (int seed = 0; seed < 200; seed++)
+        {
+            var rng = new Random(seed);
+            var text = PlainText(rng, 300);
+            int at = rng.Next(64, text.Length);
+            text = text[..at] + odd + text[at..];
+            words.Normalise(Encoding.UTF8.GetBytes(text));
+            Assert.Equal(S1Text.Words(text), WordsOf(words));
+        }
+    }
+
+    [Fact]
+    public void A_word_hashes_the_same_from_the_plain_and_the_general_path()
+    {
+        var plain = new Utf8Words();
+        var general = new Utf8Words();
+        plain.Normalise(Encoding.UTF8.GetBytes("Exactly8 SixteenBytesLong Seventeen_Bytes_X $\\frac{a}{b}$"));
+        general.Normalise(Encoding.UTF8.GetBytes("exactly8\u00a0SIXTEENBYTESLONG seventeen_bytes_x $\\FRAC{A}{B}$ \u00e9"));
+        plain.HashAll();
+        general.HashAll();
+        Assert.Equal(4, plain.Count);
+        Assert.Equal(5, general.Count);
+        Assert.Equal(plain.Hash[..4], general.Hash[..4]);
+        Assert.Equal(4, plain.Hash[..4].Distinct().Count());
+    }
+}
