@@ -93,4 +93,33 @@ public class Utf8WordsTests
         Assert.Equal(plain.Hash[..4], general.Hash[..4]);
         Assert.Equal(4, plain.Hash[..4].Distinct().Count());
     }
+
+    [Fact]
+    public void Code_point_lower_casing_equals_string_lower_casing_for_every_scalar_value()
+    {
+        // The general path lower-cases rune by rune; the reference (and s1) lower-case the whole string.
+        var mismatches = new List<string>();
+        for (int cp = 0; cp <= 0x10FFFF; cp++)
+        {
+            if (cp is >= 0xD800 and <= 0xDFFF) continue;
+            var rune = new Rune(cp);
+            if (Rune.ToLowerInvariant(rune).ToString() != rune.ToString().ToLowerInvariant()) mismatches.Add($"U+{cp:X4}");
+            if (!rune.IsBmp && Rune.IsWhiteSpace(rune)) mismatches.Add($"U+{cp:X4} is whitespace outside the BMP");
+        }
+        Assert.Empty(mismatches);
+    }
+
+    [Fact]
+    public void Characters_whose_utf8_grows_when_lower_cased_and_invalid_utf8_match_the_string_path()
+    {
+        var words = new Utf8Words();
+        // U+023A lower-cases to U+2C65 (2 → 3 bytes); a whole text of them needs the general buffer's headroom.
+        var text = string.Concat(Enumerable.Repeat("\u023a\u023a\u023e ", 40));
+        words.Normalise(Encoding.UTF8.GetBytes(text));
+        Assert.Equal(S1Text.Words(text), WordsOf(words));
+        // Invalid UTF-8 (a lone continuation byte, a truncated sequence) reads as U+FFFD, as a string decode does.
+        byte[] invalid = [(byte)'A', 0x80, (byte)'b', (byte)' ', 0xE2, 0x82, (byte)' ', (byte)'C'];
+        words.Normalise(invalid);
+        Assert.Equal(S1Text.Words(Encoding.UTF8.GetString(invalid)), WordsOf(words));
+    }
 }

@@ -93,7 +93,7 @@ public sealed class NgramIndex
         {
             if (w >= _n) h -= words.Hash[w - _n] * _basePowNMinus1;
             h = h * RollBase + words.Hash[w];
-            if (w >= _n - 1) AddPosting(Finish(h), itemIndex, w - _n + 1);
+            if (w >= _n - 1) AddPosting(_collideAll ? 1 : NonZero(h), itemIndex, w - _n + 1);
         }
     }
 
@@ -124,23 +124,30 @@ public sealed class NgramIndex
         var filter = _filter;
         var wordFilter = _wordFilter;
         var hashes = words.Hash;
+        var starts = words.Start;
+        var ends = words.End;
+        ref byte text = ref words.LowerStart;
+        bool collideAll = _collideAll;
         int filterShift = _filterShift, wordFilterShift = _wordFilterShift;
         ulong mask = (ulong)keys.Length - 1, basePow = _basePowNMinus1;
         ulong h = 0;
         int known = 0; // length of the run of vocabulary words ending at w
         for (int w = 0; w < count; w++)
         {
-            ulong wordHash = hashes[w] = words.WordHash(w);
+            ulong wordHash = hashes[w] = Utf8Words.WordHash(ref text, starts[w], ends[w]);
             if (w >= n) h -= hashes[w - n] * basePow;
             h = h * RollBase + wordHash;
             // Branch-free bookkeeping: most words are in the vocabulary (90% on GSM8K), so "is the run long
             // enough" is a coin flip the CPU cannot predict, whereas the n-gram filter almost always says no.
             ulong wordBit = wordHash >> wordFilterShift;
             known = (known + 1) & -(int)((wordFilter[wordBit >> 6] >> (int)(wordBit & 63)) & 1);
-            ulong key = Finish(h);
+            // The filter takes the rolling hash's high bits as they are (well mixed by the multiplications);
+            // the finishing mix that spreads keys over the table's slots is paid only by the few that pass.
+            ulong key = collideAll ? 1 : h;
             ulong bit = key >> filterShift;
             if (((filter[bit >> 6] >> (int)(bit & 63)) & 1) == 0 || known < n) continue;
-            for (ulong slot = key & mask; keys[slot] != 0; slot = (slot + 1) & mask)
+            key = NonZero(key);
+            for (ulong slot = Slot(key, mask); keys[slot] != 0; slot = (slot + 1) & mask)
             {
                 if (keys[slot] != key) continue;
                 int first = w - n + 1;
@@ -188,13 +195,16 @@ public sealed class NgramIndex
         return sb.ToString();
     }
 
-    /// <summary>Spreads the rolling hash over the table's low bits; 0 is reserved for empty slots.</summary>
-    ulong Finish(ulong h)
+    /// <summary>A key is the n-gram's rolling hash, with 0 (reserved for empty slots) read as 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ulong NonZero(ulong h) => h == 0 ? 1 : h;
+
+    /// <summary>A key's home slot: one mixing round spreads the rolling sum over the table's low bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ulong Slot(ulong key, ulong mask)
     {
-        if (_collideAll) return 1;
-        h = (h ^ (h >> 31)) * 0xBF58476D1CE4E5B9UL; // word hashes are already mixed; one round spreads the sum
-        h ^= h >> 29;
-        return h == 0 ? 1 : h;
+        ulong h = (key ^ (key >> 31)) * 0xBF58476D1CE4E5B9UL;
+        return (h ^ (h >> 29)) & mask;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // index builds are too short for tiered JIT to reach optimised code
@@ -202,7 +212,7 @@ public sealed class NgramIndex
     {
         if ((_distinct + 1) * 2 > _keys.Length) Grow();
         ulong mask = (ulong)_keys.Length - 1;
-        ulong slot = key & mask;
+        ulong slot = Slot(key, mask);
         while (_keys[slot] != 0 && _keys[slot] != key) slot = (slot + 1) & mask;
         if (_postings == _postItem.Length)
         {
@@ -261,7 +271,7 @@ public sealed class NgramIndex
         for (int i = 0; i < oldKeys.Length; i++)
         {
             if (oldKeys[i] == 0) continue;
-            ulong slot = oldKeys[i] & mask;
+            ulong slot = Slot(oldKeys[i], mask);
             while (_keys[slot] != 0) slot = (slot + 1) & mask;
             _keys[slot] = oldKeys[i];
             _heads[slot] = oldHeads[i];

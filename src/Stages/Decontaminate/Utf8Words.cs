@@ -40,18 +40,15 @@ sealed class Utf8Words
 
     /// <summary>
     /// Lower-cases and splits <paramref name="utf8"/> (word hashes are not computed: see <see cref="HashAll"/>).
-    /// Plain text (see <see cref="SplitPlain"/>) takes one vectorised pass; anything else goes through .NET's
-    /// ToLowerInvariant and a code-point-aware split, so both paths produce the same bytes for the same words.
+    /// Plain text (see <see cref="SplitPlain"/>) takes one vectorised pass; anything else a code-point loop
+    /// (<see cref="SplitGeneral"/>); both produce the same bytes for the same words.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a batch job's hot loop: skip tiered JIT's slow first phases
     public void Normalise(ReadOnlySpan<byte> utf8)
     {
         Buffer(utf8.Length);
         if (SplitPlain(utf8)) return;
-        var lowered = S1Text.Lower(Encoding.UTF8.GetString(utf8));
-        var general = Buffer(Encoding.UTF8.GetByteCount(lowered));
-        Encoding.UTF8.GetBytes(lowered, general);
-        SplitGeneral();
+        SplitGeneral(utf8);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -129,25 +126,39 @@ sealed class Utf8Words
         return true;
     }
 
-    /// <summary>Splits lower-cased UTF-8 on Python's whitespace code points (see <see cref="S1Text.IsSplitWhitespace"/>).</summary>
-    void SplitGeneral()
+    /// <summary>
+    /// Text with non-ASCII or odd control characters, one code point at a time: lower-cased with
+    /// <see cref="Rune.ToLowerInvariant"/> (equal to <see cref="string.ToLowerInvariant()"/> for every scalar
+    /// value, as a test checks exhaustively) and split on Python's whitespace (<see cref="S1Text.IsSplitWhitespace"/>;
+    /// all of it is in the BMP). Invalid UTF-8 reads as U+FFFD, as it does when decoded to a string.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void SplitGeneral(ReadOnlySpan<byte> utf8)
     {
-        int i = 0, wordStart = -1, length = _length;
-        while (i < length)
+        var lower = Buffer(2 * utf8.Length); // lower-casing lengthens a few characters' UTF-8 by half (U+023A → U+2C65)
+        int i = 0, o = 0, wordStart = -1;
+        while (i < utf8.Length)
         {
-            int width = 1;
+            int width = 1, at = o;
             bool split;
-            if (_lower[i] < 0x80) split = S1Text.IsSplitWhitespace((char)_lower[i]);
+            byte b = utf8[i];
+            if (b < 0x80)
+            {
+                split = S1Text.IsSplitWhitespace((char)b);
+                lower[o++] = (uint)(b - 'A') < 26 ? (byte)(b | 0x20) : b;
+            }
             else
             {
-                Rune.DecodeFromUtf8(_lower.AsSpan(i, length - i), out var rune, out width);
+                Rune.DecodeFromUtf8(utf8[i..], out var rune, out width);
                 split = rune.IsBmp && S1Text.IsSplitWhitespace((char)rune.Value);
+                o += Rune.ToLowerInvariant(rune).EncodeToUtf8(lower.AsSpan(o));
             }
-            if (split && wordStart >= 0) { Start[Count] = wordStart; End[Count++] = i; wordStart = -1; }
-            else if (!split && wordStart < 0) wordStart = i;
+            if (split && wordStart >= 0) { Start[Count] = wordStart; End[Count++] = at; wordStart = -1; }
+            else if (!split && wordStart < 0) wordStart = at;
             i += width;
         }
-        if (wordStart >= 0) { Start[Count] = wordStart; End[Count++] = length; }
+        if (wordStart >= 0) { Start[Count] = wordStart; End[Count++] = o; }
+        _length = o;
     }
 
     /// <summary>
@@ -156,11 +167,17 @@ sealed class Utf8Words
     /// bits are well mixed (the vocabulary filter uses them); the n-gram hash built from these is mixed again.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong WordHash(int w)
+    public ulong WordHash(int w) => WordHash(ref MemoryMarshal.GetArrayDataReference(_lower), Start[w], End[w]);
+
+    /// <summary>The buffer's first byte, for hot loops that hash words with the static <see cref="WordHash(ref byte, int, int)"/>.</summary>
+    public ref byte LowerStart => ref MemoryMarshal.GetArrayDataReference(_lower);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong WordHash(ref byte text, int from, int to)
     {
         const ulong K = 0x9E3779B97F4A7C15UL;
-        int from = Start[w], length = End[w] - from;
-        ref byte word = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_lower), from);
+        int length = to - from;
+        ref byte word = ref Unsafe.Add(ref text, from);
         ulong h = 0x243F6A8885A308D3UL ^ (ulong)length;
         int i = 0;
         for (; length - i > 8; i += 8) h = (h ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref word, i))) * K;
