@@ -12,7 +12,9 @@ public sealed record NgramMatch(BenchmarkText Item, string Ngram, int Word);
 /// The fast form of s1's n-gram decontamination. Test items are tokenised once (s1 normalisation);
 /// every n-gram is reduced to a 64-bit rolling hash of its word hashes and stored in an
 /// open-addressing table whose postings say which item and word position produced it. A checked text
-/// is tokenised without allocating per word or per n-gram, and each window costs one table probe.
+/// is normalised as UTF-8 bytes (<see cref="Utf8Words"/>; straight from an Arrow value buffer in the
+/// stage) without allocating anything, and a window reaches the table only when every word is in the
+/// pool's vocabulary and its hash passes a cache-resident bit filter.
 /// <para>
 /// Hashes only nominate: every hash hit is re-checked word by word against the posting's actual
 /// n-gram, so a 64-bit collision can never flag a clean record. (A collision between unrelated
