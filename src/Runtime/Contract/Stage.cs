@@ -62,6 +62,14 @@ public abstract class Stage
     /// </summary>
     public virtual bool IsRecordWise => false;
 
+    /// <summary>
+    /// The part of the configuration that decides a memoised record's result; the memo is namespaced by it
+    /// (with kind and version). Default: the whole configuration. A stage whose configuration also holds
+    /// settings that do not change results (an endpoint's address, retry policy, concurrency) narrows it, so
+    /// changing those keeps the memo: the judge's answers survive a move to another server.
+    /// </summary>
+    public virtual JsonNode MemoIdentity() => ConfigJson();
+
     /// <summary>Files or directories outside the store that this stage reads; their content is hashed into the key.</summary>
     public virtual IEnumerable<string> ExternalInputs => [];
 

@@ -69,7 +69,7 @@ public sealed class PipelineRunner
     }
 
     string MemoPath(Stage s) =>
-        Path.Combine(_store.MemoDir, s.Kind, $"v{s.Version}-{Hashing.Sha256Hex(Hashing.Canonical(s.ConfigJson()))[..16]}.log");
+        Path.Combine(_store.MemoDir, s.Kind, $"v{s.Version}-{Hashing.Sha256Hex(Hashing.Canonical(s.MemoIdentity()))[..16]}.log");
 
     bool CachedOutputsHealthy(CacheEntry entry, out string problem)
     {

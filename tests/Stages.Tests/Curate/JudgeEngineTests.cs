@@ -29,14 +29,14 @@ public class JudgeEngineTests
              : JudgeReply.Content(i % 5 == 0 ? "Yes" : "No");
     }
 
-    static Pipeline Build(string source, string baseUrl)
+    static Pipeline Build(string source, string baseUrl, int retries = 2, int concurrency = 8)
     {
-        var fast = new JudgeResilienceConfig { MaxRetryAttempts = 2, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 5, BreakerMinimumThroughput = 100_000 };
+        var fast = new JudgeResilienceConfig { MaxRetryAttempts = retries, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 5, BreakerMinimumThroughput = 100_000 };
         var p = new Pipeline("curate-e2e");
         var ingest = p.Add(new IngestStage("ingest", new IngestConfig { Sources = [new IngestSource { Path = source, Name = "pool" }] }));
         var domain = p.Add(new JudgeStage("judge_domain", new JudgeConfig
         {
-            BaseUrl = baseUrl, Model = "judge", Kind = JudgeKind.Domain, PromptTemplate = "Domain of: {question}", OutputColumn = "domain", Resilience = fast,
+            BaseUrl = baseUrl, Model = "judge", Kind = JudgeKind.Domain, PromptTemplate = "Domain of: {question}", OutputColumn = "domain", Resilience = fast, MaxConcurrency = concurrency,
         }));
         domain.From("records", ingest["candidates"]);
         var solved = p.Add(new JudgeStage("judge_solved", new JudgeConfig
@@ -87,5 +87,31 @@ public class JudgeEngineTests
         Assert.Equal(StageStatus.Ran, grown.Stages["judge_domain"].Status);
         Assert.Equal(60, grown.Stages["judge_domain"].Metrics["judge.cache_hits"]);
         Assert.Equal(20, grown.Stages["format"].Rows["sequences"]);
+    }
+
+    [Fact]
+    public async Task MovingToAnotherServerWithOtherRetrySettingsKeepsTheCachedAnswers()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "iwsft-curate-e2e-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string source = Path.Combine(dir, "pool.jsonl");
+        File.WriteAllLines(source, Enumerable.Range(0, 40).Select(Line));
+        await using var first = new JudgeTestServer(Reply);
+        await using var second = new JudgeTestServer(Reply);
+        var runner = new PipelineRunner(new ArtifactStore(Path.Combine(dir, "store")), new RunOptions { Execution = new ExecutionOptions { MaxDegreeOfParallelism = 2 } });
+        await runner.RunAsync(Build(source, first.BaseUrl));
+        Assert.Equal(80, first.RequestCount);
+
+        // The judge stages' configs changed (address, retries, concurrency), so they rerun, but every answer is cached.
+        var moved = await runner.RunAsync(Build(source, second.BaseUrl, retries: 5, concurrency: 3));
+        Assert.Equal(StageStatus.Ran, moved.Stages["judge_domain"].Status);
+        Assert.Equal(40, moved.Stages["judge_domain"].Metrics["judge.cache_hits"]);
+        Assert.Equal(0, second.RequestCount);
+
+        // What decides the answer (here the prompt) still separates the memo.
+        var p = Build(source, second.BaseUrl);
+        ((JudgeStage)p.Stages.Single(s => s.Name == "judge_domain")).Config.PromptTemplate = "Domain, in MSC terms: {question}";
+        await runner.RunAsync(p);
+        Assert.Equal(40, second.RequestCount);
     }
 }

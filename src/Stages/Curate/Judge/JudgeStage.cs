@@ -34,6 +34,17 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         _ => throw new ArgumentOutOfRangeException(),
     };
 
+    /// <summary>
+    /// The memo is namespaced by what decides a memoised answer (the judge identity, and whether an unparseable
+    /// reply is memoised as missing), not by the endpoint's address, key, concurrency or retry policy: moving to
+    /// another server that serves the same model keeps every cached answer.
+    /// </summary>
+    public override JsonNode MemoIdentity() => new JsonObject
+    {
+        ["judge"] = JsonNode.Parse(JudgeIdentity()),
+        ["unparseable_as_missing"] = Config.UnparseableAsMissing,
+    };
+
     /// <summary>What the answer depends on besides the record: model, kind, prompt, parsing and sampling settings.</summary>
     public string JudgeIdentity() => new JsonObject
     {
