@@ -29,6 +29,19 @@ public interface IStageContext
     /// <summary>A directory input (read-only).</summary>
     string InputDirectory(string input);
 
+    /// <summary>
+    /// Content hash of a directory input (<see cref="Store.Hashing.HashDirectory"/>). The engine already knows it
+    /// (it is the artifact's address), so stages that key memos on a model's content need not re-read the
+    /// weights; the default computes it, for contexts outside the engine.
+    /// </summary>
+    string InputDirectoryHash(string input) => Store.Hashing.HashDirectory(InputDirectory(input));
+
+    /// <summary>
+    /// Content hash of one of the stage's <see cref="Stage.ExternalInputs"/> (a file's sha256 or
+    /// <see cref="Store.Hashing.HashDirectory"/>), as the engine computed it for the cache key.
+    /// </summary>
+    string ExternalInputHash(string path) => Store.Hashing.HashPath(path);
+
     /// <summary>A table output; batches are checked against the port's schema and streamed to Parquet.</summary>
     ITableWriter WriteTable(string output);
 

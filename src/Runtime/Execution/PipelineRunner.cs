@@ -153,7 +153,7 @@ public sealed class PipelineRunner
                 }
 
                 progress?.StageStarted(s.Name);
-                var outputs = await RunStage(s, refs, sources, ct);
+                var outputs = await RunStage(s, refs, sources, key.Externals, ct);
                 var ran = new StageResult
                 {
                     Name = s.Name, Status = StageStatus.Ran, Reason = reason, Key = key.Key, Outputs = outputs.outputs, Inputs = key.Inputs,
@@ -244,11 +244,11 @@ public sealed class PipelineRunner
     }
 
     async Task<(Dictionary<string, ArtifactRef> outputs, Dictionary<string, double> metrics, DecisionCounts? decisions)> RunStage(
-        Stage s, Dictionary<string, ArtifactRef> refs, Dictionary<string, string> sources, CancellationToken ct)
+        Stage s, Dictionary<string, ArtifactRef> refs, Dictionary<string, string> sources, IReadOnlyDictionary<string, string> externals, CancellationToken ct)
     {
         var work = _store.NewTempDir();
         var inputs = refs.ToDictionary(kv => kv.Key, kv => (kv.Value, sources[kv.Key]), StringComparer.Ordinal);
-        var ctx = new StageContext(s, _store, inputs, work, _options.Execution, () => new RecordMemo(MemoPath(s)), _options.Progress, ct);
+        var ctx = new StageContext(s, _store, inputs, externals, work, _options.Execution, () => new RecordMemo(MemoPath(s)), _options.Progress, ct);
         try
         {
             await Task.Run(() => s.RunAsync(ctx), ct);

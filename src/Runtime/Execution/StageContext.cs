@@ -8,6 +8,7 @@ internal sealed class StageContext : IStageContext
     readonly Stage _stage;
     readonly ArtifactStore _store;
     readonly IReadOnlyDictionary<string, (ArtifactRef artifact, string source)> _inputs;
+    readonly IReadOnlyDictionary<string, string> _externalHashes;
     readonly string _workDir;
     readonly Func<RecordMemo> _openMemo;
     readonly IProgressSink? _progress;
@@ -18,9 +19,10 @@ internal sealed class StageContext : IStageContext
     bool _stageReportsProgress;
 
     public StageContext(Stage stage, ArtifactStore store, IReadOnlyDictionary<string, (ArtifactRef, string)> inputs,
+        IReadOnlyDictionary<string, string> externalHashes,
         string workDir, ExecutionOptions execution, Func<RecordMemo> openMemo, IProgressSink? progress, CancellationToken ct)
     {
-        _stage = stage; _store = store; _inputs = inputs; _workDir = workDir; _openMemo = openMemo; _progress = progress;
+        _stage = stage; _store = store; _inputs = inputs; _externalHashes = externalHashes; _workDir = workDir; _openMemo = openMemo; _progress = progress;
         Execution = execution; CancellationToken = ct;
         ScratchDirectory = Path.Combine(workDir, "scratch");
         Directory.CreateDirectory(ScratchDirectory);
@@ -63,6 +65,17 @@ internal sealed class StageContext : IStageContext
         InputPort(input, ArtifactKind.Directory);
         return _store.ObjectPath(Bound(input).artifact);
     }
+
+    /// <summary>The artifact's address is its content hash (verified when the store committed it).</summary>
+    public string InputDirectoryHash(string input)
+    {
+        InputPort(input, ArtifactKind.Directory);
+        return Bound(input).artifact.Hash;
+    }
+
+    public string ExternalInputHash(string path) =>
+        _externalHashes.TryGetValue(path, out var hash) ? hash
+        : throw new ArgumentException($"stage '{_stage.Name}': '{path}' is not one of its external inputs ({string.Join(", ", _externalHashes.Keys)})");
 
     public ITableWriter WriteTable(string output)
     {

@@ -14,12 +14,7 @@ internal sealed class FileHashMemo(string path)
     public string Hash(string file)
     {
         var full = Path.GetFullPath(file);
-        if (Directory.Exists(full))
-        {
-            // A directory: memoised per file, combined over sorted relative paths.
-            var parts = Hashing.ListFiles(full).Select(f => f.rel + "\0" + Hash(f.full));
-            return Hashing.Sha256Hex("dir\n" + string.Join("\n", parts));
-        }
+        if (Directory.Exists(full)) return Hashing.HashDirectory(full, Hash); // memoised per file, the store's directory hash
         var fi = new FileInfo(full);
         if (!fi.Exists) throw new FileNotFoundException($"external input '{file}' does not exist", file);
         lock (_entries)

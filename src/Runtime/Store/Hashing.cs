@@ -21,13 +21,20 @@ public static class Hashing
     /// Content hash of a directory tree: sha256 over the sorted relative paths (with '/') and each file's hash,
     /// so renaming a file or changing a byte changes the hash; timestamps do not.
     /// </summary>
-    public static string HashDirectory(string dir)
+    public static string HashDirectory(string dir) => HashDirectory(dir, HashFile);
+
+    /// <summary><see cref="HashDirectory(string)"/> with the per-file hash supplied (e.g. remembered by size and mtime).</summary>
+    internal static string HashDirectory(string dir, Func<string, string> hashFile)
     {
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"directory '{dir}' does not exist");
         var sb = new StringBuilder();
         foreach (var (rel, full) in ListFiles(dir))
-            sb.Append(rel).Append('\0').Append(HashFile(full)).Append('\n');
+            sb.Append(rel).Append('\0').Append(hashFile(full)).Append('\n');
         return Sha256Hex("dir\n" + sb);
     }
+
+    /// <summary>A file's sha256 or a directory's <see cref="HashDirectory(string)"/>.</summary>
+    public static string HashPath(string path) => Directory.Exists(path) ? HashDirectory(path) : HashFile(path);
 
     internal static IEnumerable<(string rel, string full)> ListFiles(string dir) =>
         Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)

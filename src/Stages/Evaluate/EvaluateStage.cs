@@ -85,8 +85,10 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
     {
         var ct = ctx.CancellationToken;
         Config.Validate(Name);
-        var checkpoints = _checkpointPorts.Select(p => (Label: p[CheckpointPortPrefix.Length..], Dir: ctx.InputDirectory(p)))
-            .Concat(_external.Select(kv => (Label: kv.Key, Dir: kv.Value)))
+        // Content hashes come from the engine (store addresses, or the external inputs' hashes in the cache
+        // key), so a 60 GB checkpoint is read once per run, not once more here.
+        var checkpoints = _checkpointPorts.Select(p => (Label: p[CheckpointPortPrefix.Length..], Dir: ctx.InputDirectory(p), Hash: ctx.InputDirectoryHash(p)))
+            .Concat(_external.Select(kv => (Label: kv.Key, Dir: kv.Value, Hash: ctx.ExternalInputHash(kv.Value))))
             .OrderBy(c => c.Label, StringComparer.Ordinal).ToList();
         if (checkpoints.Count == 0) throw new InvalidOperationException($"stage '{Name}' (evaluate) has no checkpoints: call AddCheckpoint or AddExternalCheckpoint");
         if (Config.Temperature == 0 && Config.SamplesPerItem > 1)
@@ -94,7 +96,7 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 
         string? tokenizerDir = ctx.HasInput(TokenizerInput) ? ctx.InputDirectory(TokenizerInput) : null;
         // The tokenizer shapes generation, so its content joins the checkpoint's in the memo key.
-        string tokenizerHash = tokenizerDir is null ? "own" : CheckpointHasher.Hash(tokenizerDir, ct);
+        string tokenizerHash = tokenizerDir is null ? "own" : ctx.InputDirectoryHash(TokenizerInput);
         var items = await EvalItemReader.ReadAsync(ctx.ReadTable(ItemsInput), Name, ct);
         items = SelectItems(items);
         var formatter = _formatter ?? new PromptFormatter(Config.PromptStyle);
@@ -109,9 +111,8 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
         long total = (long)checkpoints.Count * items.Count * Config.SamplesPerItem, done = 0, generated = 0;
         ctx.ReportProgress(0, total, "samples");
 
-        foreach (var (label, dir) in checkpoints)
+        foreach (var (label, dir, checkpointHash) in checkpoints)
         {
-            string checkpointHash = CheckpointHasher.Hash(dir, ct);
             var samples = new GeneratedSample?[items.Count, Config.SamplesPerItem];
             var pending = new List<(int Item, int Sample, string Key, GenerationRequest Request)>();
             for (int i = 0; i < items.Count; i++)

@@ -40,7 +40,7 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
         if (Config.BatchSize <= 0 || Config.ChunkSize <= 0) throw new ArgumentException($"stage '{Name}': batch_size and chunk_size must be positive");
         var sequences = await TrainingData.ReadSequencesAsync(context, "sequences");
         var modelDir = context.InputDirectory("reference_model");
-        var modelHash = TrainingData.DirectoryHash(modelDir);
+        var modelHash = context.InputDirectoryHash("reference_model"); // the store's content address: no second read of the weights
         context.Log($"reference model {modelHash[..16]}…, {sequences.Count} sequences");
 
         var hashes = sequences.Select(s => TrainingData.SequenceHash(s.InputIds, s.CompletionStart)).ToArray();

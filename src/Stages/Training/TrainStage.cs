@@ -98,7 +98,7 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
             // One subdirectory per (trainer fingerprint, base model): a rerun of the same run resumes, a changed
             // configuration, data set or base model starts afresh instead of continuing someone else's state.
             var runKey = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
-                System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + TrainingData.DirectoryHash(baseDir) +
+                System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + context.InputDirectoryHash("base_model") +
                                                    (tensorParallel ? ":tp" + Config.Devices.Count : ""))))[..16];
             var checkpoints = Path.Combine(Config.CheckpointDirectory ?? Path.Combine(context.ScratchDirectory, "checkpoints"), runKey);
             if (Trainer.LatestCheckpoint(checkpoints) is { } latest)

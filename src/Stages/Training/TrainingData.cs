@@ -60,23 +60,6 @@ public static class TrainingData
         return Convert.ToHexStringLower(SHA256.HashData(bytes));
     }
 
-    /// <summary>
-    /// Content hash of a checkpoint directory: sha256 over the sorted relative paths and each file's
-    /// sha256 (the store's directory hash), so any changed weight changes every model-dependent key.
-    /// </summary>
-    public static string DirectoryHash(string dir)
-    {
-        var sb = new StringBuilder();
-        foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
-                     .Select(f => (Rel: Path.GetRelativePath(dir, f).Replace('\\', '/'), Full: f))
-                     .OrderBy(x => x.Rel, StringComparer.Ordinal))
-        {
-            using var stream = new FileStream(file.Full, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
-            sb.Append(file.Rel).Append('\0').Append(Convert.ToHexStringLower(SHA256.HashData(stream))).Append('\n');
-        }
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("dir\n" + sb)));
-    }
-
     /// <summary>Exact float32 array ↔ compact memo string.</summary>
     public static string EncodeFloats(float[] values)
     {
