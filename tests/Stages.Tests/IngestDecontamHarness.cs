@@ -6,24 +6,24 @@ using IwSft.Stages.Ingest;
 
 namespace IwSft.Stages.Tests.IngestDecontam;
 
-/// <summary>Runs the ingest and decontaminate stages directly on a <see cref="TestStageContext"/>.</summary>
+/// <summary>Runs the ingest and decontaminate stages directly on a <see cref="StageTestContext"/>.</summary>
 public static class Harness
 {
-    public static async Task<TestStageContext> IngestAsync(IngestConfig config, ExecutionOptions? execution = null, string name = "ingest")
+    public static async Task<StageTestContext> IngestAsync(IngestConfig config, ExecutionOptions? execution = null, string name = "ingest")
     {
         var stage = new IngestStage(name, config);
-        var ctx = new TestStageContext(stage, execution);
+        var ctx = new StageTestContext(stage) { Execution = execution ?? new ExecutionOptions() };
         await stage.RunAsync(ctx);
         return ctx;
     }
 
-    public static async Task<TestStageContext> DecontaminateAsync(
+    public static async Task<StageTestContext> DecontaminateAsync(
         List<RecordBatch> candidates, List<RecordBatch> benchmarks, DecontaminateConfig? config = null, ExecutionOptions? execution = null)
     {
         var stage = new DecontaminateStage("decontaminate", config);
-        var ctx = new TestStageContext(stage, execution);
-        ctx.Inputs[DecontaminateStage.CandidatesInput] = candidates;
-        ctx.Inputs[stage.Config.BenchmarkInputs[0]] = benchmarks;
+        var ctx = new StageTestContext(stage) { Execution = execution ?? new ExecutionOptions() }
+            .Table(DecontaminateStage.CandidatesInput, candidates)
+            .Table(stage.Config.BenchmarkInputs[0], benchmarks);
         await stage.RunAsync(ctx);
         return ctx;
     }

@@ -5,9 +5,9 @@ namespace IwSft.Stages.Tests.Curate;
 
 public class FilterTests
 {
-    static async Task<CurateTestContext> Run(FilterStage stage, params Apache.Arrow.RecordBatch[] batches)
+    static async Task<StageTestContext> Run(FilterStage stage, params Apache.Arrow.RecordBatch[] batches)
     {
-        var ctx = new CurateTestContext(stage).Input("records", batches);
+        var ctx = new StageTestContext(stage).Table("records", batches);
         await stage.RunAsync(ctx);
         return ctx;
     }

@@ -23,7 +23,7 @@ public class FormatRealDataTests
         var recs = Math500();
         Assert.Equal(500, recs.Count);
         var filter = new FilterStage("filter", new FilterConfig { RequiredColumns = ["question", "solution"] });
-        var fctx = new CurateTestContext(filter).Input("records", Batch(recs.Take(250)), Batch(recs.Skip(250)));
+        var fctx = new StageTestContext(filter).Table("records", Batch(recs.Take(250)), Batch(recs.Skip(250)));
         await filter.RunAsync(fctx);
 
         Assert.Equal(500, fctx.DecisionRows.Count);
@@ -39,7 +39,7 @@ public class FormatRealDataTests
         Assert.Equal(fctx.DecisionRows.Where(d => d.Kept).Select(d => d.Id), kept);
 
         var format = new FormatStage("format", new FormatConfig { Tokenizer = "cl100k_base", Layout = AssistantLayout.Solution, EmitText = true, BlockSize = 4096 });
-        var ctx = new CurateTestContext(format).Input("records", fctx.Output("records").ToArray());
+        var ctx = new StageTestContext(format).Table("records", fctx.Output("records").ToArray());
         await format.RunAsync(ctx);
         var cl = HfTokenizer.Cl100kBase();
         var template = new QwenChatTemplate();

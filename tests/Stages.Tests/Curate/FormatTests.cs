@@ -17,9 +17,9 @@ public class FormatTests
         "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n";
     const string Completion = "<|im_start|>think\nI add 2 and 3.\n<|im_start|>answer\nAnswer: 5<|im_end|>\n";
 
-    static async Task<CurateTestContext> Run(FormatStage stage, params Rec[] recs)
+    static async Task<StageTestContext> Run(FormatStage stage, params Rec[] recs)
     {
-        var ctx = new CurateTestContext(stage).Input("records", Batch(recs));
+        var ctx = new StageTestContext(stage).Table("records", Batch(recs));
         await stage.RunAsync(ctx);
         return ctx;
     }
@@ -114,7 +114,7 @@ public class FormatTests
     public async Task ATokenizerDirectoryInputWinsOverTheConfiguredOne()
     {
         var stage = new FormatStage("format", new FormatConfig { Tokenizer = "cl100k_base", NoSystemPrompt = true });
-        var ctx = new CurateTestContext(stage).Input("records", Batch([new Rec("a", "hi") { Trace = "t", Attempt = "ok" }])).InputDir("tokenizer", ByteTokenizerDir());
+        var ctx = new StageTestContext(stage).Table("records", Batch([new Rec("a", "hi") { Trace = "t", Attempt = "ok" }])).Dir("tokenizer", ByteTokenizerDir());
         await stage.RunAsync(ctx);
         var ids = ctx.Output("sequences").Single().GetInt32List("input_ids", 0)!;
         // <|im_start|> "user\nhi" <|im_end|> "\n" <|im_start|> "assistant\n" | <|im_start|> "think\nt\n" <|im_start|> "answer\nAnswer: ok" <|im_end|> "\n"
@@ -136,7 +136,7 @@ public class FormatTests
     public async Task TokenLengthsCountTraceTokens()
     {
         var stage = new TokenLengthStage("lengths");
-        var ctx = new CurateTestContext(stage).Input("records",
+        var ctx = new StageTestContext(stage).Table("records",
             Candidates([new Rec("a", "q") { Trace = "hello world" }, new Rec("b", "q") { Trace = null }, new Rec("c", "q") { Trace = "<|im_end|>" }]));
         await stage.RunAsync(ctx);
         var b = ctx.Output("records").Single();
@@ -151,7 +151,7 @@ public class FormatTests
     static async Task<float?[]> Weights(QualityWeightConfig cfg, params float?[] qualities)
     {
         var stage = new QualityWeightStage("weight", cfg);
-        var ctx = new CurateTestContext(stage).Input("records", Batch(qualities.Select((q, i) => new Rec($"r{i}", "q") { Quality = q })));
+        var ctx = new StageTestContext(stage).Table("records", Batch(qualities.Select((q, i) => new Rec($"r{i}", "q") { Quality = q })));
         await stage.RunAsync(ctx);
         var b = ctx.Output("records").Single();
         return Enumerable.Range(0, b.Length).Select(r => b.GetFloat("sampling_weight", r)).ToArray();

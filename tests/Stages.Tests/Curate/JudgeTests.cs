@@ -31,16 +31,16 @@ public class JudgeTests
     static List<Rec> Records(int from, int count) =>
         Enumerable.Range(from, count).Select(i => new Rec($"id{i}", $"Q{i}")).ToList();
 
-    static async Task<CurateTestContext> Run(JudgeConfig config, List<Rec> recs, TestMemo memo, int batchRows = 300)
+    static async Task<StageTestContext> Run(JudgeConfig config, List<Rec> recs, TestMemo memo, int batchRows = 300)
     {
         var stage = new JudgeStage("judge-domain", config);
         var batches = recs.Chunk(batchRows).Select(c => Candidates(c)).ToArray();
-        var ctx = new CurateTestContext(stage, memo).Input("records", batches);
+        var ctx = new StageTestContext(stage, memo).Table("records", batches);
         await stage.RunAsync(ctx);
         return ctx;
     }
 
-    static Dictionary<string, string?> Column(CurateTestContext ctx, string column) =>
+    static Dictionary<string, string?> Column(StageTestContext ctx, string column) =>
         ctx.Output("records").SelectMany(b => Enumerable.Range(0, b.Length)
             .Select(r => (b.GetString("id", r)!, IwSft.Stages.Curate.CurateTables.Cell(b.Col(column), r)?.ToString()))).ToDictionary(x => x.Item1, x => x.Item2);
 
@@ -248,7 +248,7 @@ public class JudgeTests
              IwSft.Stages.Curate.CurateTables.BuildArray(new Apache.Arrow.Field("metadata", Apache.Arrow.Types.StringType.Default, true),
                  ["{\"small_model_answer\":\"42\"}", "{\"small_model_answer\":41}", "{\"other\":1}"])));
         var stage = new JudgeStage("judge", cfg);
-        var ctx = new CurateTestContext(stage).Input("records", batch);
+        var ctx = new StageTestContext(stage).Table("records", batch);
         await stage.RunAsync(ctx);
         Assert.Equal(new Dictionary<string, string?> { ["a"] = "True", ["b"] = "False", ["c"] = null }, Column(ctx, "solved_small"));
         Assert.Equal(["Grade Q1 => 42", "Grade Q2 => 41"], server.Requests.Select(r => r.Prompt).Order());

@@ -156,7 +156,7 @@ public class SelectTests
         };
         for (int i = 0; i < 50; i++) recs.Add(new($"pool{i}", $"p{i}") { Source = "numina", Domain = $"{10 + i % 5}", TraceTokens = i });
         var stage = new S1kSelectStage("select", new SelectConfig { TargetSize = 20, UniformUntil = 14 });
-        var ctx = new CurateTestContext(stage).Input("records", Batch(recs.Take(30), "attempt_correct"), Batch(recs.Skip(30), "attempt_correct"));
+        var ctx = new StageTestContext(stage).Table("records", Batch(recs.Take(30), "attempt_correct"), Batch(recs.Skip(30), "attempt_correct"));
         await stage.RunAsync(ctx);
 
         var rows = ctx.DecisionRows;

@@ -26,9 +26,9 @@ public sealed class TrainStageOffloadTests : IDisposable
         Checkpoint.WriteRandom(baseModel, TransformerConfig.Preset("tiny", vocabSize: 32), 21);
         var rows = TrainingStageTests.Rows(8, seed: 6);
 
-        async Task<TrainingTestContext> Train(TrainStage stage)
+        async Task<StageTestContext> Train(TrainStage stage)
         {
-            var ctx = new TrainingTestContext(stage).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("base_model", baseModel);
+            var ctx = new StageTestContext(stage).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("base_model", baseModel);
             await stage.RunAsync(ctx);
             return ctx;
         }

@@ -24,13 +24,13 @@ public sealed class TrainStageTensorParallelTests : IDisposable
         Checkpoint.WriteRandom(baseModel, TransformerConfig.Preset("tiny", vocabSize: 32), 11);
         var rows = TrainingStageTests.Rows(8, seed: 4);
         var refStage = new ReferenceLogProbStage();
-        using var refCtx = new TrainingTestContext(refStage).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("reference_model", baseModel);
+        using var refCtx = new StageTestContext(refStage).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("reference_model", baseModel);
         await refStage.RunAsync(refCtx);
 
-        async Task<(TrainingTestContext Ctx, Transformer Model)> Train(List<string> devices)
+        async Task<(StageTestContext Ctx, Transformer Model)> Train(List<string> devices)
         {
             var stage = new TrainStage(config: Config(devices));
-            var ctx = new TrainingTestContext(stage).Table("sequences", TrainingStageTests.Sequences(rows))
+            var ctx = new StageTestContext(stage).Table("sequences", TrainingStageTests.Sequences(rows))
                 .Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray()).Dir("base_model", baseModel);
             await stage.RunAsync(ctx);
             return (ctx, Checkpoint.Load(ctx.OutputDirectory("model")));
@@ -75,8 +75,8 @@ public sealed class TrainStageTensorParallelTests : IDisposable
             c.CheckpointDirectory = checkpoints;
             return c;
         }
-        TrainingTestContext Context(TrainStage stage, CancellationToken token = default) =>
-            new TrainingTestContext(stage, cancellationToken: token).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("base_model", baseModel);
+        StageTestContext Context(TrainStage stage, CancellationToken token = default) =>
+            new StageTestContext(stage, cancellationToken: token).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("base_model", baseModel);
 
         var straight = new TrainStage(config: Sft(null, stateOnHost: false));
         using var straightCtx = Context(straight);
@@ -116,7 +116,7 @@ public sealed class TrainStageTensorParallelTests : IDisposable
         var config = Config(["cpu", "cpu"]);
         config.Trainer.Proposal = ProposalPolicy.Ema;
         var stage = new TrainStage(config: config);
-        using var ctx = new TrainingTestContext(stage).Table("sequences", TrainingStageTests.Sequences(TrainingStageTests.Rows(4)))
+        using var ctx = new StageTestContext(stage).Table("sequences", TrainingStageTests.Sequences(TrainingStageTests.Rows(4)))
             .Table("ref_logprobs", []).Dir("base_model", baseModel);
         var e = await Assert.ThrowsAnyAsync<Exception>(() => stage.RunAsync(ctx));
         Assert.Contains("tensor parallelism", e.Message);

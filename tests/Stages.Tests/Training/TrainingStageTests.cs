@@ -10,6 +10,9 @@ namespace IwSft.Stages.Tests.Training;
 
 public class TrainingStageTests : IDisposable
 {
+    /// <summary>Two rows per output batch, so the reference stage's outputs span several batches.</summary>
+    static readonly ExecutionOptions SmallBatches = new() { MaxDegreeOfParallelism = 1, BatchRows = 2 };
+
     readonly string _root = Path.Combine(Path.GetTempPath(), "iwsft-train-stage-" + Guid.NewGuid().ToString("N")[..8]);
 
     public TrainingStageTests() => Directory.CreateDirectory(_root);
@@ -51,7 +54,7 @@ public class TrainingStageTests : IDisposable
         return b.Build();
     }
 
-    static List<(string Id, float[] LogProbs, string ModelHash)> RefRows(TrainingTestContext ctx) =>
+    static List<(string Id, float[] LogProbs, string ModelHash)> RefRows(StageTestContext ctx) =>
         ctx.Output("ref_logprobs").SelectMany(b => Enumerable.Range(0, b.Length)
             .Select(r => (b.GetString("id", r)!, b.GetFloatList("ref_logprobs", r)!, b.GetString("ref_model_hash", r)!))).ToList();
 
@@ -60,10 +63,10 @@ public class TrainingStageTests : IDisposable
     {
         var reference = Model("ref", 7);
         var rows = Rows(5);
-        var memo = new InMemoryMemo();
+        var memo = new TestMemo();
         var stage = new ReferenceLogProbStage(config: new ReferenceLogProbConfig { BatchSize = 2, ChunkSize = 2 });
 
-        using var first = new TrainingTestContext(stage, memo).Table("sequences", Sequences(rows[..4])).Dir("reference_model", reference);
+        using var first = new StageTestContext(stage, memo) { Execution = SmallBatches }.Table("sequences", Sequences(rows[..4])).Dir("reference_model", reference);
         await stage.RunAsync(first);
         Assert.Equal(4, first.Metrics["scored"]);
         var written = RefRows(first);
@@ -80,7 +83,7 @@ public class TrainingStageTests : IDisposable
         Assert.Single(written.Select(w => w.ModelHash).Distinct());
 
         // The curated set grows by one record: only that record is scored, the rest come from the memo.
-        using var second = new TrainingTestContext(stage, memo).Table("sequences", Sequences(rows)).Dir("reference_model", reference);
+        using var second = new StageTestContext(stage, memo) { Execution = SmallBatches }.Table("sequences", Sequences(rows)).Dir("reference_model", reference);
         await stage.RunAsync(second);
         Assert.Equal(1, second.Metrics["scored"]);
         Assert.Equal(4, second.Metrics["reused"]);
@@ -88,7 +91,7 @@ public class TrainingStageTests : IDisposable
 
         // A different reference model never reuses these values: the key holds its content hash.
         var other = Model("ref2", 8);
-        using var third = new TrainingTestContext(stage, memo).Table("sequences", Sequences(rows)).Dir("reference_model", other);
+        using var third = new StageTestContext(stage, memo) { Execution = SmallBatches }.Table("sequences", Sequences(rows)).Dir("reference_model", other);
         await stage.RunAsync(third);
         Assert.Equal(5, third.Metrics["scored"]);
         Assert.NotEqual(written[0].ModelHash, RefRows(third)[0].ModelHash);
@@ -104,10 +107,10 @@ public class TrainingStageTests : IDisposable
         CheckpointDirectory = checkpoints,
     };
 
-    async Task<TrainingTestContext> PrecomputeAsync(string reference, TrainingData.SequenceRow[] rows)
+    async Task<StageTestContext> PrecomputeAsync(string reference, TrainingData.SequenceRow[] rows)
     {
         var stage = new ReferenceLogProbStage();
-        var ctx = new TrainingTestContext(stage).Table("sequences", Sequences(rows)).Dir("reference_model", reference);
+        var ctx = new StageTestContext(stage) { Execution = SmallBatches }.Table("sequences", Sequences(rows)).Dir("reference_model", reference);
         await stage.RunAsync(ctx);
         return ctx;
     }
@@ -120,7 +123,7 @@ public class TrainingStageTests : IDisposable
         using var refCtx = await PrecomputeAsync(baseModel, rows);
 
         var stage = new TrainStage(config: TrainConfig(LossKind.IwSftSequence));
-        using var ctx = new TrainingTestContext(stage).Table("sequences", Sequences(rows)).Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray())
+        using var ctx = new StageTestContext(stage).Table("sequences", Sequences(rows)).Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray())
             .Dir("base_model", baseModel);
         await stage.RunAsync(ctx);
 
@@ -144,7 +147,7 @@ public class TrainingStageTests : IDisposable
         var liveConfig = TrainConfig(LossKind.IwSftSequence);
         liveConfig.Trainer.Reference = ReferenceSource.Live;
         var live = new TrainStage(config: liveConfig);
-        using var liveCtx = new TrainingTestContext(live).Table("sequences", Sequences(rows)).Dir("base_model", baseModel).Dir("reference_model", baseModel);
+        using var liveCtx = new StageTestContext(live).Table("sequences", Sequences(rows)).Dir("base_model", baseModel).Dir("reference_model", baseModel);
         await live.RunAsync(liveCtx);
         var liveMetrics = liveCtx.Output("metrics").Single();
         for (int r = 0; r < 4; r++) Assert.Equal(metrics.GetDouble("loss", r)!.Value, liveMetrics.GetDouble("loss", r)!.Value, 4);
@@ -157,13 +160,13 @@ public class TrainingStageTests : IDisposable
         var rows = Rows(8);
 
         var straight = new TrainStage(config: TrainConfig(LossKind.Sft));
-        using var straightCtx = new TrainingTestContext(straight).Table("sequences", Sequences(rows)).Dir("base_model", baseModel);
+        using var straightCtx = new StageTestContext(straight).Table("sequences", Sequences(rows)).Dir("base_model", baseModel);
         await straight.RunAsync(straightCtx);
 
         var checkpoints = Path.Combine(_root, "ckpt");
         var stage = new TrainStage(config: TrainConfig(LossKind.Sft, checkpoints));
         using var cts = new CancellationTokenSource();
-        using (var killed = new TrainingTestContext(stage, cancellationToken: cts.Token).Table("sequences", Sequences(rows)).Dir("base_model", baseModel))
+        using (var killed = new StageTestContext(stage, cancellationToken: cts.Token).Table("sequences", Sequences(rows)).Dir("base_model", baseModel))
         {
             killed.OnProgress = step => { if (step == 2) cts.Cancel(); };
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stage.RunAsync(killed));
@@ -172,7 +175,7 @@ public class TrainingStageTests : IDisposable
         Assert.EndsWith(Trainer.CheckpointName(2), Trainer.LatestCheckpoint(runDir));
         Assert.True(File.Exists(Path.Combine(Trainer.LatestCheckpoint(runDir)!, Trainer.ModelDirectory, Checkpoint.ConfigFile)));
 
-        using var resumed = new TrainingTestContext(stage).Table("sequences", Sequences(rows)).Dir("base_model", baseModel);
+        using var resumed = new StageTestContext(stage).Table("sequences", Sequences(rows)).Dir("base_model", baseModel);
         await stage.RunAsync(resumed);
         Assert.Contains(resumed.Logs, l => l.Contains("resumed from") && l.Contains("step 2"));
         var a = straightCtx.Output("metrics").Single();
@@ -183,7 +186,7 @@ public class TrainingStageTests : IDisposable
         var changedConfig = TrainConfig(LossKind.Sft, checkpoints);
         changedConfig.Trainer.LearningRate = 2e-3;
         var changed = new TrainStage(config: changedConfig);
-        using (var changedCtx = new TrainingTestContext(changed).Table("sequences", Sequences(rows)).Dir("base_model", baseModel))
+        using (var changedCtx = new StageTestContext(changed).Table("sequences", Sequences(rows)).Dir("base_model", baseModel))
         {
             await changed.RunAsync(changedCtx);
             Assert.DoesNotContain(changedCtx.Logs, l => l.Contains("resumed from"));
@@ -202,18 +205,18 @@ public class TrainingStageTests : IDisposable
         var rows = Rows(4);
         using var refCtx = await PrecomputeAsync(baseModel, rows[..3]);
         var stage = new TrainStage(config: TrainConfig(LossKind.IwSftSequence));
-        using var ctx = new TrainingTestContext(stage).Table("sequences", Sequences(rows)).Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray())
+        using var ctx = new StageTestContext(stage).Table("sequences", Sequences(rows)).Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray())
             .Dir("base_model", baseModel);
         var e = await Assert.ThrowsAsync<InvalidDataException>(() => stage.RunAsync(ctx));
         Assert.Contains("seq3", e.Message);
         Assert.Contains("ref_logprobs", e.Message);
 
         var changed = rows[..3].Select(r => r with { InputIds = r.InputIds.Select(x => x % 31 + 1).ToArray() }).ToArray();
-        using var stale = new TrainingTestContext(stage).Table("sequences", Sequences(changed)).Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray())
+        using var stale = new StageTestContext(stage).Table("sequences", Sequences(changed)).Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray())
             .Dir("base_model", baseModel);
         Assert.Contains("sequence_hash", (await Assert.ThrowsAsync<InvalidDataException>(() => stage.RunAsync(stale))).Message);
 
-        using var bad = new TrainingTestContext(stage).Table("sequences", Sequences([rows[0] with { CompletionStart = 0 }])).Dir("base_model", baseModel);
+        using var bad = new StageTestContext(stage).Table("sequences", Sequences([rows[0] with { CompletionStart = 0 }])).Dir("base_model", baseModel);
         var badError = await Assert.ThrowsAsync<InvalidDataException>(() => stage.RunAsync(bad));
         Assert.Contains("completion_start", badError.Message);
         Assert.Contains("row 0", badError.Message);
