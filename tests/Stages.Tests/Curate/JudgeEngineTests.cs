@@ -58,15 +58,21 @@ public class JudgeEngineTests
         return p;
     }
 
-    [Fact]
-    public async Task RerunsCallTheJudgeOnlyForNewRecords()
+    /// <summary>A pool file of <paramref name="records"/> lines and a runner over a fresh store, in a temp directory.</summary>
+    static (string Source, PipelineRunner Runner) Setup(int records)
     {
         string dir = Path.Combine(Path.GetTempPath(), "iwsft-curate-e2e-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         string source = Path.Combine(dir, "pool.jsonl");
-        File.WriteAllLines(source, Enumerable.Range(0, 60).Select(Line));
+        File.WriteAllLines(source, Enumerable.Range(0, records).Select(Line));
+        return (source, new PipelineRunner(new ArtifactStore(Path.Combine(dir, "store")), new RunOptions { Execution = new ExecutionOptions { MaxDegreeOfParallelism = 2 } }));
+    }
+
+    [Fact]
+    public async Task RerunsCallTheJudgeOnlyForNewRecords()
+    {
+        var (source, runner) = Setup(60);
         await using var server = new JudgeTestServer(Reply);
-        var runner = new PipelineRunner(new ArtifactStore(Path.Combine(dir, "store")), new RunOptions { Execution = new ExecutionOptions { MaxDegreeOfParallelism = 2 } });
 
         var first = await runner.RunAsync(Build(source, server.BaseUrl));
         Assert.Equal(120, server.RequestCount);   // two judges × 60 records
@@ -92,13 +98,9 @@ public class JudgeEngineTests
     [Fact]
     public async Task MovingToAnotherServerWithOtherRetrySettingsKeepsTheCachedAnswers()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "iwsft-curate-e2e-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        string source = Path.Combine(dir, "pool.jsonl");
-        File.WriteAllLines(source, Enumerable.Range(0, 40).Select(Line));
+        var (source, runner) = Setup(40);
         await using var first = new JudgeTestServer(Reply);
         await using var second = new JudgeTestServer(Reply);
-        var runner = new PipelineRunner(new ArtifactStore(Path.Combine(dir, "store")), new RunOptions { Execution = new ExecutionOptions { MaxDegreeOfParallelism = 2 } });
         await runner.RunAsync(Build(source, first.BaseUrl));
         Assert.Equal(80, first.RequestCount);
 
