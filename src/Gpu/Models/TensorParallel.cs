@@ -205,23 +205,23 @@ public sealed class TensorParallelTransformer : nn.Module, IDecoderModel
     Tensor Layer(int l, Tensor h, DeviceTables[] tables, KvCache? cache)
     {
         int n = Degree;
-        var home = h.device;
-        var x = _inputNorms[l].forward(h);
-        h = h + AllReduce(s => _attn[l * n + s].Forward(x.to(_devices[s]), tables[s].Cos, tables[s].Sin, tables[s].Mask, cache, l * n + s), home);
-        x = _postNorms[l].forward(h);
-        return h + AllReduce(s => _mlp[l * n + s].forward(x.to(_devices[s])), home);
+        h = h + AllReduce(_inputNorms[l], h, (s, x) => _attn[l * n + s].Forward(x, tables[s].Cos, tables[s].Sin, tables[s].Mask, cache, l * n + s));
+        return h + AllReduce(_postNorms[l], h, (s, x) => _mlp[l * n + s].forward(x));
     }
 
-    Tensor AllReduce(Func<int, Tensor> partial, Device home)
+    /// <summary>Normalises <paramref name="h"/> at home, runs every shard on its copy, sums the partial outputs at home;
+    /// in its own dispose scope, like the single-device layer's blocks.</summary>
+    Tensor AllReduce(RmsNorm norm, Tensor h, Func<int, Tensor, Tensor> shard) => Checkpointing.Scoped(() =>
     {
+        var x = norm.forward(h);
         Tensor? sum = null;
         for (int s = 0; s < Degree; s++)
         {
-            var part = partial(s).to(home);
+            var part = shard(s, x.to(_devices[s])).to(h.device);
             sum = sum is null ? part : sum + part;
         }
         return sum!;
-    }
+    });
 
     IEnumerable<Tensor> LayerParameters(int l) =>
         _inputNorms[l].parameters().Concat(_postNorms[l].parameters())

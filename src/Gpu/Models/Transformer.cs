@@ -167,10 +167,11 @@ public sealed class DecoderLayer : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Attention and MLP each in their own dispose scope: one block's temporaries are gone before the next starts.</summary>
     public Tensor Forward(Tensor h, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int slot)
     {
-        h = h + self_attn.Forward(input_layernorm.forward(h), cos, sin, mask, cache, slot);
-        return h + mlp.forward(post_attention_layernorm.forward(h));
+        h = h + Checkpointing.Scoped(() => self_attn.Forward(input_layernorm.forward(h), cos, sin, mask, cache, slot));
+        return h + Checkpointing.Scoped(() => mlp.forward(post_attention_layernorm.forward(h)));
     }
 }
 
