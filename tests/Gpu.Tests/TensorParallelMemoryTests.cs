@@ -80,6 +80,8 @@ public class TensorParallelMemoryTests
         ICausalLanguageModel single = model, sharded = tp;
         Assert.True(MaxDiff(expected, single.TargetLogProbs(ids, mask)) < 1e-5);
         Assert.True(MaxDiff(expected, sharded.TargetLogProbs(ids, mask)) < 1e-5);
+        using var one = tensor(new long[,] { { 5 }, { 9 } });
+        Assert.Equal(new long[] { 2, 0 }, sharded.TargetLogProbs(one, null).shape);
         // The full logits of the sharded model are the shards' logits side by side.
         Assert.True(MaxDiff(model.Forward(ids, mask), tp.Forward(ids, mask)) < 1e-5);
     }
@@ -108,6 +110,29 @@ public class TensorParallelMemoryTests
         AssertGradients(a, b, 1e-6, $"degree {degree} with vs without checkpointing");
         // And against the single-device model without any of the memory paths.
         AssertGradients(PlainGradients(model, ids, mask), b, 1e-5, $"degree {degree} checkpointed vs single device");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TheMemoryPlanPlacesParametersWhereTheModelDoes(bool tied)
+    {
+        // 3 layers over 2 devices: device 0 is home to layers 0 and 2, device 1 to layer 1; vocabulary 61 = 31 + 30.
+        var config = ModelTestKit.Tiny(tied) with { NumHiddenLayers = 3 };
+        using var model = Checkpoint.CreateRandom(config, seed: 55);
+        using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
+        long On(int shard) => tp.ParametersOn(shard).Sum(p => p.numel());
+        Assert.Equal(tp.parameters().Sum(p => p.numel()), On(0) + On(1));
+        Assert.Equal(tp.parameters().Count(), tp.ParametersOn(0).Count() + tp.ParametersOn(1).Count());
+
+        var plan = MemoryPlan.Compute(config, 2, blockSize: 10, microBatch: 1, gradientCheckpointing: true, lossChunkTokens: 4);
+        var weights = plan.Components.Single(c => c.Name == "weights (fp32)");
+        Assert.Equal((4 * On(0), 4 * On(1)), (weights.Device0Bytes, weights.OtherDeviceBytes));
+        Assert.Equal(4 * MemoryPlan.ParameterCount(config), weights.HostBytes);      // the train stage's fp32 copy
+        var inputs = plan.Components.Single(c => c.Name == "activations: saved layer inputs (bf16)");
+        Assert.Equal((2L * 10 * 2 * 32, 1L * 10 * 2 * 32), (inputs.Device0Bytes, inputs.OtherDeviceBytes));
+        var chunk = plan.Components.Single(c => c.Name == "log-prob chunk (4 positions × vocabulary shard)");
+        Assert.Equal((18L * 4 * 31 + 4L * 4 * 32, 18L * 4 * 30 + 4L * 4 * 32), (chunk.Device0Bytes, chunk.OtherDeviceBytes));
     }
 
     [Fact]

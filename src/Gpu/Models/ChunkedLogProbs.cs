@@ -29,6 +29,7 @@ public static class ChunkedLogProbs
         var x = hidden[.., ..^1, ..].reshape(-1, hidden.shape[2]);
         var targets = inputIds[.., 1..].to(ScalarType.Int64).to(hidden.device).reshape(-1);
         long n = x.shape[0];
+        if (n == 0) return zeros(b, 0, ScalarType.Float32, hidden.device).MoveToOuterDisposeScope();
         long size = chunkTokens > 0 ? Math.Min(chunkTokens, n) : n;
         var weights = shards.Select(s => s.Weight).ToList();
         bool recompute = is_grad_enabled() && (x.requires_grad || weights.Any(w => w.requires_grad));

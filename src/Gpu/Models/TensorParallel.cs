@@ -120,6 +120,23 @@ public sealed class TensorParallelTransformer : nn.Module, IDecoderModel
 
     public IEnumerable<Parameter> TrainableParameters() => parameters();
 
+    /// <summary>The parameters placed on device <paramref name="shard"/> of the list: its attention and MLP shards, its
+    /// vocabulary rows, the norms of the layers it is home to, and (shard 0) the final norm.</summary>
+    public IEnumerable<Parameter> ParametersOn(int shard)
+    {
+        int n = Degree;
+        var result = new List<Parameter> { _embed[shard] };
+        if (_lmHead.Count > 0) result.Add(_lmHead[shard]);
+        if (shard == 0) result.Add(_finalNorm.weight);
+        for (int l = 0; l < Config.NumHiddenLayers; l++)
+        {
+            if (HomeOf(l, n) == shard) { result.Add(_inputNorms[l].weight); result.Add(_postNorms[l].weight); }
+            result.AddRange(_attn[l * n + shard].parameters());
+            result.AddRange(_mlp[l * n + shard].parameters());
+        }
+        return result;
+    }
+
     IReadOnlyList<VocabShard> OutputShards =>
         Enumerable.Range(0, Degree).Select(s => new VocabShard(_lmHead.Count > 0 ? _lmHead[s] : _embed[s], _vocabStart[s])).ToList();
 
