@@ -29,6 +29,11 @@ public static class Checkpointing
 
     sealed class Recompute : autograd.SingleTensorFunction<Recompute>
     {
+        // The autograd engine copies the gradients a backward returns, so the C# handles can go once it has them, i.e.
+        // at this thread's next backward. Kept in no dispose scope: otherwise every layer's returned parameter
+        // gradients would live until the caller's scope ends (a full model's worth of gradients again).
+        [ThreadStatic] static List<Tensor>? _returned;
+
         public override string Name => "RecomputeCheckpoint";
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -46,6 +51,8 @@ public static class Checkpointing
         {
             var f = (Func<Tensor, Tensor>)ctx.get_data("f");
             var ps = (List<Tensor>)ctx.get_data("params");
+            if (_returned is not null) foreach (var t in _returned) t.Dispose();
+            _returned = new List<Tensor>();
             using var scope = NewDisposeScope();
             var x = ctx.get_saved_variables()[0].detach().requires_grad_(true);
             using var _ = enable_grad();
@@ -55,7 +62,13 @@ public static class Checkpointing
             var grads = autograd.grad(new List<Tensor> { y }, inputs, new List<Tensor> { gradOutput }, allow_unused: true);
             // One gradient per apply() argument: none for the function itself. Only the gradients leave the scope.
             var result = new List<Tensor> { null! };
-            result.AddRange(grads.Select(g => g is null ? null! : g.MoveToOuterDisposeScope()));
+            foreach (var g in grads)
+            {
+                if (g is not null) { g.DetachFromDisposeScope(); _returned.Add(g); }
+                result.Add(g!);
+            }
+            // The engine's handle to the incoming gradient is registered in the caller's scope, if any; release it now.
+            gradOutput.Dispose();
             return result;
         }
     }
