@@ -57,8 +57,9 @@ public sealed class S1kMemoryPlanTests : IDisposable
         Assert.Equal((768L << 20, 768L << 20), (byName["AdamW step temporaries"].Device0Bytes, byName["AdamW step temporaries"].OtherDeviceBytes));
         // 64 layers over 8 home devices: 8 bf16 layer inputs of 22,000 × 5120 on every GPU (not 64 on GPU 0).
         Assert.Equal((8L * 22_000 * 2 * 5120, 8L * 22_000 * 2 * 5120), (byName["activations: saved layer inputs (bf16)"].Device0Bytes, byName["activations: saved layer inputs (bf16)"].OtherDeviceBytes));
-        // One layer recomputed at home: norms 12·H, shard 4·H + 10·640 + 4·5 + 8·3456 per token, bf16 weights, gradient buffers 16·H + 4·3456.
-        Assert.Equal(22_000L * (12 * 5120 + 4 * 5120 + 10 * 640 + 4 * 5 + 8 * 3456) + 2 * (shard / 64 + 10_240) + 22_000L * (16 * 5120 + 4 * 3456),
+        // One layer recomputed at home: norms 12·H, shard 4·H + 10·640 + 4·5 + 8·3456 per token, bf16 weights, gradient buffers
+        // 16·H + 4·3456 per token, and the layer shard's fp32 parameter gradients returned by the replay.
+        Assert.Equal(22_000L * (12 * 5120 + 4 * 5120 + 10 * 640 + 4 * 5 + 8 * 3456) + 2 * (shard / 64 + 10_240) + 22_000L * (16 * 5120 + 4 * 3456) + 4 * shard / 64,
                      byName["activations: one layer recomputed, with its gradients"].Device0Bytes);
         // One chunk of 2048 positions × 19,008 vocabulary rows per GPU, never [22,000 × 152,064].
         var chunk = byName["log-prob chunk (2048 positions × vocabulary shard)"];

@@ -66,7 +66,8 @@ public sealed record MemoryPlan(
     /// log-sum-exp (4·heads/n) and the MLP's gate, silu(gate), up and product (8·I/n), plus the bf16 copies of its
     /// weights that the matmuls save (2 B/param). Attention is the fused kernel (no T² matrix). With gradient
     /// checkpointing only each layer's bf16 input is kept (on its home device) plus one layer during its
-    /// recomputation. Backward adds gradient buffers: four fp32 [T, H] at home, two [T, I/n] per shard.
+    /// recomputation. Backward adds gradient buffers: four fp32 [T, H] at home, two [T, I/n] per shard, and (checkpointed)
+    /// the replayed layer's fp32 parameter gradients before they are accumulated.
     /// </summary>
     public static MemoryPlan Compute(TransformerConfig c, int tensorParallel, int blockSize, int microBatch, bool gradientCheckpointing,
                                      int lossChunkTokens = ChunkedLogProbs.DefaultChunkTokens, bool optimizerOnHost = false)
@@ -120,8 +121,9 @@ public sealed record MemoryPlan(
         if (gradientCheckpointing)
         {
             Add("activations: saved layer inputs (bf16)", d => HomeLayers(d) * tokens * Act * h, "each layer's input, on the layer's home device (layer l on device l mod n)");
-            Add("activations: one layer recomputed, with its gradients", d => LayerBytes(HomeLayers(d) > 0) + Gradients(d),
-                "one decoder layer's saved tensors and bf16 weight copies during its backward, plus gradient buffers");
+            Add("activations: one layer recomputed, with its gradients", d => LayerBytes(HomeLayers(d) > 0) + Gradients(d) + 4 * layerShard,
+                "one decoder layer's saved tensors and bf16 weight copies during its backward, gradient buffers, and the fp32 parameter " +
+                "gradients the replay returns (held until the next layer's backward)");
         }
         else
         {
