@@ -185,7 +185,7 @@ public sealed class TensorParallelTransformer : nn.Module, IDecoderModel
             // The replay in backward runs after this scope has closed: these must outlive it (the GC frees them).
             foreach (var t in tables) { t.Cos.DetachFromDisposeScope(); t.Sin.DetachFromDisposeScope(); t.Mask?.DetachFromDisposeScope(); }
 
-        var h = Embed(ids);
+        var h = Checkpointing.Scoped(() => Embed(ids)); // the shards' fp32 lookups go as soon as they are summed
         for (int l = 0; l < Config.NumHiddenLayers; l++)
         {
             int layer = l;

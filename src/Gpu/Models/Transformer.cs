@@ -296,7 +296,7 @@ public sealed class Transformer : nn.Module, IDecoderModel
         positionIds = positionIds.to(Device);
         keyMask = keyMask.to(ScalarType.Bool).to(Device);
         long past = cache?.Length ?? 0;
-        var h = model.embed_tokens.forward(ids).to(_compute);
+        var h = Checkpointing.Scoped(() => model.embed_tokens.forward(ids).to(_compute));
         var (cos, sin) = Rope.Tables(positionIds, Config.HeadDim, Config.RopeTheta, _compute);
         var mask = AttentionMask(keyMask, ids.shape[1], past);
         bool recompute = GradientCheckpointing && cache is null && is_grad_enabled() && training;
