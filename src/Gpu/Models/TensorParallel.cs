@@ -248,46 +248,66 @@ public sealed class TensorParallelTransformer : nn.Module, IDecoderModel
     /// Reassembles full tensors in the HF layout from the shards: the parameters themselves
     /// (<c>p => p</c>, to save a checkpoint) or their gradients (<c>p => p.grad</c>). Returned on the CPU.
     /// </summary>
-    public Dictionary<string, Tensor> Gather(Func<Parameter, Tensor?> select)
+    public Dictionary<string, Tensor> Gather(Func<Parameter, Tensor?> select) => GatherEach(select).ToDictionary(x => x.Name, x => x.Tensor);
+
+    /// <summary>The tensors of <see cref="Gather"/>, one at a time (so a caller can copy and free each before the next).</summary>
+    IEnumerable<(string Name, Tensor Tensor)> GatherEach(Func<Parameter, Tensor?> select)
     {
-        var result = new Dictionary<string, Tensor>();
-        using var _ = no_grad();
-        Tensor Get(Parameter p) => (select(p) ?? throw new InvalidOperationException("a selected tensor is missing (no gradient yet?)")).detach().cpu();
-        Tensor Cat(IEnumerable<Parameter> ps, int dim) => cat(ps.Select(Get).ToArray(), dim);
-        result["model.embed_tokens.weight"] = Cat(_embed, 0);
-        result["model.norm.weight"] = Get(_finalNorm.weight);
-        if (_lmHead.Count > 0) result["lm_head.weight"] = Cat(_lmHead, 0);
+        Tensor Get(Parameter p)
+        {
+            using var _ = no_grad();
+            return (select(p) ?? throw new InvalidOperationException("a selected tensor is missing (no gradient yet?)")).detach().cpu();
+        }
+        Tensor Cat(IEnumerable<Parameter> ps, int dim)
+        {
+            var parts = ps.Select(Get).ToArray();
+            var full = cat(parts, dim);
+            foreach (var t in parts) t.Dispose();
+            return full;
+        }
+        yield return ("model.embed_tokens.weight", Cat(_embed, 0));
+        yield return ("model.norm.weight", Get(_finalNorm.weight));
+        if (_lmHead.Count > 0) yield return ("lm_head.weight", Cat(_lmHead, 0));
         int n = Degree;
         for (int l = 0; l < Config.NumHiddenLayers; l++)
         {
             string p = $"model.layers.{l}.";
             var shards = Enumerable.Range(0, n).Select(s => _attn[l * n + s]).ToList();
             var mlps = Enumerable.Range(0, n).Select(s => _mlp[l * n + s]).ToList();
-            result[p + "input_layernorm.weight"] = Get(_inputNorms[l].weight);
-            result[p + "post_attention_layernorm.weight"] = Get(_postNorms[l].weight);
+            yield return (p + "input_layernorm.weight", Get(_inputNorms[l].weight));
+            yield return (p + "post_attention_layernorm.weight", Get(_postNorms[l].weight));
             foreach (var (name, pick) in new (string, Func<Attention, Linear>)[] { ("q_proj", a => a.q_proj), ("k_proj", a => a.k_proj), ("v_proj", a => a.v_proj) })
             {
-                result[p + $"self_attn.{name}.weight"] = Cat(shards.Select(a => pick(a).weight!), 0);
-                if (Config.AttentionBias) result[p + $"self_attn.{name}.bias"] = Cat(shards.Select(a => pick(a).bias!), 0);
+                yield return (p + $"self_attn.{name}.weight", Cat(shards.Select(a => pick(a).weight!), 0));
+                if (Config.AttentionBias) yield return (p + $"self_attn.{name}.bias", Cat(shards.Select(a => pick(a).bias!), 0));
             }
-            result[p + "self_attn.o_proj.weight"] = Cat(shards.Select(a => a.o_proj.weight!), 1);
-            result[p + "mlp.gate_proj.weight"] = Cat(mlps.Select(m => m.gate_proj.weight!), 0);
-            result[p + "mlp.up_proj.weight"] = Cat(mlps.Select(m => m.up_proj.weight!), 0);
-            result[p + "mlp.down_proj.weight"] = Cat(mlps.Select(m => m.down_proj.weight!), 1);
+            yield return (p + "self_attn.o_proj.weight", Cat(shards.Select(a => a.o_proj.weight!), 1));
+            yield return (p + "mlp.gate_proj.weight", Cat(mlps.Select(m => m.gate_proj.weight!), 0));
+            yield return (p + "mlp.up_proj.weight", Cat(mlps.Select(m => m.up_proj.weight!), 0));
+            yield return (p + "mlp.down_proj.weight", Cat(mlps.Select(m => m.down_proj.weight!), 1));
         }
-        return result;
     }
 
-    /// <summary>Copies the (possibly trained) shards back into a single-device model, e.g. to save a checkpoint.</summary>
+    /// <summary>
+    /// Copies the (possibly trained) shards back into a single-device model, e.g. to save a checkpoint, one tensor at a
+    /// time: the host holds one extra full tensor, not a second copy of the model.
+    /// </summary>
     public void CopyInto(Transformer target)
     {
-        var full = Gather(p => p);
-        using var _ = no_grad();
-        foreach (var (name, p) in target.named_parameters())
+        var targets = target.named_parameters().ToDictionary(x => x.name, x => x.parameter);
+        int copied = 0;
+        foreach (var (name, t) in GatherEach(p => p))
         {
-            if (!full.TryGetValue(name, out var t)) throw new InvalidOperationException($"tensor-parallel model has no '{name}'");
-            p.copy_(t);
+            using (t)
+            using (no_grad())
+            {
+                if (!targets.TryGetValue(name, out var p))
+                    throw new InvalidOperationException($"target model has no '{name}' (tied embeddings differ from the tensor-parallel model's?)");
+                p.copy_(t);
+                copied++;
+            }
         }
-        foreach (var t in full.Values) t.Dispose();
+        if (copied != targets.Count)
+            throw new InvalidOperationException($"tensor-parallel model filled {copied} of the target's {targets.Count} parameters");
     }
 }
