@@ -136,6 +136,27 @@ public class TensorParallelMemoryTests
     }
 
     [Fact]
+    public void ReplaysLeaveNoTensorsInTheCallersScope()
+    {
+        // TorchSharp frees a tensor when its handle goes: whatever a replay registers in the caller's scope lives until
+        // that scope ends. The count of live handles after backward must not grow with the number of chunks or layers.
+        int HandlesAfterBackward(int layers, int chunk)
+        {
+            var config = ModelTestKit.Tiny(tied: false) with { NumHiddenLayers = layers };
+            using var model = Checkpoint.CreateRandom(config, seed: 56, new ModelOptions(GradientCheckpointing: true));
+            using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
+            using var ids = tensor(Ids);
+            using var mask = tensor(Mask);
+            using var scope = NewDisposeScope();
+            Loss(tp.TargetLogProbs(ids, mask, chunk)).backward();
+            return scope.DisposablesCount;
+        }
+        int baseline = HandlesAfterBackward(layers: 2, chunk: 7);
+        Assert.Equal(baseline, HandlesAfterBackward(layers: 2, chunk: 1));   // 14 chunks instead of 2
+        Assert.Equal(baseline, HandlesAfterBackward(layers: 5, chunk: 7));   // 5 replayed layers instead of 2
+    }
+
+    [Fact]
     public void VocabularyShardsCoverEveryRowOnceAndLayersRotateOverTheDevices()
     {
         Assert.Equal(new long[] { 31, 30 }, Enumerable.Range(0, 2).Select(s => TensorParallelTransformer.VocabRows(61, 2, s)));
