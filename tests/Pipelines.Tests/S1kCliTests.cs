@@ -18,6 +18,10 @@ public sealed class S1kCliTests : IDisposable
         var r = Iwsft(null, "model", "memory", "config.json", "--tp", "2", "--block", "512");
         Assert.True(r.Code == 0, r.Stderr);
         Assert.Equal(MemoryPlan.Compute(config, 2, 512, 1, gradientCheckpointing: true).ToMarkdown(), r.Stdout.ReplaceLineEndings("\n"));
+        var offload = Iwsft(null, "model", "memory", "config.json", "--tp", "2", "--block", "512", "--loss-chunk", "128", "--optimizer-offload");
+        Assert.True(offload.Code == 0, offload.Stderr);
+        Assert.Equal(MemoryPlan.Compute(config, 2, 512, 1, true, lossChunkTokens: 128, optimizerOnHost: true).ToMarkdown(), offload.Stdout.ReplaceLineEndings("\n"));
+        Assert.Contains("log-prob chunk 128 positions, optimiser state on host", offload.Stdout);
         var bad = Iwsft(null, "model", "memory", "config.json", "--tp", "3");
         Assert.Equal(1, bad.Code);
         Assert.Contains("tensor-parallel degree 3", bad.Stderr);

@@ -41,24 +41,45 @@ public sealed class S1kMemoryPlanTests : IDisposable
         Assert.Equal(64 * layer + 2 * embed + 5120, MemoryPlan.ParameterCount(c));
         Assert.Equal(32_763_876_352, MemoryPlan.ParameterCount(c));
 
-        var plan = MemoryPlan.Compute(c, tensorParallel: 8, blockSize: 22000, microBatch: 1, gradientCheckpointing: true);
-        long shard = 64L * (layer - 10_240) / 8;                              // 3,900,841,984 sharded parameters per GPU
-        long gpu0 = shard + 2 * embed + 64 * 10_240 + 5120;                   // + embeddings, lm_head, every norm
+        // The recipe's layout: TP 8, block 22,000, micro-batch 1, checkpointing, 2048-position log-prob chunks, AdamW moments on host.
+        var plan = MemoryPlan.Compute(c, tensorParallel: 8, blockSize: 22000, microBatch: 1, gradientCheckpointing: true,
+                                      lossChunkTokens: 2048, optimizerOnHost: true);
+        long shard = 64L * (layer - 10_240) / 8;                              // 3,900,760,064 attention + MLP parameters per GPU
+        long vocabRows = 152_064 / 8;                                         // 19,008 rows of embedding and of lm_head per GPU
+        long gpu0 = shard + 2 * vocabRows * 5120 + 8 * 10_240 + 5120;         // + the norms of layers 0, 8, …, 56 and the final norm
+        long other = shard + 2 * vocabRows * 5120 + 8 * 10_240;
+        Assert.Equal(4_095_489_024, gpu0);
         var byName = plan.Components.ToDictionary(x => x.Name);
-        Assert.Equal((4 * gpu0, 4 * shard), (byName["weights (fp32)"].Device0Bytes, byName["weights (fp32)"].OtherDeviceBytes));
-        Assert.Equal((8 * gpu0, 8 * shard), (byName["AdamW moments (fp32 m, v)"].Device0Bytes, byName["AdamW moments (fp32 m, v)"].OtherDeviceBytes));
-        Assert.Equal(22_000L * 64 * 4 * 5120, byName["activations: saved layer inputs"].Device0Bytes);
-        Assert.Equal(22_000L * 152_064 * 4, byName["logits (fp32, saved by logsumexp)"].Device0Bytes);
-        Assert.Equal(0, byName["logits (fp32, saved by logsumexp)"].OtherDeviceBytes);
+        Assert.Equal((4 * gpu0, 4 * other, 4 * 32_763_876_352), (byName["weights (fp32)"].Device0Bytes, byName["weights (fp32)"].OtherDeviceBytes, byName["weights (fp32)"].HostBytes));
+        // Moments in host memory; on the GPU one flat chunk of the largest tensor, the 97,320,960-element embedding shard,
+        // capped at 64 Mi elements, with m, v and the denominator (12 B each element): 768 MiB.
+        Assert.Equal((0L, 0L, 8 * 32_763_876_352), (byName["AdamW moments (fp32 m, v)"].Device0Bytes, byName["AdamW moments (fp32 m, v)"].OtherDeviceBytes, byName["AdamW moments (fp32 m, v)"].HostBytes));
+        Assert.Equal((768L << 20, 768L << 20), (byName["AdamW step temporaries"].Device0Bytes, byName["AdamW step temporaries"].OtherDeviceBytes));
+        // 64 layers over 8 home devices: 8 bf16 layer inputs of 22,000 × 5120 on every GPU (not 64 on GPU 0).
+        Assert.Equal((8L * 22_000 * 2 * 5120, 8L * 22_000 * 2 * 5120), (byName["activations: saved layer inputs (bf16)"].Device0Bytes, byName["activations: saved layer inputs (bf16)"].OtherDeviceBytes));
+        // One layer recomputed at home: norms 12·H, shard 4·H + 10·640 + 4·5 + 8·3456 per token, bf16 weights, gradient buffers
+        // 16·H + 4·3456 per token, and the layer shard's fp32 parameter gradients returned by the replay.
+        Assert.Equal(22_000L * (12 * 5120 + 4 * 5120 + 10 * 640 + 4 * 5 + 8 * 3456) + 2 * (shard / 64 + 10_240) + 22_000L * (16 * 5120 + 4 * 3456) + 4 * shard / 64,
+                     byName["activations: one layer recomputed, with its gradients"].Device0Bytes);
+        // One chunk of 2048 positions × 19,008 vocabulary rows per GPU, never [22,000 × 152,064].
+        var chunk = byName["log-prob chunk (2048 positions × vocabulary shard)"];
+        Assert.Equal((18L * 2048 * 19_008 + 4L * 2048 * 5120, 18L * 2048 * 19_008 + 4L * 2048 * 5120), (chunk.Device0Bytes, chunk.OtherDeviceBytes));
+        // The target of issue #8: under 75 GiB on every GPU; 244 GiB of moments and the 122 GiB fp32 host copy in host memory.
+        Assert.True(plan.Device0Total < 75 * MemoryPlan.GiB && plan.OtherDeviceTotal < 75 * MemoryPlan.GiB, $"{plan.Device0Total / (double)MemoryPlan.GiB} GiB");
+        Assert.Equal(12 * 32_763_876_352, plan.HostTotal);
+        // Moments on the GPU instead: + 8 B/param there; the step's temporary is the denominator of the whole embedding shard.
+        var onGpu = MemoryPlan.Compute(c, 8, 22000, 1, true, 2048, optimizerOnHost: false);
+        Assert.Equal(plan.Device0Total + 8 * gpu0 - (768L << 20) + 4 * vocabRows * 5120, onGpu.Device0Total);
 
-        // Scoring 22,000 tokens in bf16 on one GPU: 2·N weight bytes, 8·T·V logits bytes, 6·T·I MLP bytes.
+        // Scoring 22,000 tokens in bf16 on one GPU: 2·N weight bytes, one 2048-position chunk of logits (10 B per entry), and
+        // the MLP block's temporaries (8·I bytes, more than attention's 19·Q + 13·K) with its norm and residuals (22·H) per token.
         var score = MemoryPlan.Inference(c, contextTokens: 22000, batch: 1, bytesPerParameter: 2, kvBytes: 2, logitsTokens: 22000, keepKvCache: false);
-        Assert.Equal(2 * 32_763_876_352 + 8L * 22000 * 152_064 + 6L * 22000 * 27648, score.Device0Total);
+        Assert.Equal(2 * 32_763_876_352 + 10L * 2048 * 152_064 + 22_000L * (8 * 27648 + 22 * 5120), score.Device0Total);
         // Generation KV cache: 2 (k, v) · 64 layers · 8 KV heads · 128 dims · 2 bytes = 262,144 bytes per token.
         var gen = MemoryPlan.Inference(c, 32768, 1, 2, 2, 512, keepKvCache: true);
         Assert.Equal(262_144L * 32768, gen.Components.Single(x => x.Name == "KV cache").Device0Bytes);
         // Checkpointing keeps one layer instead of 64: strictly less, and the weights do not change.
-        var full = MemoryPlan.Compute(c, 8, 22000, 1, gradientCheckpointing: false);
+        var full = MemoryPlan.Compute(c, 8, 22000, 1, gradientCheckpointing: false, 2048, optimizerOnHost: true);
         Assert.True(full.OtherDeviceTotal > plan.OtherDeviceTotal);
         Assert.Equal(plan.Components[0], full.Components[0]);
         Assert.Throws<ArgumentException>(() => MemoryPlan.Compute(c, 3, 22000, 1, true));  // 3 does not divide the 8 KV heads
@@ -78,9 +99,10 @@ public sealed class S1kMemoryPlanTests : IDisposable
         {
             var a = m.Groups["args"].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
             string expected = m.Groups["kind"].Value == "train"
-                ? MemoryPlan.Compute(c, int.Parse(a["tp"]), int.Parse(a["block"]), int.Parse(a["micro"]), bool.Parse(a["checkpointing"])).ToMarkdown()
+                ? MemoryPlan.Compute(c, int.Parse(a["tp"]), int.Parse(a["block"]), int.Parse(a["micro"]), bool.Parse(a["checkpointing"]),
+                                     int.Parse(a["chunk"]), bool.Parse(a["offload"])).ToMarkdown()
                 : MemoryPlan.Inference(c, int.Parse(a["context"]), int.Parse(a["batch"]), int.Parse(a["param_bytes"]), int.Parse(a["kv_bytes"]),
-                                       int.Parse(a["logits"]), bool.Parse(a["kv_cache"])).ToSingleDeviceMarkdown();
+                                       int.Parse(a["logits"]), bool.Parse(a["kv_cache"]), int.Parse(a["chunk"])).ToSingleDeviceMarkdown();
             if (update)
             {
                 var t = m.Groups["table"];

@@ -31,6 +31,7 @@ public static partial class BenchCatalog
         new("curate", "LLM judge stage: records/s at 1 vs 8 vs 32 requests in flight against a 25 ms local endpoint; memoised rerun over a pool grown by one record", CurateBench.RunAsync),
         new("model", "transformer forward and training-step tokens/s (~10M, ~100M params, CPU) and FLOP/s as a fraction of a same-run matmul", ModelBench.RunAsync),
         new("train", "tokens/s of one SFT and one iw-SFT optimiser step (precomputed reference, live reference, EMA q) on the 10M model; step-time ratios vs SFT", TrainBench.RunAsync),
+        new("logprobs", "peak memory and time of one forward + backward: chunked, vocabulary-sharded log-probs vs the full [T, V] logits (ratios in the same run)", LogProbBench.RunAsync),
         new("control", "control environment steps/s vs the 100K goal; Gaussian MLP SFT vs iw-SFT(Q) updates/s (ratio in the same run)", ControlBench.RunAsync),
     ];
 

@@ -22,8 +22,7 @@ public static class CompletionScorer
             var idx = order.Skip(start).Take(batchSize).ToArray();
             using var scope = NewDisposeScope();
             using var batch = CompletionBatch.Build(idx.Select(i => pairs[i]).ToList(), model.Device, padId);
-            var logits = model.Forward(batch.InputIds, batch.AttentionMask);
-            var values = batch.CompletionValues(TokenLogProbs.OfTargets(logits, batch.InputIds));
+            var values = batch.CompletionValues(model.TargetLogProbs(batch.InputIds, batch.AttentionMask));
             for (int j = 0; j < idx.Length; j++) result[idx[j]] = values[j];
         }
         return result;

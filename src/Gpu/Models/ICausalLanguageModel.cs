@@ -15,6 +15,17 @@ public interface ICausalLanguageModel
     /// </summary>
     Tensor Forward(Tensor inputIds, Tensor? attentionMask = null);
 
+    /// <summary>
+    /// log p(token_t | tokens_&lt;t) for t = 1..T-1, shape [B, T-1] float32, as <see cref="TokenLogProbs.OfTargets"/>
+    /// of <see cref="Forward"/>. The transformers override it with <see cref="ChunkedLogProbs"/>, which never
+    /// materialises the [B, T, V] logits; the training objective and the scorer call this.
+    /// </summary>
+    Tensor TargetLogProbs(Tensor inputIds, Tensor? attentionMask = null)
+    {
+        using var logits = Forward(inputIds, attentionMask);
+        return TokenLogProbs.OfTargets(logits, inputIds);
+    }
+
     /// <summary>The parameters an optimiser updates.</summary>
     IEnumerable<TorchSharp.Modules.Parameter> TrainableParameters();
 

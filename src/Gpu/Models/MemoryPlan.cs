@@ -3,27 +3,37 @@ using System.Text;
 
 namespace IwSft.Gpu.Models;
 
-/// <summary>One line of a <see cref="MemoryPlan"/>: bytes on the first device (which also holds embeddings,
-/// norms, lm_head and the residual stream under tensor parallelism) and on each other device.</summary>
-public sealed record MemoryComponent(string Name, long Device0Bytes, long OtherDeviceBytes, string Basis);
+/// <summary>One line of a <see cref="MemoryPlan"/>: bytes on the first device, on the fullest other device, and in host memory.</summary>
+public sealed record MemoryComponent(string Name, long Device0Bytes, long OtherDeviceBytes, string Basis, long HostBytes = 0);
 
 /// <summary>
-/// Per-GPU memory of full fine-tuning as this repository's code does it, computed from the model config:
-/// <see cref="TensorParallelTransformer"/> placement (attention/MLP sharded over the devices; embeddings,
-/// every RMSNorm, lm_head and the residual stream on device 0), the train stage's fp32 parameters with bf16
-/// matmuls, fp32 gradients, and <see cref="IwSft.Gpu.Training.AdamW"/>'s two fp32 moments per parameter
-/// (no master copy, since the parameters already are fp32). Activations are an itemised estimate of what
-/// autograd saves per token (see <see cref="Compute"/>); the logits term follows
-/// <see cref="TokenLogProbs"/> (gather − logsumexp over fp32 logits).
+/// Per-GPU memory of full fine-tuning as this repository's code does it, computed from the model config.
+/// Placement follows <see cref="TensorParallelTransformer"/>: every device holds 1/n of each layer's attention
+/// and MLP, its vocabulary shard of the embedding and lm_head (<see cref="TensorParallelTransformer.VocabRows"/>),
+/// and the norms and residual stream of the layers it is home to (<see cref="TensorParallelTransformer.HomeOf"/>);
+/// the final norm and the hidden states that feed the log-probs are on device 0. The train stage keeps fp32
+/// parameters with bf16 matmuls (2 B activations), fp32 gradients and <see cref="IwSft.Gpu.Training.AdamW"/>'s two
+/// fp32 moments per parameter, either next to the parameter or, with <see cref="OptimizerOnHost"/> (the trainer's
+/// optimiser_state_on_host), in host memory and streamed through the device <see cref="OffloadChunkElements"/> elements
+/// at a time (m, v and the update's denominator on the device: 12 B per element of the chunk). Log-probs follow
+/// <see cref="ChunkedLogProbs"/>: one chunk of <see cref="LossChunkTokens"/> positions per vocabulary shard.
+/// Activations are an itemised count of what autograd saves per token (see <see cref="Compute"/>). Lines are
+/// summed although the transient ones (one layer's recomputation, the log-prob chunk, the vocabulary-shard
+/// temporaries, the optimiser chunk) never coexist, so the total overstates the peak a little.
 /// </summary>
 public sealed record MemoryPlan(
     TransformerConfig Config, int TensorParallel, int BlockSize, int MicroBatch, bool GradientCheckpointing,
-    IReadOnlyList<MemoryComponent> Components)
+    IReadOnlyList<MemoryComponent> Components, int LossChunkTokens = ChunkedLogProbs.DefaultChunkTokens, bool OptimizerOnHost = false)
 {
     public const long GiB = 1L << 30;
+    /// <summary>Largest flat piece of a parameter's offloaded moments streamed to its device at once (64 Mi elements).</summary>
+    public const long OffloadChunkElements = 1L << 26;
+    /// <summary>Bytes of an activation element: the train stage's bf16 compute on CUDA.</summary>
+    const long Act = 2;
 
     public long Device0Total => Components.Sum(c => c.Device0Bytes);
     public long OtherDeviceTotal => Components.Sum(c => c.OtherDeviceBytes);
+    public long HostTotal => Components.Sum(c => c.HostBytes);
 
     /// <summary>Parameter count of the HF layout (q/k/v bias for Qwen2 or attention_bias).</summary>
     public static long ParameterCount(TransformerConfig c)
@@ -32,95 +42,145 @@ public sealed record MemoryPlan(
         return embed + layer.Replicated + layer.Sharded + final + head;
     }
 
-    /// <summary>Parameters per decoder layer: the RMSNorms (replicated on device 0) and the sharded attention + MLP.</summary>
+    /// <summary>Embedding, the layers' norms (on their home device) and sharded attention + MLP (all layers), final norm, lm_head.</summary>
     public static (long Embed, (long Replicated, long Sharded) Layers, long FinalNorm, long LmHead) ParameterGroups(TransformerConfig c)
     {
-        long h = c.HiddenSize, kv = (long)c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize, v = c.VocabSize;
+        long h = c.HiddenSize, v = c.VocabSize;
+        return (v * h, (2 * h * c.NumHiddenLayers, ShardedPerLayer(c) * c.NumHiddenLayers), h, c.TieWordEmbeddings ? 0 : v * h);
+    }
+
+    /// <summary>q, k, v (with bias for Qwen2 or attention_bias), o and the three MLP matrices of one layer.</summary>
+    static long ShardedPerLayer(TransformerConfig c)
+    {
+        long h = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim;
         bool bias = c.ModelType == "qwen2" || c.AttentionBias;
-        long attention = h * h + h * kv * 2 + h * h + (bias ? h + 2 * kv : 0);
-        long mlp = 3 * h * inter;
-        long norms = 2 * h;
-        return (v * h, (norms * c.NumHiddenLayers, (attention + mlp) * c.NumHiddenLayers), h, c.TieWordEmbeddings ? 0 : v * h);
+        return h * q + 2 * h * kv + q * h + (bias ? q + 2 * kv : 0) + 3 * h * c.IntermediateSize;
     }
 
     /// <summary>
     /// The plan for <paramref name="tensorParallel"/> devices, sequences of <paramref name="blockSize"/> tokens and
-    /// <paramref name="microBatch"/> sequences per step. Activation accounting per token and layer (bytes):
-    /// device 0 keeps the fp32 residual stream: layer input, input-norm output, mid-layer residual, post-norm
-    /// output = 16·H. Each shard keeps two bf16 casts of the full normed hidden state (4·H) and its share of
-    /// q, k, v (2·(H + 2K)), rotated q, k (2·(H + K)), the attention output (2·H) and the MLP's gate, up,
-    /// silu(gate) and product (8·I), all divided by the degree. Attention is the fused kernel (no T² matrix).
-    /// With gradient checkpointing only each layer's input is kept (4·H on device 0) plus one layer's full set
-    /// during its recomputation.
+    /// <paramref name="microBatch"/> sequences per step. Saved activations per token and layer (bytes, bf16 = 2):
+    /// on the layer's home device the two RMSNorms keep their fp32 input and bf16 normalised value (12·H);
+    /// every shard keeps its copy of both norm outputs (4·H), the rotated q and the repeated k and v, the attention
+    /// output and its reshaped copy (10·Q/n; 6·Q/n + 4·K/n without grouped heads), the fused attention's fp32
+    /// log-sum-exp (4·heads/n) and the MLP's gate, silu(gate), up and product (8·I/n), plus the bf16 copies of its
+    /// weights that the matmuls save (2 B/param). Attention is the fused kernel (no T² matrix). With gradient
+    /// checkpointing only each layer's bf16 input is kept (on its home device) plus one layer during its
+    /// recomputation. Backward adds gradient buffers: four fp32 [T, H] at home, two [T, I/n] per shard, and (checkpointed)
+    /// the replayed layer's fp32 parameter gradients before they are accumulated.
     /// </summary>
-    public static MemoryPlan Compute(TransformerConfig c, int tensorParallel, int blockSize, int microBatch, bool gradientCheckpointing)
+    public static MemoryPlan Compute(TransformerConfig c, int tensorParallel, int blockSize, int microBatch, bool gradientCheckpointing,
+                                     int lossChunkTokens = ChunkedLogProbs.DefaultChunkTokens, bool optimizerOnHost = false)
     {
-        if (tensorParallel < 1) throw new ArgumentException("tensor-parallel degree must be at least 1");
-        if (c.NumKeyValueHeads % tensorParallel != 0 || c.IntermediateSize % tensorParallel != 0)
-            throw new ArgumentException($"tensor-parallel degree {tensorParallel} must divide num_key_value_heads {c.NumKeyValueHeads} and intermediate_size {c.IntermediateSize}");
+        int n = tensorParallel;
+        if (n < 1) throw new ArgumentException("tensor-parallel degree must be at least 1");
+        if (c.NumKeyValueHeads % n != 0 || c.IntermediateSize % n != 0)
+            throw new ArgumentException($"tensor-parallel degree {n} must divide num_key_value_heads {c.NumKeyValueHeads} and intermediate_size {c.IntermediateSize}");
         if (blockSize < 1 || microBatch < 1) throw new ArgumentException("block size and micro-batch must be positive");
 
-        var (embed, layers, finalNorm, head) = ParameterGroups(c);
-        long onDevice0 = embed + layers.Replicated + finalNorm + head + layers.Sharded / tensorParallel;
-        long perShard = layers.Sharded / tensorParallel;
-        bool multi = tensorParallel > 1;
-        long Other(long shard) => multi ? shard : 0;
-
-        long h = c.HiddenSize, k = (long)c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize, L = c.NumHiddenLayers;
+        long h = c.HiddenSize, hd = c.HeadDim, L = c.NumHiddenLayers, v = c.VocabSize;
+        long qs = c.NumAttentionHeads * hd / n, ks = c.NumKeyValueHeads * hd / n, inter = c.IntermediateSize / n, heads = c.NumAttentionHeads / n;
         long tokens = (long)blockSize * microBatch;
-        long residualPerLayer = 16 * h;
-        long shardPerLayer = 4 * h + (2 * (h + 2 * k) + 2 * (h + k) + 2 * h + 8 * inter) / tensorParallel;
-        long layerInput = 4 * h;
+        long layerShard = ShardedPerLayer(c) / n;
+        int vocabCopies = c.TieWordEmbeddings ? 1 : 2;
+        long total = ParameterCount(c);
+        long Rows(int d) => TensorParallelTransformer.VocabRows(v, n, d);
+        long HomeLayers(int d) => Enumerable.Range(0, (int)L).Count(l => TensorParallelTransformer.HomeOf(l, n) == d);
+        long Params(int d) => L * layerShard + HomeLayers(d) * 2 * h + (d == 0 ? h : 0) + vocabCopies * Rows(d) * h;
 
-        var parts = new List<MemoryComponent>
+        long homePerToken = 12 * h;
+        bool grouped = c.NumAttentionHeads != c.NumKeyValueHeads;
+        long shardPerToken = 4 * h + (grouped ? 10 * qs : 6 * qs + 4 * ks) + 4 * heads + 8 * inter;
+        long homeGradients = 4 * 4 * h, shardGradients = 2 * Act * inter;
+        // One layer's saved tensors on device d (home or not) with its bf16 weight copies.
+        long LayerBytes(bool home) => tokens * ((home ? homePerToken : 0) + shardPerToken) + Act * (layerShard + (home ? 2 * h : 0));
+        long Gradients(int d) => tokens * ((HomeLayers(d) > 0 ? homeGradients : 0) + shardGradients);
+
+        // The largest parameter tensor on a device (the optimiser's per-tensor temporaries scale with it).
+        long Largest(int d) => new[] { qs * h, ks * h, inter * h, Rows(d) * h, h }.Max();
+
+        long chunk = Math.Min(lossChunkTokens > 0 ? lossChunkTokens : tokens, tokens);
+        var parts = new List<MemoryComponent>();
+        void Add(string name, Func<int, long> bytes, string basis, long host = 0)
         {
-            new("weights (fp32)", 4 * onDevice0, Other(4 * perShard), "4 B/param; the train stage loads fp32 and casts to bf16 at each matmul"),
-            new("gradients (fp32)", 4 * onDevice0, Other(4 * perShard), "4 B/param, same dtype as the parameters"),
-            new("AdamW moments (fp32 m, v)", 8 * onDevice0, Other(8 * perShard), "8 B/param; no fp32 master copy since parameters are fp32"),
-        };
+            var perDevice = Enumerable.Range(0, n).Select(bytes).ToArray();
+            parts.Add(new MemoryComponent(name, perDevice[0], n > 1 ? perDevice.Skip(1).Max() : 0, basis, host));
+        }
+
+        Add("weights (fp32)", d => 4 * Params(d),
+            "4 B/param: 1/n of every layer, the vocabulary shard of embedding and lm_head, the norms of the layers homed here; " +
+            "host: the train stage's fp32 copy of the model (loaded there, sharded out, kept for saving)", n > 1 ? 4 * total : 0);
+        Add("gradients (fp32)", d => 4 * Params(d), "4 B/param, same dtype and device as the parameters");
+        Add("AdamW moments (fp32 m, v)", d => optimizerOnHost ? 0 : 8 * Params(d),
+            optimizerOnHost ? "8 B/param in host memory" : "8 B/param next to the parameter; no fp32 master copy since parameters are fp32",
+            optimizerOnHost ? 8 * total : 0);
+        Add("AdamW step temporaries", d => optimizerOnHost ? 12 * Math.Min(Largest(d), OffloadChunkElements) : 4 * Largest(d),
+            optimizerOnHost ? "one streamed chunk of at most 64 Mi elements of the largest parameter: m, v and the denominator (12 B/element)"
+                            : "the denominator √v̂ + ε of the largest parameter (4 B/element)");
+
         if (gradientCheckpointing)
         {
-            parts.Add(new("activations: saved layer inputs", tokens * L * layerInput, 0, "fp32 residual at each layer boundary"));
-            parts.Add(new("activations: one layer recomputed", tokens * (residualPerLayer + (multi ? 0 : shardPerLayer)), Other(tokens * shardPerLayer),
-                "one decoder layer's saved tensors during its backward"));
+            Add("activations: saved layer inputs (bf16)", d => HomeLayers(d) * tokens * Act * h, "each layer's input, on the layer's home device (layer l on device l mod n)");
+            Add("activations: one layer recomputed, with its gradients", d => LayerBytes(HomeLayers(d) > 0) + Gradients(d) + 4 * layerShard,
+                "one decoder layer's saved tensors and bf16 weight copies during its backward, gradient buffers, and the fp32 parameter " +
+                "gradients the replay returns (held until the next layer's backward)");
         }
         else
         {
-            parts.Add(new("activations: all layers", tokens * L * (residualPerLayer + (multi ? 0 : shardPerLayer)), Other(tokens * L * shardPerLayer),
-                "every decoder layer's saved tensors"));
+            Add("activations: all layers", d => HomeLayers(d) * LayerBytes(true) + (L - HomeLayers(d)) * LayerBytes(false) + Gradients(d),
+                "every decoder layer's saved tensors and bf16 weight copies, plus one layer's gradient buffers");
         }
-        if (multi)
-        {
-            // Device 0 also runs shard 0.
-            var act = parts[^1];
-            parts[^1] = act with { Device0Bytes = act.Device0Bytes + act.OtherDeviceBytes };
-        }
-        parts.Add(new("logits (fp32, saved by logsumexp)", tokens * c.VocabSize * 4, 0, "[B, T, V] float32"));
-        parts.Add(new("logit gradient + exp temporary (backward)", tokens * c.VocabSize * 8, 0, "two more [B, T, V] float32 in logsumexp's backward"));
-        return new MemoryPlan(c, tensorParallel, blockSize, microBatch, gradientCheckpointing, parts);
+        Add("final norm and hidden states, with gradient", d => d == 0 ? tokens * (12 * h + (microBatch > 1 ? Act * h : 0)) : 0,
+            "final norm's fp32 input and bf16 output, the hidden states and their gradient (split into chunks and concatenated)");
+        Add($"log-prob chunk ({chunk} positions × vocabulary shard)", d => 18 * chunk * Rows(d) + 2 * Act * chunk * h,
+            "fp32 exp(logits − max) saved, its gradient, the target gather's gradient, their sum, the bf16 logit gradient; the chunk's hidden states and their gradient");
+        Add("vocabulary-shard temporaries", d => (8 + 4) * Rows(d) * h,
+            "bf16 copy of the lm_head shard, its bf16 gradient and the fp32 conversion (per chunk backward); the dense fp32 embedding-shard gradient");
+        return new MemoryPlan(c, tensorParallel, blockSize, microBatch, gradientCheckpointing, parts, lossChunkTokens, optimizerOnHost);
     }
 
     /// <summary>
     /// One device, no gradients: scoring (<see cref="Inference.CompletionScorer"/>, the reference log-prob stage) or
-    /// KV-cache generation (evaluation). Weights at <paramref name="bytesPerParameter"/> (4 for the fp32 the reference
-    /// stage loads, 2 for bf16), the KV cache (k and v per layer, kv heads × head dim, in the compute dtype,
-    /// <paramref name="kvBytes"/>) for <paramref name="batch"/> × <paramref name="contextTokens"/>, and the fp32
-    /// logits of the longest forward (all positions when scoring, the prompt's prefill when generating:
-    /// <paramref name="logitsTokens"/>) with logsumexp's temporary of the same size, and the transient MLP
-    /// intermediates of one layer at that length.
+    /// KV-cache generation (evaluation). Weights at <paramref name="bytesPerParameter"/> (4 for fp32, 2 for bf16), the
+    /// KV cache (k and v per layer, kv heads × head dim, in the compute dtype, <paramref name="kvBytes"/>) for
+    /// <paramref name="batch"/> × <paramref name="contextTokens"/>, one decoder block's temporaries at the longest forward
+    /// (<paramref name="logitsTokens"/>), and the logits: scoring takes them <paramref name="lossChunkTokens"/> positions at a
+    /// time (<see cref="ChunkedLogProbs"/>), generation's prefill makes [B, T, V] fp32 logits.
     /// </summary>
-    public static MemoryPlan Inference(TransformerConfig c, int contextTokens, int batch, int bytesPerParameter, int kvBytes, int logitsTokens, bool keepKvCache)
+    public static MemoryPlan Inference(TransformerConfig c, int contextTokens, int batch, int bytesPerParameter, int kvBytes, int logitsTokens, bool keepKvCache,
+                                       int lossChunkTokens = ChunkedLogProbs.DefaultChunkTokens)
     {
         long parameters = ParameterCount(c);
+        long h = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, k = (long)c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize;
         long kvPerToken = 2L * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * kvBytes;
+        long tokens = (long)logitsTokens * batch;
+        bool castsWeights = bytesPerParameter > 2;
+        // Per token, all bf16 but the norm: the norm (fp32 input, square, normalised; bf16 cast and scaled: 16·H) and
+        // either block — attention: q, k, v, rotary temporaries of q and k (≈ 9 each), repeated k and v, output and
+        // its reshape, o_proj (19·Q + 13·K + 2·H) or MLP: gate, silu, up, product, down (8·I + 2·H) — plus two residuals.
+        long block = Math.Max(19 * q + 13 * k, 8 * inter) + 2 * h + 16 * h + 4 * h;
+        long blockWeights = castsWeights ? 2 * Math.Max(ShardedPerLayer(c) - 3 * h * inter, 3 * h * inter) : 0;
+        long logits;
+        string logitsName, logitsBasis;
+        if (keepKvCache)
+        {
+            logits = 8L * tokens * c.VocabSize;
+            (logitsName, logitsBasis) = ("prefill logits + softmax temporary (fp32)", "[B, T, V] float32 twice");
+        }
+        else
+        {
+            long chunk = Math.Min(lossChunkTokens > 0 ? lossChunkTokens : tokens, tokens);
+            logits = 10 * chunk * c.VocabSize + (castsWeights ? 2L * c.VocabSize * h : 0);
+            (logitsName, logitsBasis) = ($"log-prob chunk ({chunk} positions)", "bf16 and fp32 logits, exp(logits − max) of one chunk; the bf16 lm_head copy when weights are fp32");
+        }
         var parts = new List<MemoryComponent>
         {
             new($"weights ({bytesPerParameter} B/param)", parameters * bytesPerParameter, 0, "whole model on one device"),
             new("KV cache", keepKvCache ? kvPerToken * contextTokens * batch : 0, 0, "2 × layers × kv heads × head dim per token"),
-            new("logits + logsumexp temporary (fp32)", 8L * logitsTokens * batch * c.VocabSize, 0, "[B, T, V] float32 twice: the logits and exp(logits − max)"),
-            new("one layer's MLP intermediates (bf16)", 6L * logitsTokens * batch * c.IntermediateSize, 0, "gate, up and their product for the longest forward"),
+            new(logitsName, logits, 0, logitsBasis),
+            new("one block's temporaries (bf16)", tokens * block + blockWeights, 0, "the larger of a layer's attention or MLP block, with its norm, at the longest forward"),
         };
-        return new MemoryPlan(c, 1, contextTokens, batch, false, parts);
+        return new MemoryPlan(c, 1, contextTokens, batch, false, parts, lossChunkTokens);
     }
 
     static string G(long bytes) => (bytes / (double)GiB).ToString("F1", CultureInfo.InvariantCulture);
@@ -129,10 +189,13 @@ public sealed record MemoryPlan(
     public string ToMarkdown()
     {
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"Parameters: {ParameterCount(Config):N0}; tensor parallel {TensorParallel}, block {BlockSize}, micro-batch {MicroBatch}, gradient checkpointing {(GradientCheckpointing ? "on" : "off")}.\n\n");
-        sb.Append("| component | GPU 0 (GiB) | each other GPU (GiB) |\n|---|---:|---:|\n");
-        foreach (var c in Components) sb.Append(CultureInfo.InvariantCulture, $"| {c.Name} | {G(c.Device0Bytes)} | {G(c.OtherDeviceBytes)} |\n");
-        sb.Append(CultureInfo.InvariantCulture, $"| **total** | **{G(Device0Total)}** | **{G(OtherDeviceTotal)}** |\n");
+        sb.Append(CultureInfo.InvariantCulture,
+            $"Parameters: {ParameterCount(Config):N0}; tensor parallel {TensorParallel}, block {BlockSize}, micro-batch {MicroBatch}, " +
+            $"gradient checkpointing {(GradientCheckpointing ? "on" : "off")}, log-prob chunk {LossChunkTokens} positions, " +
+            $"optimiser state {(OptimizerOnHost ? "on host" : "on GPU")}.\n\n");
+        sb.Append("| component | GPU 0 (GiB) | fullest other GPU (GiB) | host (GiB) |\n|---|---:|---:|---:|\n");
+        foreach (var c in Components) sb.Append(CultureInfo.InvariantCulture, $"| {c.Name} | {G(c.Device0Bytes)} | {G(c.OtherDeviceBytes)} | {G(c.HostBytes)} |\n");
+        sb.Append(CultureInfo.InvariantCulture, $"| **total** | **{G(Device0Total)}** | **{G(OtherDeviceTotal)}** | **{G(HostTotal)}** |\n");
         return sb.ToString();
     }
 

@@ -12,7 +12,10 @@ namespace IwSft.Gpu.Models;
 /// "bf16 autocast" is done by hand: weights are cast to this dtype at use, norms and softmax
 /// statistics run in float32, logits come back in float32.</param>
 /// <param name="GradientCheckpointing">Recompute each layer's activations in backward instead of keeping them.</param>
-public sealed record ModelOptions(string Device = "cpu", string DType = "float32", string? ComputeDType = null, bool GradientCheckpointing = false)
+/// <param name="LossChunkTokens">Positions per chunk in <see cref="IDecoderModel.TargetLogProbs(Tensor, Tensor?, int)"/>
+/// (see <see cref="ChunkedLogProbs"/>); 0 = all positions in one chunk.</param>
+public sealed record ModelOptions(string Device = "cpu", string DType = "float32", string? ComputeDType = null, bool GradientCheckpointing = false,
+                                  int LossChunkTokens = ChunkedLogProbs.DefaultChunkTokens)
 {
     public static ModelOptions Cpu => new();
     /// <summary>GPU default: fp32 master weights, bf16 matmuls.</summary>
@@ -31,6 +34,13 @@ public interface IDecoderModel : ICausalLanguageModel
     TransformerConfig Config { get; }
     /// <summary>Logits [B,T,V] float32. <paramref name="keyMask"/> is [B, past+T] (true = real token).</summary>
     Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor keyMask, KvCache? cache);
+
+    /// <summary>
+    /// <see cref="ICausalLanguageModel.TargetLogProbs"/> computed <paramref name="chunkTokens"/> positions at a time
+    /// (<see cref="ChunkedLogProbs"/>): equal to <see cref="TokenLogProbs.OfTargets"/> of <see cref="ICausalLanguageModel.Forward"/>
+    /// to float rounding, values and gradients, without the [B, T, V] logits.
+    /// </summary>
+    Tensor TargetLogProbs(Tensor inputIds, Tensor? attentionMask, int chunkTokens);
 }
 
 /// <summary>Past keys and values per attention slot (layer × shard), growing along the sequence.</summary>
@@ -157,10 +167,11 @@ public sealed class DecoderLayer : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Attention and MLP each in their own dispose scope: one block's temporaries are gone before the next starts.</summary>
     public Tensor Forward(Tensor h, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int slot)
     {
-        h = h + self_attn.Forward(input_layernorm.forward(h), cos, sin, mask, cache, slot);
-        return h + mlp.forward(post_attention_layernorm.forward(h));
+        h = h + Checkpointing.Scoped(() => self_attn.Forward(input_layernorm.forward(h), cos, sin, mask, cache, slot));
+        return h + Checkpointing.Scoped(() => mlp.forward(post_attention_layernorm.forward(h)));
     }
 }
 
@@ -216,6 +227,8 @@ public sealed class Transformer : nn.Module, IDecoderModel
     public ModelOptions Options { get; }
     public Device Device { get; }
     public bool GradientCheckpointing { get; set; }
+    /// <summary>Positions per chunk of <see cref="TargetLogProbs(Tensor, Tensor?)"/>; 0 = one chunk.</summary>
+    public int LossChunkTokens { get; set; }
 
     public Transformer(TransformerConfig config, ModelOptions? options = null) : base("Transformer")
     {
@@ -225,6 +238,7 @@ public sealed class Transformer : nn.Module, IDecoderModel
         Device = new Device(Options.Device);
         _compute = Options.ComputeType;
         GradientCheckpointing = Options.GradientCheckpointing;
+        LossChunkTokens = Options.LossChunkTokens;
         model = new DecoderStack(config, Device, Options.ParamType);
         if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, false, Device, Options.ParamType);
         RegisterComponents();
@@ -253,14 +267,36 @@ public sealed class Transformer : nn.Module, IDecoderModel
         return ((m.cumsum(-1) - 1).clamp_min(0), m.to(ScalarType.Bool));
     }
 
+    public Tensor TargetLogProbs(Tensor inputIds, Tensor? attentionMask = null) => TargetLogProbs(inputIds, attentionMask, LossChunkTokens);
+
+    public Tensor TargetLogProbs(Tensor inputIds, Tensor? attentionMask, int chunkTokens)
+    {
+        using var scope = NewDisposeScope();
+        var (positions, keyMask) = PositionsAndKeys(inputIds, attentionMask);
+        var hidden = Hidden(inputIds, positions, keyMask, null);
+        // The module's weight getter may hand out a fresh handle; the replay in backward needs it after this scope.
+        var weight = OutputWeight;
+        weight.DetachFromDisposeScope();
+        return ChunkedLogProbs.OfTargets(hidden, inputIds, [new VocabShard(weight, 0)], chunkTokens).MoveToOuterDisposeScope();
+    }
+
     public Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor keyMask, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var h = Hidden(inputIds, positionIds, keyMask, cache);
+        var logits = F.linear(h, OutputWeight.to(h.dtype)).to(ScalarType.Float32);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The final-normed hidden states [B, T, H] in the compute dtype.</summary>
+    Tensor Hidden(Tensor inputIds, Tensor positionIds, Tensor keyMask, KvCache? cache)
     {
         using var scope = NewDisposeScope();
         var ids = inputIds.to(ScalarType.Int64).to(Device);
         positionIds = positionIds.to(Device);
         keyMask = keyMask.to(ScalarType.Bool).to(Device);
         long past = cache?.Length ?? 0;
-        var h = model.embed_tokens.forward(ids).to(_compute);
+        var h = Checkpointing.Scoped(() => model.embed_tokens.forward(ids).to(_compute));
         var (cos, sin) = Rope.Tables(positionIds, Config.HeadDim, Config.RopeTheta, _compute);
         var mask = AttentionMask(keyMask, ids.shape[1], past);
         bool recompute = GradientCheckpointing && cache is null && is_grad_enabled() && training;
@@ -272,14 +308,15 @@ public sealed class Transformer : nn.Module, IDecoderModel
         for (int i = 0; i < model.layers.Count; i++)
         {
             var layer = model.layers[i];
+            var input = h;
+            // Each layer in its own scope, and its input's handle released after it: what backward needs, autograd keeps.
             h = recompute
-                ? Checkpointing.Run(x => layer.Forward(x, cos, sin, mask, null, i), h, layer.parameters())
-                : layer.Forward(h, cos, sin, mask, cache, i);
+                ? Checkpointing.Run(x => layer.Forward(x, cos, sin, mask, null, i), input, layer.parameters())
+                : Checkpointing.Scoped(() => layer.Forward(input, cos, sin, mask, cache, i));
+            input.Dispose();
         }
         if (cache is not null) cache.Length = past + ids.shape[1];
-        h = model.norm.forward(h);
-        var logits = F.linear(h, OutputWeight.to(h.dtype)).to(ScalarType.Float32);
-        return logits.MoveToOuterDisposeScope();
+        return model.norm.forward(h).MoveToOuterDisposeScope();
     }
 
     /// <summary>

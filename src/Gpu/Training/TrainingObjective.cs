@@ -58,7 +58,8 @@ public sealed class MicroBatch : IDisposable
 public sealed record ObjectiveResult(Tensor Loss, Tensor Weights, Tensor WeightMask);
 
 /// <summary>
-/// The one loss path shared by the LLM trainer and the bandit: forward, target log-probs, importance
+/// The one loss path shared by the LLM trainer and the bandit: target log-probs (<see cref="ICausalLanguageModel.TargetLogProbs"/>,
+/// chunked over the vocabulary for the transformers), importance
 /// weights (none for SFT), weighted token NLL normalised by the global batch's loss-token count.
 /// </summary>
 public static class TrainingObjective
@@ -68,9 +69,7 @@ public static class TrainingObjective
     public static ObjectiveResult Compute(ICausalLanguageModel policy, MicroBatch batch, TrainerConfig config, double lossTokensInGlobalBatch,
                                           ICausalLanguageModel? proposal = null, ICausalLanguageModel? reference = null)
     {
-        var logits = policy.Forward(batch.InputIds, batch.AttentionMask);
-        var logp = TokenLogProbs.OfTargets(logits, batch.InputIds);
-        logits.Dispose();
+        var logp = policy.TargetLogProbs(batch.InputIds, batch.AttentionMask);
         var normaliser = Math.Max(1.0, lossTokensInGlobalBatch);
 
         if (config.Loss == LossKind.Sft)
@@ -104,9 +103,5 @@ public static class TrainingObjective
         return new ObjectiveResult(result, weights, weightMask);
     }
 
-    static Tensor ScoreTargets(ICausalLanguageModel model, MicroBatch batch)
-    {
-        using var logits = model.Forward(batch.InputIds, batch.AttentionMask);
-        return TokenLogProbs.OfTargets(logits, batch.InputIds);
-    }
+    static Tensor ScoreTargets(ICausalLanguageModel model, MicroBatch batch) => model.TargetLogProbs(batch.InputIds, batch.AttentionMask);
 }

@@ -18,15 +18,21 @@ public sealed class TrainStageConfig
     public string Device { get; set; } = "cpu";
     /// <summary>
     /// Tensor parallelism: two or more devices (e.g. cuda:0 … cuda:7) shard the policy with
-    /// <see cref="TensorParallelTransformer"/> (one process; embeddings, norms and lm_head on the first device);
+    /// <see cref="TensorParallelTransformer"/> (one process; attention, MLP, embedding and lm_head sharded, layer l's
+    /// residual stream on device l mod n, <see cref="GradientCheckpointing"/> applied inside the shards);
     /// the checkpoint is loaded in host memory and <see cref="Device"/> is ignored. Supports q = current policy with
-    /// precomputed reference log-probs (the s1k recipe); gradient checkpointing is not applied inside the shards.
+    /// precomputed reference log-probs (the s1k recipe).
     /// </summary>
     public List<string> Devices { get; set; } = [];
     /// <summary>Matmul dtype with fp32 master weights; null = "bfloat16" on CUDA (the authors' bf16), float32 on CPU.</summary>
     public string? ComputeDType { get; set; }
     /// <summary>Recompute each layer in the backward pass (the authors train with it on).</summary>
     public bool GradientCheckpointing { get; set; }
+    /// <summary>
+    /// Positions per chunk when the loss computes log-probs (<see cref="ChunkedLogProbs"/>): only one chunk's logits
+    /// [chunk, V / devices] per device exist at a time. Default 2048; 0 = all positions at once.
+    /// </summary>
+    public int LossChunkTokens { get; set; } = ChunkedLogProbs.DefaultChunkTokens;
     /// <summary>
     /// A durable directory for intermediate checkpoints (in a subdirectory per run fingerprint). When set, a
     /// rerun of the same run resumes exactly from its newest checkpoint (after a crash, a kill or a
@@ -74,7 +80,8 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
         bool tensorParallel = Config.Devices.Count > 1;
         bool cuda = (tensorParallel ? Config.Devices[0] : Config.Device).StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
         // Sharded runs load the full model in host memory once and copy each shard to its device.
-        var options = new ModelOptions(tensorParallel ? "cpu" : Config.Device, "float32", Config.ComputeDType ?? (cuda ? "bfloat16" : null), Config.GradientCheckpointing);
+        var options = new ModelOptions(tensorParallel ? "cpu" : Config.Device, "float32", Config.ComputeDType ?? (cuda ? "bfloat16" : null),
+                                       Config.GradientCheckpointing, Config.LossChunkTokens);
         using var policy = Checkpoint.Load(baseDir, options);
         using var sharded = tensorParallel ? new TensorParallelTransformer(policy, Config.Devices) : null;
         ICausalLanguageModel trained = sharded is null ? policy : sharded;
@@ -112,7 +119,8 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
                             $"{offloaded.StateTensors().Sum(t => t.numel() * 4) / (1 << 20)} MiB, streamed in chunks of at most {offloaded.OffloadChunkElements} elements");
             context.Log($"{tc.Loss} on {examples.Count} sequences: {trainer.TotalSteps} steps ({trainer.StepsPerEpoch}/epoch), " +
                         $"global batch {tc.GlobalBatchSize}, micro-batch {tc.MicroBatchSize}, lr {tc.LearningRate}, " +
-                        (tensorParallel ? $"tensor parallel over {string.Join(", ", Config.Devices)}" : $"device {Config.Device}"));
+                        (tensorParallel ? $"tensor parallel over {string.Join(", ", Config.Devices)}" : $"device {Config.Device}") +
+                        $", gradient checkpointing {(options.GradientCheckpointing ? "on" : "off")}, loss chunk {options.LossChunkTokens} tokens");
 
             var clock = Stopwatch.StartNew();
             int startStep = trainer.Step;

@@ -5,7 +5,7 @@ using IwSft.Stages.Training;
 
 namespace IwSft.Stages.Tests.Training;
 
-/// <summary>The train stage over a device list (tensor parallelism) trains the same model as on one device.</summary>
+/// <summary>The train stage over a device list (tensor parallelism, with checkpointing and chunked log-probs) trains the same model as on one device.</summary>
 public sealed class TrainStageTensorParallelTests : IDisposable
 {
     readonly string _root = Path.Combine(Path.GetTempPath(), "iwsft-train-tp-" + Guid.NewGuid().ToString("N")[..8]);
@@ -15,6 +15,9 @@ public sealed class TrainStageTensorParallelTests : IDisposable
     {
         Trainer = new TrainerConfig { Loss = LossKind.IwSftSequence, LearningRate = 1e-3, GlobalBatchSize = 4, MicroBatchSize = 2, Epochs = 1, Seed = 5 },
         Devices = devices,
+        // The sharded run also recomputes its layers and takes log-probs 3 positions at a time (default: 2048, no recompute).
+        GradientCheckpointing = devices.Count > 1,
+        LossChunkTokens = devices.Count > 1 ? 3 : ChunkedLogProbs.DefaultChunkTokens,
     };
 
     [Fact]
@@ -40,7 +43,8 @@ public sealed class TrainStageTensorParallelTests : IDisposable
         var (sharded, m2) = await Train(["cpu", "cpu"]);
         using (single) using (sharded) using (m1) using (m2)
         {
-            Assert.Contains(sharded.Logs, l => l.Contains("tensor parallel over cpu, cpu"));
+            Assert.Contains(sharded.Logs, l => l.Contains("tensor parallel over cpu, cpu, gradient checkpointing on, loss chunk 3 tokens"));
+            Assert.Contains(single.Logs, l => l.Contains("device cpu, gradient checkpointing off, loss chunk 2048 tokens"));
             var a = single.Output("metrics").Single();
             var b = sharded.Output("metrics").Single();
             Assert.Equal(2, b.Length);                                 // 8 sequences / global batch 4
