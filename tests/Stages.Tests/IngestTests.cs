@@ -209,8 +209,8 @@ public sealed class IngestTests : IDisposable
         Assert.Equal(2, batch.Length);
         Assert.Equal(["q-1", "q-2"], ctx.Column(IngestStage.BenchmarkOutput, "item_id"));
         Assert.Equal(["gpqa_toy", "gpqa_toy"], ctx.Column(IngestStage.BenchmarkOutput, "benchmark"));
-        Assert.Equal(["A", "B", "3"], batch.GetStringList("choices", 0));
-        Assert.Equal(["C", "D"], batch.GetStringList("choices", 1));
+        Assert.Equal(new string?[] { "A", "B", "3" }, batch.GetStringList("choices", 0));
+        Assert.Equal(new string?[] { "C", "D" }, batch.GetStringList("choices", 1));
         Assert.Equal([null, null], ctx.Column(IngestStage.BenchmarkOutput, "metadata"));
         Assert.Equal(0, ctx.Metrics["duplicates"]);
     }

@@ -73,7 +73,7 @@ public sealed class StageTestContext : IStageContext, IDisposable
 
     /// <summary>All rows of one string column of an output.</summary>
     public List<string?> Column(string output, string column) =>
-        _outputs[output].SelectMany(b => Enumerable.Range(0, b.Length).Select(r => ((StringArray)b.Column(b.Schema.GetFieldIndex(column))).GetString(r))).ToList();
+        _outputs[output].SelectMany(b => Enumerable.Range(0, b.Length).Select(r => (string?)((StringArray)b.Column(b.Schema.GetFieldIndex(column))).GetString(r))).ToList();
 
     public long RowCount(string output) => _outputs[output].Sum(b => (long)b.Length);
 
