@@ -67,7 +67,7 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
         var trainer = Clone(s.Trainer, t => t.MaxSequenceLength = Math.Max(t.MaxSequenceLength, s.BlockSize));
         var train = p.Add(new TrainStage("train", new TrainStageConfig
         {
-            Trainer = trainer, Device = s.Device, Devices = [.. s.TrainDevices], ComputeDType = s.ComputeDType, GradientCheckpointing = s.GradientCheckpointing,
+            Trainer = trainer, Device = s.Device, Devices = [.. s.TrainDevices], ComputeDType = s.ComputeDType, GradientCheckpointing = s.GradientCheckpointing, LossChunkTokens = s.LossChunkTokens,
             CheckpointDirectory = s.CheckpointDirectory,
         }));
         train.From("sequences", chain.Sequences).From("base_model", baseModel[ImportModelStage.ModelOutput]).From("ref_logprobs", refLogProbs["ref_logprobs"]);

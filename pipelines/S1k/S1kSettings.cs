@@ -88,6 +88,8 @@ public sealed class S1kSettings
     /// <summary>Matmul dtype; null = bf16 on CUDA, fp32 on CPU.</summary>
     public string? ComputeDType { get; set; }
     public bool GradientCheckpointing { get; set; } = true;
+    /// <summary>Positions per chunk of the log-prob computation (training and reference scoring): the [T, V] logits never exist whole.</summary>
+    public int LossChunkTokens { get; set; } = IwSft.Gpu.Models.ChunkedLogProbs.DefaultChunkTokens;
     /// <summary>Durable intermediate checkpoints, so a killed training resumes exactly.</summary>
     public string? CheckpointDirectory { get; set; } = "checkpoints/s1k";
     public int ReferenceBatchSize { get; set; } = 1;

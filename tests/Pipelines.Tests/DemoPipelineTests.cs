@@ -102,7 +102,7 @@ public sealed class DemoPipelineTests(QuickDemoRun demo) : IClassFixture<QuickDe
     {
         var cached = await new PipelineRunner(demo.Store).RunAsync(demo.Build());
         Assert.All(cached.Stages.Values, s => Assert.Equal(StageStatus.Cached, s.Status));
-        Assert.True(cached.Duration < TimeSpan.FromSeconds(5), $"cached rerun took {cached.Duration}");
+        // (How fast a cached rerun is belongs to `iwsft bench engine`, not to a timed assertion here.)
 
         // min_quality = 0.5 is the verifier's floor for a right answer: the filter's configuration (and so its key)
         // changes, its output does not. Status shows the filter and everything below it stale beforehand; the
