@@ -94,18 +94,23 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
     static CheckedBatch Check(RecordBatch batch, NgramIndex index, IReadOnlyList<string> fields)
     {
         var matches = new (string, NgramMatch)?[batch.Length];
-        var kept = new List<int>(batch.Length);
-        var columns = fields.Select(f => (Name: f, Column: (StringArray)batch.Col(f))).ToArray();
-        for (int r = 0; r < batch.Length; r++)
+        // Field by field, rows not yet matched only: each row's match is its first field's, as in config order.
+        foreach (var field in fields)
         {
-            foreach (var (field, column) in columns)
+            var column = (StringArray)batch.Col(field);
+            // The UTF-8 of row r is values[offsets[r]..offsets[r + 1]] (offsets already account for a sliced array).
+            var offsets = column.ValueOffsets;
+            var values = column.ValueBuffer.Span;
+            bool mayBeNull = column.NullCount > 0;
+            for (int r = 0; r < batch.Length; r++)
             {
-                var utf8 = column.GetBytes(r, out bool isNull); // straight from the value buffer: no string per row
-                if (isNull) continue;
-                if (index.FirstMatch(utf8) is { } m) { matches[r] = (field, m); break; }
+                if (matches[r] is not null || (mayBeNull && column.IsNull(r))) continue;
+                if (index.FirstMatch(values[offsets[r]..offsets[r + 1]]) is { } m) matches[r] = (field, m);
             }
-            if (matches[r] is null) kept.Add(r);
         }
+        var kept = new List<int>(batch.Length);
+        for (int r = 0; r < batch.Length; r++)
+            if (matches[r] is null) kept.Add(r);
         return new CheckedBatch(batch, matches, kept);
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 namespace IwSft.Stages.Decontaminate;
 
@@ -35,11 +36,12 @@ public sealed class NgramIndex
     int[] _heads = new int[1024];        // first posting of the slot's n-gram
     int _distinct;
 
-    // One bit per (8 x table capacity) positions, set from the keys' high bits. Almost every window of a
-    // clean text misses, and this filter (an eighth of the table's size, so it stays in cache) rejects
-    // most of those misses without touching the table, whose probes would mostly be cache misses.
-    ulong[] _filter = new ulong[1024 * 8 / 64];
-    int _filterShift = 64 - 13;
+    // 16 x table capacity bits (at least 32 per distinct n-gram, as the table is at most half full), one set
+    // from each key's high bits. Almost every window of a clean text misses, and this filter (a quarter of the
+    // table's size, so it stays in the L2 cache) rejects all but ~3% of those misses without touching the
+    // table, whose probes would mostly be cache misses.
+    ulong[] _filter = new ulong[1024 * 16 / 64];
+    int _filterShift = 64 - 14;
 
     // The pool's vocabulary as a small bit filter (at least 8 bits per distinct word, so it stays in L1/L2):
     // a window can only match if all its words are in the vocabulary, so only windows ending a run of n
@@ -84,7 +86,6 @@ public sealed class NgramIndex
     {
         var words = _addWords;
         words.Normalise(words.Encode(item.Text));
-        words.HashAll();
         for (int w = 0; w < words.Count; w++) AddWord(words.Hash[w]);
         int itemIndex = _items.Count;
         _items.Add(new IndexedItem(item, words.Lower.ToArray(), words.Start[..words.Count], words.End[..words.Count]));
@@ -95,7 +96,7 @@ public sealed class NgramIndex
         {
             if (w >= _n) h -= words.Hash[w - _n] * _basePowNMinus1;
             h = h * RollBase + words.Hash[w];
-            if (w >= _n - 1) AddPosting(_collideAll ? 1 : NonZero(h), itemIndex, w - _n + 1);
+            if (w >= _n - 1) AddPosting(NonZero(_collideAll ? EveryNgramCollides.Key(h) : h), itemIndex, w - _n + 1);
         }
     }
 
@@ -113,8 +114,16 @@ public sealed class NgramIndex
     /// <see cref="FirstMatch(string)"/> on UTF-8 text, e.g. straight from an Arrow string column's value
     /// buffer: the common plain-ASCII row is lower-cased, split and hashed as bytes, with no string at all.
     /// </summary>
+    public NgramMatch? FirstMatch(ReadOnlySpan<byte> utf8) =>
+        _collideAll ? FirstMatch<EveryNgramCollides>(utf8) : FirstMatch<RollingHashKeys>(utf8);
+
+    /// <summary>What a window's rolling hash becomes as a table key: itself, or (tests) one key for all.</summary>
+    interface IKeys { static abstract ulong Key(ulong rollingHash); }
+    readonly struct RollingHashKeys : IKeys { public static ulong Key(ulong rollingHash) => rollingHash; }
+    readonly struct EveryNgramCollides : IKeys { public static ulong Key(ulong rollingHash) => 1; }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a batch job's hot loop: skip tiered JIT's slow first phases
-    public NgramMatch? FirstMatch(ReadOnlySpan<byte> utf8)
+    NgramMatch? FirstMatch<TKeys>(ReadOnlySpan<byte> utf8) where TKeys : struct, IKeys
     {
         if (_postings == 0) return null;
         var words = t_words ??= new Utf8Words();
@@ -122,41 +131,46 @@ public sealed class NgramIndex
         int n = _n, count = words.Count;
         if (count < n) return null;
 
-        var keys = _keys;
-        var filter = _filter;
-        var wordFilter = _wordFilter;
-        var hashes = words.Hash;
-        var starts = words.Start;
-        var ends = words.End;
-        ref byte text = ref words.LowerStart;
-        bool collideAll = _collideAll;
+        // The per-word loop reads through refs: the arrays' sizes are invariants of this class (the word
+        // arrays hold Count entries, the filters cover every index their shifts can produce), so bounds checks
+        // would only cost; and it keeps few values live, so that they stay in registers.
+        ref ulong filter = ref MemoryMarshal.GetArrayDataReference(_filter);
+        ref ulong wordFilter = ref MemoryMarshal.GetArrayDataReference(_wordFilter);
+        ref ulong hashes = ref MemoryMarshal.GetArrayDataReference(words.Hash);
         int filterShift = _filterShift, wordFilterShift = _wordFilterShift;
-        ulong mask = (ulong)keys.Length - 1, basePow = _basePowNMinus1;
+        ulong basePow = _basePowNMinus1;
         ulong h = 0;
         int known = 0; // length of the run of vocabulary words ending at w
         for (int w = 0; w < count; w++)
         {
-            ulong wordHash = hashes[w] = Utf8Words.WordHash(ref text, starts[w], ends[w]);
-            if (w >= n) h -= hashes[w - n] * basePow;
+            ulong wordHash = Unsafe.Add(ref hashes, w);
+            if (w >= n) h -= Unsafe.Add(ref hashes, w - n) * basePow;
             h = h * RollBase + wordHash;
             // Branch-free bookkeeping: most words are in the vocabulary (90% on GSM8K), so "is the run long
             // enough" is a coin flip the CPU cannot predict, whereas the n-gram filter almost always says no.
             ulong wordBit = wordHash >> wordFilterShift;
-            known = (known + 1) & -(int)((wordFilter[wordBit >> 6] >> (int)(wordBit & 63)) & 1);
+            known = (known + 1) & -(int)((Unsafe.Add(ref wordFilter, (nint)(wordBit >> 6)) >> (int)(wordBit & 63)) & 1);
             // The filter takes the rolling hash's high bits as they are (well mixed by the multiplications);
             // the finishing mix that spreads keys over the table's slots is paid only by the few that pass.
-            ulong key = collideAll ? 1 : h;
+            ulong key = TKeys.Key(h);
             ulong bit = key >> filterShift;
-            if (((filter[bit >> 6] >> (int)(bit & 63)) & 1) == 0 || known < n) continue;
-            key = NonZero(key);
-            for (ulong slot = Slot(key, mask); keys[slot] != 0; slot = (slot + 1) & mask)
-            {
-                if (keys[slot] != key) continue;
-                int first = w - n + 1;
-                var item = VerifiedItem(_heads[slot], words, first);
-                if (item >= 0) return new NgramMatch(_items[item].Source, JoinWords(words, first), first);
-                break; // a collision: this window's n-gram is not in the pool
-            }
+            if (((Unsafe.Add(ref filter, (nint)(bit >> 6)) >> (int)(bit & 63)) & 1) == 0 || known < n) continue;
+            if (Probe(NonZero(key), words, w - n + 1) is { } match) return match;
+        }
+        return null;
+    }
+
+    /// <summary>Looks a window's key up in the table and verifies the candidates; null for a miss or a collision.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    NgramMatch? Probe(ulong key, Utf8Words words, int first)
+    {
+        var keys = _keys;
+        ulong mask = (ulong)keys.Length - 1;
+        for (ulong slot = Slot(key, mask); keys[slot] != 0; slot = (slot + 1) & mask)
+        {
+            if (keys[slot] != key) continue;
+            var item = VerifiedItem(_heads[slot], words, first);
+            return item >= 0 ? new NgramMatch(_items[item].Source, JoinWords(words, first), first) : null; // else a collision
         }
         return null;
     }
@@ -164,6 +178,7 @@ public sealed class NgramIndex
     [ThreadStatic] static Utf8Words? t_words;
 
     /// <summary>The earliest-added item whose words at a posting equal the text's window; -1 if none (hash collision).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     int VerifiedItem(int posting, Utf8Words words, int first)
     {
         int best = -1;
@@ -176,6 +191,7 @@ public sealed class NgramIndex
         return best;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     bool SameWords(IndexedItem item, int itemFirst, Utf8Words words, int first)
     {
         for (int k = 0; k < _n; k++)
@@ -254,6 +270,7 @@ public sealed class NgramIndex
         bits[bit >> 6] |= 1UL << (int)(bit & 63);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     void SetFilterBit(ulong key)
     {
         ulong bit = key >> _filterShift;
@@ -267,7 +284,7 @@ public sealed class NgramIndex
         var oldHeads = _heads;
         _keys = new ulong[oldKeys.Length * 2];
         _heads = new int[oldKeys.Length * 2];
-        _filter = new ulong[_keys.Length * 8 / 64];
+        _filter = new ulong[_keys.Length * 16 / 64];
         _filterShift--;
         ulong mask = (ulong)_keys.Length - 1;
         for (int i = 0; i < oldKeys.Length; i++)

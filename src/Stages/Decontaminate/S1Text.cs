@@ -11,6 +11,7 @@ public static class S1Text
     /// Python's <c>str.split()</c> whitespace: .NET's <see cref="char.IsWhiteSpace(char)"/> plus the
     /// ASCII information separators U+001C..U+001F, which Python also splits on.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static bool IsSplitWhitespace(char c) => char.IsWhiteSpace(c) || (c >= '\x1c' && c <= '\x1f');
 
     /// <summary>

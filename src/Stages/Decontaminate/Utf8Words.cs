@@ -27,6 +27,7 @@ sealed class Utf8Words
     public ReadOnlySpan<byte> Lower => _lower.AsSpan(0, _length);
     int _length;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> Word(int w) => _lower.AsSpan(Start[w], End[w] - Start[w]);
 
     /// <summary>UTF-8 of a .NET string in a reused buffer (lone surrogates become U+FFFD, as no UTF-8 source can hold them).</summary>
@@ -39,29 +40,36 @@ sealed class Utf8Words
     }
 
     /// <summary>
-    /// Lower-cases and splits <paramref name="utf8"/> (word hashes are not computed: see <see cref="HashAll"/>).
-    /// Plain text (see <see cref="SplitPlain"/>) takes one vectorised pass; anything else a code-point loop
+    /// Lower-cases and splits <paramref name="utf8"/> and hashes every word (<see cref="Hash"/>).
+    /// Plain text (see <see cref="SplitPlain{TBlock}"/>) takes one vectorised pass; anything else a code-point loop
     /// (<see cref="SplitGeneral"/>); both produce the same bytes for the same words.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a batch job's hot loop: skip tiered JIT's slow first phases
     public void Normalise(ReadOnlySpan<byte> utf8)
     {
-        Buffer(utf8.Length);
-        if (SplitPlain(utf8)) return;
-        SplitGeneral(utf8);
+        // The JIT keeps one of these branches: the widest vectors the machine has.
+        if (Vector512.IsHardwareAccelerated) Normalise<PlainBlock512>(utf8);
+        else if (Vector256.IsHardwareAccelerated) Normalise<PlainBlock256>(utf8);
+        else Normalise<PlainBlock128>(utf8);
     }
 
+    /// <summary><see cref="Normalise(ReadOnlySpan{byte})"/> with a given vector width (tests run every width).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void HashAll()
+    internal void Normalise<TBlock>(ReadOnlySpan<byte> utf8) where TBlock : struct, IPlainBlock
     {
-        for (int w = 0; w < Count; w++) Hash[w] = WordHash(w);
+        Buffer(utf8.Length);
+        if (SplitPlain<TBlock>(utf8)) return;
+        SplitGeneral(utf8);
+        for (int w = 0; w < Count; w++) Hash[w] = WordHash(ref MemoryMarshal.GetArrayDataReference(_lower), Start[w], End[w]);
     }
+
 
     /// <summary>
     /// A buffer for <paramref name="length"/> bytes with room up to the next 64-byte block and one block
     /// beyond, so that the splitter writes whole blocks and the hash makes whole 8-byte loads without bounds
     /// checks; also room for the most words such a text can have (one per two bytes).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // called per text from optimised code: never left as tier-0 code
     byte[] Buffer(int length)
     {
         int padded = (length + 63 & ~63) + 64;
@@ -87,42 +95,53 @@ sealed class Utf8Words
     /// ToLowerInvariant.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    bool SplitPlain(ReadOnlySpan<byte> utf8)
+    bool SplitPlain<TBlock>(ReadOnlySpan<byte> utf8) where TBlock : struct, IPlainBlock
     {
         ref byte lower = ref MemoryMarshal.GetArrayDataReference(_lower);
         ref int start = ref MemoryMarshal.GetArrayDataReference(Start);
         ref int end = ref MemoryMarshal.GetArrayDataReference(End);
-        var tail = _tail;
-        int starts = 0, ends = 0, length = utf8.Length;
-        ulong before = 1; // the byte before the text counts as a separator
-        var space = Vector128.Create((byte)' ');
-        var bad = Vector128<byte>.Zero;
+        ref ulong hash = ref MemoryMarshal.GetArrayDataReference(Hash);
+        int count = 0, length = utf8.Length, wordStart = 0;
+        bool inWord = false; // the byte before the text counts as a separator
+        bool bad = false;
         for (int block = 0; block < length; block += 64)
         {
             ref byte text = ref Unsafe.AsRef(in utf8[block]);
             if (length - block < 64)
             {
-                tail.AsSpan().Fill((byte)' '); // the last, partial block: padded with separators
-                utf8[block..].CopyTo(tail);
-                text = ref MemoryMarshal.GetArrayDataReference(tail);
+                ref byte tail = ref MemoryMarshal.GetArrayDataReference(_tail);
+                Unsafe.InitBlockUnaligned(ref tail, (byte)' ', 64); // the last, partial block: padded with separators
+                utf8[block..].CopyTo(_tail);
+                text = ref tail;
             }
-            ulong sep = 0;
-            for (int k = 0; k < 4; k++)
+            ulong sep = TBlock.Lower(ref text, ref Unsafe.Add(ref lower, block), ref bad);
+            // Word boundaries are where separator and non-separator meet; they alternate start, end, start, ...
+            // A word ending in this block is lower-cased by now (this block was stored above), so it is hashed
+            // here while its bounds are in registers; the hash's 8-byte loads may read past it into bytes not
+            // yet written, which it masks off.
+            for (ulong b = sep ^ (sep << 1 | (inWord ? 0UL : 1UL)); b != 0; b &= b - 1)
             {
-                var v = Vector128.LoadUnsafe(ref text, (nuint)(k * 16));
-                var upper = Vector128.LessThan(v - Vector128.Create((byte)'A'), Vector128.Create((byte)26));
-                (v | (upper & Vector128.Create((byte)0x20))).StoreUnsafe(ref lower, (nuint)(block + k * 16));
-                bad |= v | Vector128.LessThan(v, Vector128.Create((byte)0x09)) | Vector128.LessThan(v - Vector128.Create((byte)0x0e), Vector128.Create((byte)14));
-                sep |= (ulong)Vector128.LessThanOrEqual(v, space).ExtractMostSignificantBits() << (k * 16);
+                int at = block + BitOperations.TrailingZeroCount(b);
+                if (!inWord) wordStart = at;
+                else
+                {
+                    Unsafe.Add(ref start, count) = wordStart;
+                    Unsafe.Add(ref end, count) = at;
+                    Unsafe.Add(ref hash, count) = WordHash(ref lower, wordStart, at);
+                    count++;
+                }
+                inWord = !inWord;
             }
-            ulong previous = sep << 1 | before;
-            before = sep >> 63;
-            for (ulong s = ~sep & previous; s != 0; s &= s - 1) Unsafe.Add(ref start, starts++) = block + BitOperations.TrailingZeroCount(s);
-            for (ulong e = sep & ~previous; e != 0; e &= e - 1) Unsafe.Add(ref end, ends++) = block + BitOperations.TrailingZeroCount(e);
         }
-        if (bad.ExtractMostSignificantBits() != 0) return false;
-        if (ends < starts) End[ends++] = length; // a word running to a 64-byte boundary at the very end
-        Count = starts;
+        if (bad) return false;
+        if (inWord) // a word running to a 64-byte boundary at the very end
+        {
+            Start[count] = wordStart;
+            End[count] = length;
+            Hash[count] = WordHash(ref lower, wordStart, length);
+            count++;
+        }
+        Count = count;
         return true;
     }
 
@@ -167,12 +186,6 @@ sealed class Utf8Words
     /// bits are well mixed (the vocabulary filter uses them); the n-gram hash built from these is mixed again.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong WordHash(int w) => WordHash(ref MemoryMarshal.GetArrayDataReference(_lower), Start[w], End[w]);
-
-    /// <summary>The buffer's first byte, for hot loops that hash words with the static <see cref="WordHash(ref byte, int, int)"/>.</summary>
-    public ref byte LowerStart => ref MemoryMarshal.GetArrayDataReference(_lower);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong WordHash(ref byte text, int from, int to)
     {
         const ulong K = 0x9E3779B97F4A7C15UL;
@@ -183,5 +196,70 @@ sealed class Utf8Words
         for (; length - i > 8; i += 8) h = (h ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref word, i))) * K;
         h = (h ^ (Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref word, i)) & (ulong.MaxValue >> (64 - 8 * (length - i))))) * K;
         return h ^ (h >> 32);
+    }
+}
+
+/// <summary>
+/// One 64-byte block of <see cref="Utf8Words.SplitPlain{TBlock}"/>: stores it lower-cased (A-Z only) at
+/// <c>lower</c>, returns its separator bits (bit j: byte j &lt;= ' ') and sets <c>bad</c> if a byte is not plain.
+/// Compares are signed, one instruction each: bytes &gt;= 0x80 read as negative, which only matters in text that
+/// is not plain, and that is what <c>bad</c> reports. One implementation per vector width (AVX-512: one vector a
+/// block, AVX2: two, SSE2/NEON: four), as structs so that the JIT compiles a specialised splitter for each and
+/// tests can run every width the machine has.
+/// </summary>
+interface IPlainBlock
+{
+    static abstract ulong Lower(ref byte text, ref byte lower, ref bool bad);
+}
+
+readonly struct PlainBlock512 : IPlainBlock
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Lower(ref byte text, ref byte lower, ref bool bad)
+    {
+        var v = Vector512.LoadUnsafe(ref text).AsSByte();
+        var upper = Vector512.GreaterThan(v, Vector512.Create((sbyte)('A' - 1))) & Vector512.LessThan(v, Vector512.Create((sbyte)('Z' + 1)));
+        (v | (upper & Vector512.Create((sbyte)0x20))).AsByte().StoreUnsafe(ref lower);
+        var odd = v | Vector512.LessThan(v, Vector512.Create((sbyte)0x09)) | (Vector512.GreaterThan(v, Vector512.Create((sbyte)0x0d)) & Vector512.LessThan(v, Vector512.Create((sbyte)0x1c)));
+        bad |= odd.ExtractMostSignificantBits() != 0;
+        return Vector512.LessThan(v, Vector512.Create((sbyte)0x21)).ExtractMostSignificantBits();
+    }
+}
+
+readonly struct PlainBlock256 : IPlainBlock
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Lower(ref byte text, ref byte lower, ref bool bad)
+    {
+        ulong sep = 0;
+        for (int k = 0; k < 2; k++)
+        {
+            var v = Vector256.LoadUnsafe(ref text, (nuint)(k * 32)).AsSByte();
+            var upper = Vector256.GreaterThan(v, Vector256.Create((sbyte)('A' - 1))) & Vector256.LessThan(v, Vector256.Create((sbyte)('Z' + 1)));
+            (v | (upper & Vector256.Create((sbyte)0x20))).AsByte().StoreUnsafe(ref lower, (nuint)(k * 32));
+            var odd = v | Vector256.LessThan(v, Vector256.Create((sbyte)0x09)) | (Vector256.GreaterThan(v, Vector256.Create((sbyte)0x0d)) & Vector256.LessThan(v, Vector256.Create((sbyte)0x1c)));
+            bad |= odd.ExtractMostSignificantBits() != 0;
+            sep |= (ulong)Vector256.LessThan(v, Vector256.Create((sbyte)0x21)).ExtractMostSignificantBits() << (k * 32);
+        }
+        return sep;
+    }
+}
+
+readonly struct PlainBlock128 : IPlainBlock
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Lower(ref byte text, ref byte lower, ref bool bad)
+    {
+        ulong sep = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            var v = Vector128.LoadUnsafe(ref text, (nuint)(k * 16)).AsSByte();
+            var upper = Vector128.GreaterThan(v, Vector128.Create((sbyte)('A' - 1))) & Vector128.LessThan(v, Vector128.Create((sbyte)('Z' + 1)));
+            (v | (upper & Vector128.Create((sbyte)0x20))).AsByte().StoreUnsafe(ref lower, (nuint)(k * 16));
+            var odd = v | Vector128.LessThan(v, Vector128.Create((sbyte)0x09)) | (Vector128.GreaterThan(v, Vector128.Create((sbyte)0x0d)) & Vector128.LessThan(v, Vector128.Create((sbyte)0x1c)));
+            bad |= odd.ExtractMostSignificantBits() != 0;
+            sep |= (ulong)Vector128.LessThan(v, Vector128.Create((sbyte)0x21)).ExtractMostSignificantBits() << (k * 16);
+        }
+        return sep;
     }
 }
