@@ -99,6 +99,32 @@ public class Utf8WordsTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(LengthsAndWidths))]
+    public void Non_ascii_texts_split_exactly_like_s1_at_every_block_boundary(int targetBytes, int vectorBytes)
+    {
+        // Non-ASCII letters of 2, 3 and 4 UTF-8 bytes (some lower-case to a different length) and non-ASCII
+        // whitespace, mixed into ASCII words: the path that lower-cases code points and re-splits by blocks.
+        string[] letters = ["\u00c9", "\u00df", "\u03a3", "\u023a", "\u2c65", "\ud801\udc00", "\u2019"];
+        string[] gaps = [" ", "\u00a0", "\u2003", "\u3000", "\n"];
+        var words = new Utf8Words();
+        for (int seed = 0; seed < 200; seed++)
+        {
+            var rng = new Random(seed * 104729 + targetBytes);
+            var sb = new StringBuilder();
+            while (Encoding.UTF8.GetByteCount(sb.ToString()) < targetBytes)
+            {
+                var word = RandomWord(rng);
+                int at = rng.Next(word.Length + 1);
+                sb.Append(word[..at]).Append(letters[rng.Next(letters.Length)]).Append(word[at..]);
+                if (rng.Next(4) > 0) sb.Append(gaps[rng.Next(gaps.Length)]);
+            }
+            var text = sb.ToString();
+            Normalise(words, vectorBytes, Encoding.UTF8.GetBytes(text));
+            Assert.Equal(S1Text.Words(text), WordsOf(words));
+        }
+    }
+
     [Fact]
     public void A_word_hashes_the_same_from_the_plain_and_the_general_path()
     {
