@@ -36,10 +36,11 @@ public sealed class NgramIndex
     int[] _heads = new int[1024];        // first posting of the slot's n-gram
     int _distinct;
 
-    // 16 x table capacity bits (at least 32 per distinct n-gram, as the table is at most half full), one set
-    // from each key's high bits. Almost every window of a clean text misses, and this filter (a quarter of the
-    // table's size, so it stays in the L2 cache) rejects all but ~3% of those misses without touching the
-    // table, whose probes would mostly be cache misses.
+    // A Bloom filter of 16 x table capacity bits (at least 32 per distinct n-gram, as the table is at most half
+    // full) with two bits per key: one from its high bits, one from the same bits rotated (FilterBits). Almost
+    // every window of a clean text misses, and this filter (a quarter of the table's size, so it stays in the
+    // L2 cache) rejects all but ~0.5% of those misses without touching the table, whose probes would mostly
+    // be cache misses. The second bit is read only when the first is set.
     ulong[] _filter = new ulong[1024 * 16 / 64];
     int _filterShift = 64 - 14;
 
@@ -155,6 +156,8 @@ public sealed class NgramIndex
             ulong key = TKeys.Key(h);
             ulong bit = key >> filterShift;
             if (((Unsafe.Add(ref filter, (nint)(bit >> 6)) >> (int)(bit & 63)) & 1) == 0 || known < n) continue;
+            bit = SecondFilterBit(key, filterShift);
+            if (((Unsafe.Add(ref filter, (nint)(bit >> 6)) >> (int)(bit & 63)) & 1) == 0) continue;
             if (Probe(NonZero(key), words, w - n + 1) is { } match) return match;
         }
         return null;
@@ -275,7 +278,13 @@ public sealed class NgramIndex
     {
         ulong bit = key >> _filterShift;
         _filter[bit >> 6] |= 1UL << (int)(bit & 63);
+        bit = SecondFilterBit(key, _filterShift);
+        _filter[bit >> 6] |= 1UL << (int)(bit & 63);
     }
+
+    /// <summary>The filter's second bit for a key: the key's bits rotated, so that its index is independent of the first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ulong SecondFilterBit(ulong key, int filterShift) => System.Numerics.BitOperations.RotateLeft(key, 29) >> filterShift;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Grow()
