@@ -188,7 +188,7 @@ public class CachingTests : StoreTest
         var first = await Run(Build());
         var second = await Run(Build(delta: 2));
         var oldAdd = first.Stages["add"].Outputs["numbers"];
-        var r = Store.CollectGarbage();
+        var r = Store.CollectGarbage(new GcOptions { Grace = TimeSpan.Zero });
         Assert.False(File.Exists(Store.ObjectPath(oldAdd)));                     // superseded by delta=2
         Assert.Equal(2, r.ObjectsDeleted);                                        // old add.numbers and old sum.groups
         foreach (var s in second.Stages.Values)

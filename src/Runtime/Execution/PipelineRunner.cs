@@ -93,13 +93,15 @@ public sealed class PipelineRunner
         var force = new HashSet<string>(_options.Force, StringComparer.Ordinal);
 
         Directory.CreateDirectory(_store.PipelineDir(p.Name));
+        using var storeLock = StoreLock.Shared(_store.Root, ct); // gc waits for the run to end
         using var runLock = AcquireRunLock(p);
         _store.CleanAbandonedTemp();
 
         var runId = $"{DateTime.UtcNow:yyyyMMdd'T'HHmmssfff'Z'}-{Guid.NewGuid().ToString("N")[..8]}";
         var started = Stopwatch.StartNew();
         var startedUtc = DateTime.UtcNow;
-        var files = new FileHashMemo(_store.FileHashCachePath);
+        var files = new FileHashMemo(_store.FileHashCachePath, trustStamps: !_options.VerifyHashes);
+        using var inflight = new InflightRun(_store.Root, p.Name, runId);
         var pipelineLock = _store.ReadLock(p.Name);
         var lockGate = new object();
         var results = new Dictionary<Stage, StageResult>();
@@ -137,6 +139,7 @@ public sealed class PipelineRunner
                 else
                 {
                     var entry = _store.TryGetCacheEntry(key.Key);
+                    if (entry != null) inflight.Pin(entry.Outputs.Values); // before they are checked and used
                     string problem = "";
                     if (entry != null && CachedOutputsHealthy(entry, out problem))
                     {
@@ -154,6 +157,7 @@ public sealed class PipelineRunner
 
                 progress?.StageStarted(s.Name);
                 var outputs = await RunStage(s, refs, sources, key.Externals, ct);
+                inflight.Pin(outputs.outputs.Values);
                 var ran = new StageResult
                 {
                     Name = s.Name, Status = StageStatus.Ran, Reason = reason, Key = key.Key, Outputs = outputs.outputs, Inputs = key.Inputs,
@@ -215,7 +219,8 @@ public sealed class PipelineRunner
         await done.Task;
         block.Complete();
         await block.Completion;
-        files.Save();
+        if (errors.Count == 0) RecheckOutputs(graph, results, errors); // after a failure, that failure is the news
+        try { files.Save(); } catch (IOException) { /* only a cache of external hashes */ }
 
         var result = new RunResult
         {
@@ -223,12 +228,43 @@ public sealed class PipelineRunner
             Stages = graph.Order.ToDictionary(s => s.Name, s => results[s]),
             ManifestPath = Path.Combine(_store.RunsDir(p.Name), runId + ".json"),
         };
-        RunManifest.Write(result, startedUtc, _options, p);
+        var failed = graph.Order.Select(s => results[s]).FirstOrDefault(r => r.Status == StageStatus.Failed);
+        try { RunManifest.Write(result, startedUtc, _options, p); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A full disk fails the stage and then the manifest: report the stage, which is what the user needs to know.
+            if (failed != null)
+                throw new StageFailedException(failed.Name, result with { ManifestPath = $"(not written: {e.Message})" }, errors[failed.Name]);
+            throw new IOException($"run of pipeline '{p.Name}': every stage finished but the run manifest could not be written: {e.Message}", e);
+        }
         progress?.RunFinished(result);
         if (ct.IsCancellationRequested) throw new OperationCanceledException($"run of pipeline '{p.Name}' cancelled; manifest {result.ManifestPath}", ct);
-        var failed = graph.Order.Select(s => results[s]).FirstOrDefault(r => r.Status == StageStatus.Failed);
         if (failed != null) throw new StageFailedException(failed.Name, result, errors[failed.Name]);
         return result;
+    }
+
+    /// <summary>
+    /// A run never reports success for an output that is not in the store: every output of a stage that ran or
+    /// was reused is checked (stat and recorded size/mtime) once all stages have finished; a missing or damaged
+    /// one fails that stage.
+    /// </summary>
+    void RecheckOutputs(PipelineGraph graph, Dictionary<Stage, StageResult> results, Dictionary<string, Exception> errors)
+    {
+        foreach (var s in graph.Order)
+        {
+            var r = results[s];
+            if (r.Status is not (StageStatus.Ran or StageStatus.Cached)) continue;
+            foreach (var (name, a) in r.Outputs)
+            {
+                var health = _store.Verify(a);
+                if (health == ArtifactHealth.Ok) continue;
+                var message = $"output {s.Name}.{name} ({a.Hash[..12]}) is {health.ToString().ToLowerInvariant()} at the end of the run " +
+                              "(removed or changed by another process); rerun the pipeline to recompute it";
+                errors[s.Name] = new InvalidOperationException(message);
+                results[s] = r with { Status = StageStatus.Failed, Error = message, Reason = "output lost" };
+                break;
+            }
+        }
     }
 
     static string Describe(Exception e) => e is AggregateException { InnerExceptions.Count: 1 } a ? Describe(a.InnerExceptions[0]) : e.Message;
@@ -253,6 +289,7 @@ public sealed class PipelineRunner
         {
             await Task.Run(() => s.RunAsync(ctx), ct);
             ct.ThrowIfCancellationRequested();
+            ctx.VerifyInputsRead(); // nothing is committed from input bytes that did not hash to their address
             var staged = await ctx.CompleteOutputsAsync(ct);
             var outputs = new Dictionary<string, ArtifactRef>(StringComparer.Ordinal);
             foreach (var (name, (kind, path, rows)) in staged)
@@ -277,7 +314,8 @@ public sealed class PipelineRunner
     {
         ConfigOverrides.Apply(p, _options.Overrides);
         var graph = new PipelineGraph(p);
-        var files = new FileHashMemo(_store.FileHashCachePath);
+        using var storeLock = StoreLock.Shared(_store.Root);
+        var files = new FileHashMemo(_store.FileHashCachePath, trustStamps: !_options.VerifyHashes);
         var pipelineLock = _store.ReadLock(p.Name);
         var outputs = new Dictionary<Stage, IReadOnlyDictionary<string, ArtifactRef>>();
         var entries = new List<StageStatusEntry>();
@@ -324,6 +362,7 @@ public sealed class PipelineRunner
     public async Task<WhyReport> WhyAsync(Pipeline p, string recordId, CancellationToken ct = default)
     {
         var graph = new PipelineGraph(p);
+        using var storeLock = StoreLock.Shared(_store.Root, ct);
         var pipelineLock = _store.ReadLock(p.Name);
         var decisions = new List<RecordDecision>();
         var missing = new List<string>();

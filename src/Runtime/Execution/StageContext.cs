@@ -15,6 +15,8 @@ internal sealed class StageContext : IStageContext
     readonly Dictionary<string, StageTableWriter> _tables = new(StringComparer.Ordinal);
     readonly Dictionary<string, string> _dirs = new(StringComparer.Ordinal);
     readonly Dictionary<string, double> _metrics = new(StringComparer.Ordinal);
+    readonly List<StoredTableReader> _readers = new();
+    readonly HashSet<string> _verifiedDirectories = new(StringComparer.Ordinal);
     RecordMemo? _memo;
     bool _stageReportsProgress;
 
@@ -55,15 +57,38 @@ internal sealed class StageContext : IStageContext
     {
         var port = InputPort(input, ArtifactKind.Table);
         var (artifact, source) = Bound(input);
-        var reader = _store.OpenTable(artifact, source);
+        var reader = (StoredTableReader)_store.OpenTable(artifact, source);
         if (port.Schema != null) TableSchema.Get(port.Schema).Validate(reader.Schema, StageName, $"{source} (input '{input}')");
+        lock (_readers) _readers.Add(reader);
         return reader;
     }
 
+    /// <summary>
+    /// The directory of a directory input, verified against its address on first use (a directory cannot be
+    /// hashed while a stage reads it, so it is hashed before): a corrupt one fails the stage naming it.
+    /// </summary>
     public string InputDirectory(string input)
     {
         InputPort(input, ArtifactKind.Directory);
-        return _store.ObjectPath(Bound(input).artifact);
+        var (artifact, source) = Bound(input);
+        lock (_verifiedDirectories)
+            if (!_verifiedDirectories.Contains(input))
+            {
+                _store.VerifyContent(artifact, $"{source} (input '{input}')");
+                _verifiedDirectories.Add(input);
+            }
+        return _store.ObjectPath(artifact);
+    }
+
+    /// <summary>
+    /// After the stage returned: every table input it started reading must have been verified against its
+    /// address; one it stopped reading early is hashed in full now. Throws <see cref="ArtifactCorruptException"/>.
+    /// </summary>
+    internal void VerifyInputsRead()
+    {
+        List<StoredTableReader> readers;
+        lock (_readers) readers = _readers.ToList();
+        foreach (var r in readers) r.EnsureVerified();
     }
 
     /// <summary>The artifact's address is its content hash (verified when the store committed it).</summary>

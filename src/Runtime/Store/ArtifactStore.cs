@@ -39,10 +39,20 @@ public sealed class ArtifactStore
     public string ObjectPath(ArtifactRef a) => ObjectPath(a.Hash, a.Kind);
 
     internal string ObjectPath(string hash, ArtifactKind kind) =>
-        Path.Combine(ObjectsDir, hash[..2], hash + (kind == ArtifactKind.Table ? ".parquet" : ".dir"));
+        Path.Combine(ObjectsDir, Address(hash)[..2], hash + (kind == ArtifactKind.Table ? ".parquet" : ".dir"));
 
-    string MetaPath(string hash) => Path.Combine(ObjectsDir, hash[..2], hash + ".meta.json");
-    string CachePath(string key) => Path.Combine(Root, "cache", key[..2], key + ".json");
+    string MetaPath(string hash) => Path.Combine(ObjectsDir, Address(hash)[..2], hash + ".meta.json");
+    string CachePath(string key) => Path.Combine(Root, "cache", Address(key)[..2], key + ".json");
+
+    /// <summary>The last guard before a hash becomes a path: exactly 64 lowercase hex characters, or an error.</summary>
+    static string Address(string hash) => Hashing.IsHash(hash) ? hash
+        : throw new InvalidDataException($"refusing to use {Hashing.Quote(hash)} as a store address: a hash is 64 lowercase hex characters");
+
+    ObjectMeta? ReadMeta(string hash)
+    {
+        var meta = StoreJson.ReadRebuildable<ObjectMeta>(MetaPath(hash));
+        return meta != null && meta.Hash == hash && (meta.Kind != ArtifactKind.Directory || meta.Files is not null) ? meta : null;
+    }
 
     // ---------- temporary space ----------
 
@@ -85,11 +95,11 @@ public sealed class ArtifactStore
         var hash = Hashing.HashFile(tempFile);
         var dest = ObjectPath(hash, ArtifactKind.Table);
         Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
-        var existing = StoreJson.TryRead<ObjectMeta>(MetaPath(hash));
+        var existing = ReadMeta(hash);
         if (existing != null && QuickCheck(existing, dest)) File.Delete(tempFile); // same bytes already stored
         else File.Move(tempFile, dest, overwrite: true);
         var fi = new FileInfo(dest);
-        var meta = new ObjectMeta { Hash = hash, Kind = ArtifactKind.Table, Bytes = fi.Length, Rows = rows, MtimeTicks = fi.LastWriteTimeUtc.Ticks };
+        var meta = new ObjectMeta { Hash = hash, Kind = ArtifactKind.Table, Bytes = fi.Length, Rows = rows, MtimeTicks = fi.LastWriteTimeUtc.Ticks, FooterSha256 = ParquetTableFileReader.FooterHash(dest) };
         AtomicFile.WriteAllText(MetaPath(hash), StoreJson.Serialize(meta));
         return new ArtifactRef(hash, ArtifactKind.Table, meta.Bytes, rows);
     }
@@ -101,7 +111,7 @@ public sealed class ArtifactStore
         var hash = Hashing.HashDirectory(tempDir);
         var dest = ObjectPath(hash, ArtifactKind.Directory);
         Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
-        var existing = StoreJson.TryRead<ObjectMeta>(MetaPath(hash));
+        var existing = ReadMeta(hash);
         if (existing != null && QuickCheck(existing, dest)) Directory.Delete(tempDir, recursive: true);
         else
         {
@@ -162,22 +172,65 @@ public sealed class ArtifactStore
         var path = ObjectPath(a);
         bool exists = a.Kind == ArtifactKind.Table ? File.Exists(path) : Directory.Exists(path);
         if (!exists) return ArtifactHealth.Missing;
-        var meta = StoreJson.TryRead<ObjectMeta>(MetaPath(a.Hash));
-        if (!fullHash && meta != null && meta.Hash == a.Hash && QuickCheck(meta, path)) return ArtifactHealth.Ok;
+        var meta = ReadMeta(a.Hash);
+        if (!fullHash && meta != null && QuickCheck(meta, path)) return ArtifactHealth.Ok;
         string actual;
         try { actual = a.Kind == ArtifactKind.Table ? Hashing.HashFile(path) : Hashing.HashDirectory(path); }
         catch (IOException) { actual = ""; }
+        catch (UnauthorizedAccessException) { actual = ""; }
         if (actual == a.Hash)
         {
             // Touched but intact: refresh the stamps so the next check is cheap again.
             var fresh = a.Kind == ArtifactKind.Table
-                ? new ObjectMeta { Hash = a.Hash, Kind = a.Kind, Bytes = new FileInfo(path).Length, Rows = a.Rows, MtimeTicks = new FileInfo(path).LastWriteTimeUtc.Ticks }
+                ? new ObjectMeta { Hash = a.Hash, Kind = a.Kind, Bytes = new FileInfo(path).Length, Rows = a.Rows, MtimeTicks = new FileInfo(path).LastWriteTimeUtc.Ticks, FooterSha256 = ParquetTableFileReader.FooterHash(path) }
                 : DirectoryMeta(a.Hash, path);
             AtomicFile.WriteAllText(MetaPath(a.Hash), StoreJson.Serialize(fresh));
             return ArtifactHealth.Ok;
         }
         Quarantine(a, path);
         return ArtifactHealth.Corrupt;
+    }
+
+    /// <summary>
+    /// Re-hashes an artifact in full and throws <see cref="ArtifactCorruptException"/> naming it (after moving it
+    /// to quarantine/) unless its content still matches its address.
+    /// </summary>
+    internal void VerifyContent(ArtifactRef a, string artifact)
+    {
+        var path = ObjectPath(a);
+        bool exists = a.Kind == ArtifactKind.Table ? File.Exists(path) : Directory.Exists(path);
+        if (!exists) throw new FileNotFoundException($"artifact {artifact} ({a.Hash[..12]}) is missing from store {Root}; rerun the pipeline to recompute it", path);
+        string actual;
+        try { actual = a.Kind == ArtifactKind.Table ? Hashing.HashFile(path) : Hashing.HashDirectory(path); }
+        catch (IOException) { actual = "unreadable"; }
+        if (actual == a.Hash) return;
+        Quarantine(a, path);
+        throw new ArtifactCorruptException(artifact, a.Hash, actual);
+    }
+
+    /// <summary>
+    /// A reader found that the bytes it consumed do not hash to the artifact's address: confirm on disk, move the
+    /// object aside, and fail whatever was reading it.
+    /// </summary>
+    internal Exception CorruptWhileReading(ArtifactRef a, string artifact, string actual)
+    {
+        if (Verify(a, fullHash: true) == ArtifactHealth.Ok) // intact on disk now: it changed while being read
+            return new InvalidDataException($"artifact {artifact} ({a.Hash[..12]}) changed while it was being read (content hashed to {actual[..12]}); nothing computed from it was stored; rerun");
+        return new ArtifactCorruptException(artifact, a.Hash, actual);
+    }
+
+    /// <summary>
+    /// Before a table's footer is parsed: its hash must match the one recorded at commit (when one was), else the
+    /// whole object is re-hashed and, being corrupt, quarantined with an <see cref="ArtifactCorruptException"/>.
+    /// </summary>
+    internal void CheckFooter(ArtifactRef a, string artifact)
+    {
+        var path = ObjectPath(a);
+        if (ReadMeta(a.Hash) is not { FooterSha256: { } expected }) return;
+        string actual;
+        try { actual = ParquetTableFileReader.FooterHash(path); }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"artifact {artifact} ({a.Hash[..12]}) is missing from store {Root}; rerun the pipeline to recompute it", path); }
+        if (actual != expected) VerifyContent(a, artifact);
     }
 
     void Quarantine(ArtifactRef a, string path)
@@ -216,12 +269,29 @@ public sealed class ArtifactStore
 
     // ---------- cache entries and locks ----------
 
-    public CacheEntry? TryGetCacheEntry(string key) => StoreJson.TryRead<CacheEntry>(CachePath(key));
+    /// <summary>
+    /// The cache entry of <paramref name="key"/>, or null when there is none. An entry that cannot be read or holds
+    /// an invalid hash raises <see cref="StoreFileCorruptException"/> naming the file: it is never taken as a miss.
+    /// </summary>
+    public CacheEntry? TryGetCacheEntry(string key)
+    {
+        var path = CachePath(key);
+        var e = StoreJson.Read<CacheEntry>(path);
+        return e is null ? null : StoreValidation.Cache(e, path, key);
+    }
 
     internal void PutCacheEntry(CacheEntry e) => AtomicFile.WriteAllText(CachePath(e.Key), StoreJson.Serialize(e));
 
-    public PipelineLock ReadLock(string pipeline) =>
-        StoreJson.TryRead<PipelineLock>(LockPath(pipeline)) ?? new PipelineLock { Pipeline = pipeline };
+    /// <summary>
+    /// The pipeline's lock (an empty one when it has never run). A lock file that cannot be read, has a null entry
+    /// or an invalid hash raises <see cref="StoreFileCorruptException"/> naming the file.
+    /// </summary>
+    public PipelineLock ReadLock(string pipeline)
+    {
+        var path = LockPath(pipeline);
+        var l = StoreJson.Read<PipelineLock>(path);
+        return l is null ? new PipelineLock { Pipeline = pipeline } : StoreValidation.Lock(l, path);
+    }
 
     internal void WriteLock(PipelineLock l) => AtomicFile.WriteAllText(LockPath(l.Pipeline), StoreJson.Serialize(l));
 
@@ -254,8 +324,14 @@ public sealed class ArtifactStore
         return OpenTable(a, $"{stage.Name}.{output}");
     }
 
-    /// <summary>Reader over a stored table artifact.</summary>
-    public ITableReader OpenTable(ArtifactRef a, string name) => new StoredTableReader(ObjectPath(a), name, a.Rows, a.Hash);
+    /// <summary>Reader over a stored table artifact; a read to the end verifies the content against the address.</summary>
+    public ITableReader OpenTable(ArtifactRef a, string name) => new StoredTableReader(this, a, name);
+
+    /// <summary>
+    /// Holds the store's shared lock (<see cref="StoreLock"/>) until disposed: gc waits for (refuses to run beside)
+    /// every holder. Runs, status and why take it themselves; take it around other reads of the store.
+    /// </summary>
+    public IDisposable LockShared(CancellationToken ct = default) => StoreLock.Shared(Root, ct);
 
     /// <summary>Path of the latest materialised directory <c>stage.output</c> (read-only: do not modify).</summary>
     public string GetDirectory(Pipeline p, string stageOutput)
@@ -281,54 +357,101 @@ public sealed class ArtifactStore
 
     // ---------- garbage collection ----------
 
-    public sealed record GcResult(int ObjectsDeleted, long BytesFreed, int CacheEntriesDeleted, int TempDirsDeleted);
+    /// <summary>What <see cref="CollectGarbage(GcOptions?)"/> deleted and what it kept back.</summary>
+    public sealed record GcResult(int ObjectsDeleted, long BytesFreed, int CacheEntriesDeleted, int TempDirsDeleted)
+    {
+        /// <summary>Leftover <c>*.tmp-PID-*</c> files of processes that no longer exist.</summary>
+        public int TempFilesDeleted { get; init; }
+        /// <summary>Unreferenced objects kept because they were written within the grace period.</summary>
+        public int KeptRecent { get; init; }
+        /// <summary>Unreferenced objects kept because a running process has pinned them.</summary>
+        public int KeptInFlight { get; init; }
+    }
 
     /// <summary>
     /// Deletes objects that no pipeline's lock references (older results kept only in the run cache), the cache
-    /// entries that point at them, quarantined files and abandoned temp dirs. Record memos are kept.
+    /// entries that point at them, quarantined files, abandoned temp dirs and temp files of dead processes. Record
+    /// memos are kept. Holds the store exclusively (<see cref="StoreBusyException"/> while any run, status, show or
+    /// why is using it); never deletes an object written within <see cref="GcOptions.Grace"/> before it started
+    /// or pinned by a live run; deletes nothing at all when any lock, cache entry or run record is unreadable.
     /// </summary>
-    public GcResult CollectGarbage()
+    public GcResult CollectGarbage(GcOptions? options = null)
     {
-        var live = new HashSet<string>(StringComparer.Ordinal);
-        var pipelinesDir = Path.Combine(Root, "pipelines");
-        if (Directory.Exists(pipelinesDir))
-            foreach (var d in Directory.GetDirectories(pipelinesDir))
-                foreach (var e in ReadLock(Path.GetFileName(d)).Stages.Values)
-                    foreach (var o in e.Outputs.Values) live.Add(o.Hash);
-        int objects = 0, entries = 0; long bytes = 0;
-        var cacheDir = Path.Combine(Root, "cache");
-        if (Directory.Exists(cacheDir))
-            foreach (var f in Directory.EnumerateFiles(cacheDir, "*.json", SearchOption.AllDirectories).ToList())
-            {
-                var e = StoreJson.TryRead<CacheEntry>(f);
-                if (e == null || e.Outputs.Values.Any(o => !live.Contains(o.Hash))) { File.Delete(f); entries++; }
-            }
-        if (Directory.Exists(ObjectsDir))
-            foreach (var sub in Directory.GetDirectories(ObjectsDir))
-                foreach (var entry in Directory.GetFileSystemEntries(sub))
-                {
-                    var name = Path.GetFileName(entry);
-                    var hash = name.Split('.')[0];
-                    if (live.Contains(hash)) continue;
-                    if (File.Exists(entry)) { bytes += new FileInfo(entry).Length; File.Delete(entry); }
-                    else { bytes += Directory.EnumerateFiles(entry, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length); Directory.Delete(entry, true); }
-                    if (!name.EndsWith(".meta.json")) objects++;
-                }
-        if (Directory.Exists(QuarantineDir)) Directory.Delete(QuarantineDir, recursive: true);
-        int tmp = CleanAbandonedTemp();
-        return new GcResult(objects, bytes, entries, tmp);
+        using var exclusive = StoreLock.Exclusive(Root, "gc");
+        return new GarbageCollector(this, options ?? new GcOptions()).Run();
     }
+
+    internal string CacheDir => Path.Combine(Root, "cache");
+    internal string PipelinesDir => Path.Combine(Root, "pipelines");
+    internal static bool ProcessIsAlive(int pid) => IsAlive(pid);
+    internal string MetaPathOf(string hash) => MetaPath(hash);
 }
 
-/// <summary>Streams a stored Parquet table as Arrow batches, one row group at a time.</summary>
-internal sealed class StoredTableReader(string path, string artifact, long rows, string hash) : ITableReader
+/// <summary>Options of <see cref="ArtifactStore.CollectGarbage(GcOptions?)"/>.</summary>
+public sealed record GcOptions
+{
+    /// <summary>The default grace period: an hour, like git's protection of fresh loose objects (shorter, for big artifacts).</summary>
+    public static readonly TimeSpan DefaultGrace = TimeSpan.FromHours(1);
+
+    /// <summary>Unreferenced objects written (or re-committed) less than this long before gc started are kept.</summary>
+    public TimeSpan Grace { get; init; } = DefaultGrace;
+}
+
+/// <summary>
+/// Streams a stored Parquet table as Arrow batches, one row group at a time, hashing the file's bytes as they are
+/// read (<see cref="VerifyingReadStream"/>): an enumeration that reaches the end compares the hash with the
+/// artifact's address and fails (quarantining the object) on a mismatch, so corrupt bytes never flow on unnoticed.
+/// </summary>
+internal sealed class StoredTableReader(ArtifactStore store, ArtifactRef artifact, string name) : ITableReader
 {
     Schema? _schema;
-    public string Artifact { get; } = artifact;
-    public string Path { get; } = path;
-    public long RowCount { get; } = rows;
-    public string ContentHash { get; } = hash;
-    public Schema Schema => _schema ??= ParquetTableFileReader.ReadHeaderAsync(Path).GetAwaiter().GetResult().schema;
-    public IAsyncEnumerable<RecordBatch> ReadBatchesAsync(CancellationToken cancellationToken = default) =>
-        ParquetTableFileReader.ReadBatchesAsync(Path, cancellationToken);
+    int _requested, _verified;
+    public string Artifact { get; } = name;
+    public ArtifactRef Ref { get; } = artifact;
+    public string Path { get; } = store.ObjectPath(artifact);
+    public long RowCount => Ref.Rows;
+    public string ContentHash => Ref.Hash;
+    /// <summary>Bytes the last verified enumeration had to read beyond what the Parquet reader read.</summary>
+    public long LastCatchUpBytes { get; private set; }
+    /// <summary>Some enumeration started reading batches.</summary>
+    public bool BatchesRequested => Volatile.Read(ref _requested) != 0;
+    /// <summary>Some enumeration read the whole file and its hash matched.</summary>
+    public bool Verified => Volatile.Read(ref _verified) != 0;
+    public Schema Schema
+    {
+        get
+        {
+            if (_schema != null) return _schema;
+            CheckFooterOnce();
+            return _schema = ParquetTableFileReader.ReadHeaderAsync(Path).GetAwaiter().GetResult().schema;
+        }
+    }
+
+    int _footerChecked;
+    void CheckFooterOnce()
+    {
+        if (Volatile.Read(ref _footerChecked) != 0) return;
+        store.CheckFooter(Ref, Artifact);
+        Volatile.Write(ref _footerChecked, 1);
+    }
+
+    public async IAsyncEnumerable<RecordBatch> ReadBatchesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        Volatile.Write(ref _requested, 1);
+        CheckFooterOnce();
+        await using var stream = new VerifyingReadStream(Path);
+        await foreach (var b in ParquetTableFileReader.ReadBatchesAsync(stream, Path, cancellationToken)) yield return b;
+        var actual = await stream.FinishAsync(cancellationToken);
+        LastCatchUpBytes = stream.CatchUpBytes;
+        if (actual != Ref.Hash) throw store.CorruptWhileReading(Ref, Artifact, actual);
+        Volatile.Write(ref _verified, 1);
+    }
+
+    /// <summary>Verifies the whole file unless an enumeration already did (for a stage that stopped reading early).</summary>
+    public void EnsureVerified()
+    {
+        if (Verified || !BatchesRequested) return;
+        store.VerifyContent(Ref, Artifact);
+        Volatile.Write(ref _verified, 1);
+    }
 }

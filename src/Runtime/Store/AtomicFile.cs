@@ -8,13 +8,22 @@ internal static class AtomicFile
     public static void WriteAllText(string path, string text)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        // The process id in the name lets gc tell the leftovers of dead processes from files being written.
         var tmp = $"{path}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+        try
         {
-            var bytes = Encoding.UTF8.GetBytes(text);
-            fs.Write(bytes);
-            fs.Flush(flushToDisk: true);
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            {
+                var bytes = Encoding.UTF8.GetBytes(text);
+                fs.Write(bytes);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, path, overwrite: true);
         }
-        File.Move(tmp, path, overwrite: true);
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { } // e.g. the disk is full
+            throw;
+        }
     }
 }

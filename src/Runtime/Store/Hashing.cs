@@ -11,6 +11,23 @@ public static class Hashing
     public static string Sha256Hex(ReadOnlySpan<byte> data) => Convert.ToHexStringLower(SHA256.HashData(data));
     public static string Sha256Hex(string text) => Sha256Hex(Encoding.UTF8.GetBytes(text));
 
+    /// <summary>
+    /// True for exactly 64 lowercase hex characters: the only strings the store turns into paths. Every hash
+    /// read from disk (lock files, cache entries, run records, object sidecars) is checked with this first, so a
+    /// damaged or hostile file cannot name a path outside the store (e.g. <c>../../tmp/x</c>).
+    /// </summary>
+    public static bool IsHash(string? s)
+    {
+        if (s is null || s.Length != 64) return false;
+        foreach (char c in s)
+            if (c is not (>= '0' and <= '9' or >= 'a' and <= 'f')) return false;
+        return true;
+    }
+
+    /// <summary>A hash as a short, printable quote for error messages (whatever it holds).</summary>
+    internal static string Quote(string? s) =>
+        s is null ? "null" : System.Text.Json.JsonSerializer.Serialize(s.Length > 80 ? s[..80] + "..." : s);
+
     public static string HashFile(string path)
     {
         using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);

@@ -97,6 +97,26 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
 /// <summary>Reads a Parquet file written by <see cref="ParquetTableFileWriter"/> one row group (one Arrow batch) at a time.</summary>
 internal static class ParquetTableFileReader
 {
+    /// <summary>
+    /// sha256 of a Parquet file's footer and 8-byte trailer (footer length, "PAR1"): the part a reader parses
+    /// first. A file too short or without the trailer gets a value no intact file has.
+    /// </summary>
+    public static string FooterHash(string path)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        long len = f.Length;
+        if (len < 12) return "short";
+        var trailer = new byte[8];
+        f.Seek(len - 8, SeekOrigin.Begin);
+        f.ReadExactly(trailer);
+        long footer = BitConverter.ToInt32(trailer, 0);
+        if (footer < 0 || footer > len - 12 || trailer[4] != 'P' || trailer[5] != 'A' || trailer[6] != 'R' || trailer[7] != '1') return "no-trailer";
+        var bytes = new byte[footer + 8];
+        f.Seek(len - 8 - footer, SeekOrigin.Begin);
+        f.ReadExactly(bytes);
+        return Hashing.Sha256Hex(bytes);
+    }
+
     public static async Task<(Schema schema, long rows)> ReadHeaderAsync(string path, CancellationToken ct = default)
     {
         await using var reader = await ParquetReader.CreateAsync(path, null, ct);
@@ -111,7 +131,15 @@ internal static class ParquetTableFileReader
     public static async IAsyncEnumerable<RecordBatch> ReadBatchesAsync(string path,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
-        await using var reader = await ParquetReader.CreateAsync(path, null, ct);
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        await foreach (var b in ReadBatchesAsync(stream, path, ct)) yield return b;
+    }
+
+    /// <summary>Reads the file through <paramref name="stream"/> (left open), row group by row group, columns in file order.</summary>
+    public static async IAsyncEnumerable<RecordBatch> ReadBatchesAsync(Stream stream, string path,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await using var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true, ct);
         var schema = SchemaOf(reader, path);
         var codecs = ColumnCodec.Create(schema, reader.Schema);
         for (int g = 0; g < reader.RowGroupCount; g++)

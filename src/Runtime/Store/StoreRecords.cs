@@ -61,6 +61,8 @@ internal sealed class ObjectMeta
     public long Rows { get; set; }
     public long MtimeTicks { get; set; }
     public List<FileStamp>? Files { get; set; }
+    /// <summary>Tables: sha256 of the Parquet footer and trailer, checked before a reader parses them (a damaged footer can hang the parser).</summary>
+    public string? FooterSha256 { get; set; }
 }
 
 internal static class StoreJson
@@ -70,16 +72,97 @@ internal static class StoreJson
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DictionaryKeyPolicy = null,
         WriteIndented = true,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        AllowDuplicateProperties = false,
     };
 
     public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, Options);
 
-    public static T? TryRead<T>(string path) where T : class
+    /// <summary>
+    /// Reads a store file that must be intact if it exists: null when there is no such file; a file that is not
+    /// valid JSON of the expected shape (or holds JSON null) raises <see cref="StoreFileCorruptException"/> naming it.
+    /// </summary>
+    public static T? Read<T>(string path) where T : class
     {
-        if (!File.Exists(path)) return null;
-        try { return JsonSerializer.Deserialize<T>(File.ReadAllText(path), Options); }
-        catch (JsonException) { return null; } // a damaged metadata file is treated as absent: the work is redone
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+        try
+        {
+            return JsonSerializer.Deserialize<T>(text, Options)
+                ?? throw new StoreFileCorruptException(path, "it holds JSON null");
+        }
+        catch (JsonException e) { throw new StoreFileCorruptException(path, $"not valid JSON of the expected shape ({e.Message})"); }
+        catch (Exception e) when (e is InvalidOperationException or NotSupportedException or ArgumentException)
+        {
+            throw new StoreFileCorruptException(path, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Reads a file the store can rebuild from data it already has (an object's sidecar, the external-file hash
+    /// memo): a damaged one is treated as absent, which only costs a re-hash.
+    /// </summary>
+    public static T? ReadRebuildable<T>(string path) where T : class
+    {
+        try { return Read<T>(path); }
+        catch (StoreFileCorruptException) { return null; }
+        catch (IOException) { return null; }
+    }
+}
+
+/// <summary>
+/// Checks what was read from a store file before any of it is used: no null entries, and every hash exactly 64
+/// lowercase hex characters (<see cref="Store.Hashing.IsHash"/>), so nothing read from disk can become a path
+/// outside the store. Violations raise <see cref="StoreFileCorruptException"/> naming the file and the entry.
+/// </summary>
+internal static class StoreValidation
+{
+    static StoreFileCorruptException Bad(string file, string what) => new(file, what);
+
+    public static void Hash(string file, string what, string? hash)
+    {
+        if (!Store.Hashing.IsHash(hash))
+            throw Bad(file, $"{what} {Store.Hashing.Quote(hash)} is not a hash (64 lowercase hex characters)");
+    }
+
+    public static void Artifact(string file, string what, ArtifactRef? a)
+    {
+        if (a is null) throw Bad(file, $"{what} is null");
+        Hash(file, $"{what} hash", a.Hash);
+        if (!Enum.IsDefined(a.Kind)) throw Bad(file, $"{what} has an unknown kind");
+        if (a.Bytes < 0 || a.Rows < 0) throw Bad(file, $"{what} has a negative size or row count");
+    }
+
+    public static PipelineLock Lock(PipelineLock l, string file)
+    {
+        if (l.Stages is null) throw Bad(file, "'stages' is null");
+        foreach (var (stage, e) in l.Stages)
+        {
+            string where = $"stage '{stage}'";
+            if (e is null) throw Bad(file, $"{where} entry is null");
+            Hash(file, $"{where} key", e.Key);
+            if (e.Inputs is null || e.Outputs is null || e.Externals is null) throw Bad(file, $"{where} has a null 'inputs', 'outputs' or 'externals'");
+            foreach (var (input, i) in e.Inputs)
+            {
+                if (i is null) throw Bad(file, $"{where} input '{input}' is null");
+                Hash(file, $"{where} input '{input}' hash", i.Hash);
+            }
+            foreach (var (path, h) in e.Externals) Hash(file, $"{where} external '{path}' hash", h);
+            foreach (var (output, a) in e.Outputs) Artifact(file, $"{where} output '{output}'", a);
+        }
+        return l;
+    }
+
+    public static CacheEntry Cache(CacheEntry e, string file, string key)
+    {
+        Hash(file, "'key'", e.Key);
+        if (e.Key != key) throw Bad(file, $"'key' {e.Key[..12]}... does not match the file name {key[..12]}...");
+        if (e.Outputs is null) throw Bad(file, "'outputs' is null");
+        if (e.Metrics is null) throw Bad(file, "'metrics' is null");
+        foreach (var (output, a) in e.Outputs) Artifact(file, $"output '{output}'", a);
+        return e;
     }
 }
