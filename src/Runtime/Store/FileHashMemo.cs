@@ -4,6 +4,7 @@ namespace IwSft.Runtime.Store;
 /// Hashes of files outside the store, remembered by (path, size, mtime) so a no-op rerun does not re-read
 /// big external files (the same trade-off DVC makes). Saved in the store as filehashes.json; a damaged file
 /// only costs re-hashing. With <paramref name="trustStamps"/> off (<c>--verify</c>) every file is re-hashed.
+/// External inputs are read-only: only regular files and directories of them are accepted.
 /// </summary>
 internal sealed class FileHashMemo(string path, bool trustStamps = true)
 {
@@ -15,6 +16,8 @@ internal sealed class FileHashMemo(string path, bool trustStamps = true)
     public string Hash(string file)
     {
         var full = Path.GetFullPath(file);
+        if (FileKinds.Irregular(full) is { } what)
+            throw new InvalidDataException($"external input '{file}' is {what}, not a regular file or a directory: inputs must be regular files or directories of regular files");
         if (Directory.Exists(full)) return Hashing.HashDirectory(full, Hash); // memoised per file, the store's directory hash
         var fi = new FileInfo(full);
         if (!fi.Exists) throw new FileNotFoundException($"external input '{file}' does not exist", file);

@@ -28,8 +28,10 @@ public static class Hashing
     internal static string Quote(string? s) =>
         s is null ? "null" : System.Text.Json.JsonSerializer.Serialize(s.Length > 80 ? s[..80] + "..." : s);
 
+    /// <summary>sha256 of a regular file; a FIFO, device or socket is refused (it could block or never end).</summary>
     public static string HashFile(string path)
     {
+        FileKinds.RequireRegular(path);
         using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
         return Convert.ToHexStringLower(SHA256.HashData(s));
     }
