@@ -11,7 +11,10 @@ namespace IwSft.Stages.Ingest;
 /// (all delimiters are ASCII, so UTF-8 text passes through) and checks each field's UTF-8.
 /// Empty fields are null (as pandas reads them). Bad records: a field count different from the header,
 /// a quote inside an unquoted field, text after a closing quote, an unterminated quote, a record over
-/// the size limit, invalid UTF-8. After a bad record, reading resumes at the next line break outside quotes.
+/// the size limit, invalid UTF-8. After a bad record, reading resumes at the next line break outside quotes:
+/// the rest of the record is still scanned for quoted fields (a quote opening a field starts one, a stray quote
+/// inside an unquoted field does not), so text inside a quoted field is never read as a record of its own; a
+/// quoted span that never closes makes the rest of the file part of the bad record.
 /// </summary>
 public sealed class CsvSourceReader(string path, int maxRecordBytes)
 {
@@ -27,7 +30,7 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
             ct.ThrowIfCancellationRequested();
             var parsed = await ReadRecordAsync(input, ct);
             if (parsed is null) yield break;
-            var (line, fields, raw, error, errorField) = parsed.Value;
+            var (line, fields, raw, error, errorField, endLine) = parsed.Value;
             if (error is null && fields.Count == 1 && fields[0].Bytes.Length == 0 && !fields[0].Quoted)
             {
                 BlankLines++;
@@ -37,6 +40,7 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
             if (error != null)
             {
                 if (header is null) throw new InvalidDataException($"{path}, line {line}: unreadable CSV header: {error}");
+                if (endLine > line) error += $" (the bad record, with its quoted text, runs to line {endLine})";
                 yield return new BadRow(path, line, column, error, BadRow.Clip(JsonlSourceReader.Lossy(raw)));
                 continue;
             }
@@ -73,8 +77,11 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
 
     readonly record struct Field(byte[] Bytes, bool Quoted);
 
-    /// <summary>Reads one record; null at end of file. On a syntax error, skips to the next line break outside quotes.</summary>
-    async ValueTask<(long Line, List<Field> Fields, byte[] Raw, string? Error, int? ErrorField)?> ReadRecordAsync(ByteInput input, CancellationToken ct)
+    /// <summary>
+    /// Reads one record; null at end of file. On a syntax error, skips to the next line break outside quotes
+    /// (still tracking quoted fields, see the class summary); <c>EndLine</c> is the line the record ended on.
+    /// </summary>
+    async ValueTask<(long Line, List<Field> Fields, byte[] Raw, string? Error, int? ErrorField, long EndLine)?> ReadRecordAsync(ByteInput input, CancellationToken ct)
     {
         if (await input.PeekAsync(ct) < 0) return null;
         long startLine = input.Line;
@@ -82,6 +89,7 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
         var field = new List<byte>();
         var raw = new List<byte>();
         bool quoted = false, closedQuote = false;
+        bool fieldStart = true, atNewline = false; // after an error: the next byte starts a field, so a quote there opens quoted text
         string? error = null;
         int? errorField = null;
 
@@ -90,6 +98,7 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
             if (error != null) return;
             error = message;
             errorField = fields.Count;
+            fieldStart = false;
         }
 
         while (true)
@@ -97,19 +106,34 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
             int b = await input.ReadAsync(ct);
             if (b < 0)
             {
-                if (quoted) Fail("unterminated quoted field (a \" opened and never closed before end of file)");
-                fields.Add(new Field(field.ToArray(), closedQuote));
+                if (error is null && quoted) Fail("unterminated quoted field (a \" opened and never closed before end of file)");
+                else if (error != null && quoted) error += "; a quoted field in it never closes, so the rest of the file belongs to it";
+                if (error is null) fields.Add(new Field(field.ToArray(), closedQuote));
                 break;
             }
             if (raw.Count < maxRecordBytes) raw.Add((byte)b);
             else if (error is null)
             {
+                bool atFieldStart = !quoted && field.Count == 0 && !closedQuote;
                 Fail($"record longer than the limit of {maxRecordBytes} bytes (max_line_bytes)");
                 errorField = null;
+                fieldStart = atFieldStart;
             }
             if (error != null)
             {
-                if (b == '\n') break; // resynchronise at the next line break
+                // Skip the rest of the bad record up to a line break outside quoted text.
+                if (quoted)
+                {
+                    if (b == '"')
+                    {
+                        if (await input.PeekAsync(ct) == '"') { await input.ReadAsync(ct); if (raw.Count < maxRecordBytes) raw.Add((byte)'"'); }
+                        else quoted = false;
+                    }
+                    continue;
+                }
+                if (b == '\n') { atNewline = true; break; }
+                if (b == '"' && fieldStart) quoted = true;
+                fieldStart = b == ',' || (b == '\r' && fieldStart);
                 continue;
             }
             if (quoted)
@@ -119,6 +143,7 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
                     int next = await input.PeekAsync(ct);
                     if (next == '"') { await input.ReadAsync(ct); raw.Add((byte)'"'); field.Add((byte)'"'); continue; }
                     if (next is ',' or '\n' or '\r' or -1) { quoted = false; closedQuote = true; continue; }
+                    quoted = false; // the quote closed the field; what follows it is the error
                     Fail($"unexpected character '{(char)next}' after a closing quote");
                     continue;
                 }
@@ -127,7 +152,7 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
             }
             if (b == ',') { fields.Add(new Field(field.ToArray(), closedQuote)); field.Clear(); closedQuote = false; continue; }
             if (b == '\r' && await input.PeekAsync(ct) == '\n') continue;
-            if (b == '\n') { fields.Add(new Field(field.ToArray(), closedQuote)); break; }
+            if (b == '\n') { fields.Add(new Field(field.ToArray(), closedQuote)); atNewline = true; break; }
             if (b == '"')
             {
                 if (field.Count == 0 && !closedQuote) { quoted = true; continue; }
@@ -137,7 +162,8 @@ public sealed class CsvSourceReader(string path, int maxRecordBytes)
             if (closedQuote) { Fail($"unexpected character '{(char)b}' after a closing quote"); continue; }
             field.Add((byte)b);
         }
-        return (startLine, fields, raw.ToArray(), error, errorField);
+        long endLine = input.Line - (atNewline ? 1 : 0);
+        return (startLine, fields, raw.ToArray(), error, errorField, endLine);
     }
 
     /// <summary>Buffered byte input that counts physical lines.</summary>

@@ -29,6 +29,30 @@ public sealed class IngestConfig
     public BadRowPolicy OnBadRow { get; set; } = BadRowPolicy.Fail;
     /// <summary>Longest JSONL line / CSV record accepted, in bytes; longer ones are bad rows.</summary>
     public int MaxLineBytes { get; set; } = 16 * 1024 * 1024;
+    /// <summary>A source with no records (an empty file, only blank lines, a CSV header alone): false = a warning in the log, true = an error.</summary>
+    public bool FailOnEmpty { get; set; }
+
+    /// <summary>
+    /// Checks what JSON (a pipeline file, <c>--set</c>) can put here that the types cannot rule out: null lists
+    /// and entries, sources without a path, null field mappings. Throws <see cref="InvalidOperationException"/>
+    /// with one line naming the key.
+    /// </summary>
+    public void Validate(string stage)
+    {
+        void Require(bool ok, string what) { if (!ok) throw new InvalidOperationException($"stage '{stage}': {what}"); }
+        Require(Sources is not null, "'sources' is null; it is a list of source objects such as {\"path\": \"data.jsonl\"}");
+        Require(MaxLineBytes > 0, $"'max_line_bytes' must be positive, got {MaxLineBytes}");
+        for (int i = 0; i < Sources!.Count; i++)
+        {
+            var src = Sources[i];
+            Require(src is not null, $"sources[{i}] is null; each source is an object with at least a \"path\"");
+            Require(!string.IsNullOrWhiteSpace(src!.Path), $"sources[{i}] has no 'path'");
+            Require(!string.IsNullOrEmpty(src.Question), $"sources[{i}] ({src.Path}): 'question' must name the question field");
+            foreach (var (key, value) in new[] { ("solution", src.Solution), ("answer", src.Answer), ("trace", src.Trace), ("attempt", src.Attempt), ("domain", src.Domain), ("item_id", src.ItemId) })
+                Require(value is not null, $"sources[{i}] ({src.Path}): '{key}' is null; use \"\" for a source without that field");
+            Require(src.Choices is not null && src.Choices.All(c => c is not null), $"sources[{i}] ({src.Path}): 'choices' must be a list of field names");
+        }
+    }
 }
 
 /// <summary>

@@ -24,7 +24,8 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
     public const string QuarantineOutput = "quarantine";
 
     public override string Kind => "ingest";
-    public override int Version => 1;
+    // v2: duplicate JSON keys are bad rows; CSV resynchronises only outside quoted text.
+    public override int Version => 2;
     public override bool WritesDecisions => true;
     public override IReadOnlyList<PortSpec> Inputs => [];
 
@@ -35,17 +36,34 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
     /// <summary>The main output's name for the configured mode.</summary>
     public string MainOutput => Config.Mode == IngestMode.Benchmark ? BenchmarkOutput : CandidatesOutput;
 
-    public override IEnumerable<string> ExternalInputs => Config.Sources.Select(s => Path.GetFullPath(s.Path));
+    public override IEnumerable<string> ExternalInputs
+    {
+        get
+        {
+            Config.Validate(Name);
+            return Config.Sources.Select(s => Path.GetFullPath(s.Path));
+        }
+    }
+
+    /// <summary>Rejects configurations the types allow but ingest cannot use (see <see cref="IngestConfig.Validate"/>).</summary>
+    public override void LoadConfigJson(System.Text.Json.Nodes.JsonNode json)
+    {
+        var previous = Config;
+        base.LoadConfigJson(json);
+        try { Config.Validate(Name); }
+        catch { Config = previous; throw; }
+    }
 
     public override async Task RunAsync(IStageContext ctx)
     {
+        Config.Validate(Name);
         if (Config.Sources.Count == 0) throw new InvalidOperationException($"stage '{Name}': no sources configured");
         var mainSchema = TableSchema.Get(Config.Mode == IngestMode.Benchmark ? "benchmark_items" : "candidates");
         var main = new BatchBuilder(mainSchema);
         var quarantine = new BatchBuilder(TableSchema.Get("quarantine"));
         int batchRows = Math.Max(1, ctx.Execution.BatchRows);
         var firstSeen = new Dictionary<string, string>(StringComparer.Ordinal);
-        long kept = 0, duplicates = 0, quarantined = 0, blank = 0;
+        long kept = 0, duplicates = 0, quarantined = 0, blank = 0, emptySources = 0;
 
         await using var mainWriter = ctx.WriteTable(MainOutput);
         await using var quarantineWriter = ctx.WriteTable(QuarantineOutput);
@@ -63,8 +81,10 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
             var rows = jsonl?.ReadAsync(ctx.CancellationToken) ?? csv?.ReadAsync(ctx.CancellationToken)
                        ?? new ParquetSourceReader(source.Path).ReadAsync(ctx.CancellationToken);
 
+            long sourceRows = 0;
             await foreach (var row in rows.WithCancellation(ctx.CancellationToken))
             {
+                sourceRows++;
                 MappedRecord? mapped = null;
                 var outcome = row is RawRecord record
                     ? RecordMapper.Map(record, source, Config.Mode, ++recordNumber, out mapped)
@@ -109,6 +129,13 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
                 }
             }
             blank += (jsonl?.BlankLines ?? 0) + (csv?.BlankLines ?? 0);
+            if (sourceRows == 0)
+            {
+                string empty = $"source '{source.SourceName}' ({source.Path}) has no records";
+                if (Config.FailOnEmpty) throw new InvalidDataException($"stage '{Name}': {empty} (fail_on_empty is set)");
+                ctx.Log($"warning: {empty}");
+                emptySources++;
+            }
             ctx.SetMetric($"source.{source.SourceName}.kept", sourceKept);
             ctx.Log($"{source.SourceName}: {sourceKept} records");
         }
@@ -119,6 +146,7 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
         ctx.SetMetric("duplicates", duplicates);
         ctx.SetMetric("quarantined", quarantined);
         ctx.SetMetric("blank_lines", blank);
+        ctx.SetMetric("empty_sources", emptySources);
         if (quarantined > 0) ctx.Log($"{quarantined} bad rows quarantined (output '{QuarantineOutput}')");
     }
 }

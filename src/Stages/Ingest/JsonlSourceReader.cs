@@ -8,8 +8,8 @@ namespace IwSft.Stages.Ingest;
 /// <summary>
 /// Streams a JSON Lines file: one JSON object per line, read in 64 KiB chunks so a file of any size
 /// needs memory for one line only. Blank lines are not records (counted, not reported). Each line is
-/// checked for the size limit, valid UTF-8, JSON syntax and being an object; failures become
-/// <see cref="BadRow"/>s with the 1-based line number.
+/// checked for the size limit, valid UTF-8, JSON syntax, being an object and having no key twice in any
+/// object (the column names the key); failures become <see cref="BadRow"/>s with the 1-based line number.
 /// </summary>
 public sealed class JsonlSourceReader(string path, int maxLineBytes)
 {
@@ -100,10 +100,39 @@ public sealed class JsonlSourceReader(string path, int maxLineBytes)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 return new BadRow(path, number, null, $"expected a JSON object, got {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}", BadRow.Clip(Encoding.UTF8.GetString(bytes)));
+            if (DuplicateKey(doc.RootElement, "") is { } dup)
+                return new BadRow(path, number, dup, $"duplicate key '{dup}' in the JSON object (which value is meant is ambiguous; JSON parsers disagree)", BadRow.Clip(Encoding.UTF8.GetString(bytes)));
             var fields = new List<KeyValuePair<string, RawValue>>();
             foreach (var p in doc.RootElement.EnumerateObject())
                 fields.Add(new(p.Name, ToRaw(p.Value)));
             return new RawRecord(path, number, fields, () => Encoding.UTF8.GetString(bytes));
+        }
+    }
+
+    /// <summary>The dotted path of the first key that appears twice in one object, at any depth; null when there is none.</summary>
+    internal static string? DuplicateKey(JsonElement e, string prefix)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                HashSet<string>? seen = null;
+                foreach (var p in e.EnumerateObject())
+                {
+                    seen ??= new HashSet<string>(StringComparer.Ordinal);
+                    if (!seen.Add(p.Name)) return prefix + p.Name;
+                    if (p.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array && DuplicateKey(p.Value, prefix + p.Name + ".") is { } inner) return inner;
+                }
+                return null;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var x in e.EnumerateArray())
+                {
+                    if (x.ValueKind is JsonValueKind.Object or JsonValueKind.Array && DuplicateKey(x, $"{prefix.TrimEnd('.')}[{i}].") is { } inner) return inner;
+                    i++;
+                }
+                return null;
+            default:
+                return null;
         }
     }
 
