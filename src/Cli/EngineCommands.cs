@@ -138,13 +138,25 @@ public static class EngineCommands
             foreach (var s in w.StagesNotMaterialised) Console.WriteLine($"{s,-24} (no decisions materialised yet: run the pipeline)");
             if (!w.Found)
             {
-                Console.WriteLine($"record '{id}' is in no decisions table of pipeline '{p.Name}'");
+                Console.Error.WriteLine($"error: record '{id}' is in no decisions table of pipeline '{p.Name}'" +
+                                        (w.StagesNotMaterialised.Count > 0 ? $" (not materialised yet: {string.Join(", ", w.StagesNotMaterialised)})" : ""));
                 return 1;
             }
             foreach (var d in w.Decisions)
-                Console.WriteLine($"{d.Stage,-24} {(d.Kept ? "kept   " : "DROPPED")} {d.Reason}{(d.Detail is null ? "" : " — " + d.Detail)}");
-            var drop = w.Decisions.FirstOrDefault(d => !d.Kept);
-            Console.WriteLine(drop is null ? $"'{id}' was kept by every filtering stage" : $"'{id}' was dropped at stage '{drop.Stage}': {drop.Reason}");
+            {
+                // A stage that kept one occurrence of the id and dropped others dropped duplicates, not the record.
+                bool otherOccurrence = !d.Kept && w.Decisions.Any(k => k.Stage == d.Stage && k.Kept);
+                string verdict = d.Kept ? "kept   " : otherOccurrence ? "DROPPED (another occurrence)" : "DROPPED";
+                Console.WriteLine($"{d.Stage,-24} {verdict} {d.Reason}{(d.Detail is null ? "" : " — " + d.Detail)}");
+            }
+            if (w.DroppedAt is { } at)
+                Console.WriteLine($"'{id}' was dropped at stage '{at}': {w.Decisions.First(d => d.Stage == at && !d.Kept).Reason}");
+            else
+            {
+                var duplicates = w.Decisions.Where(d => !d.Kept).GroupBy(d => d.Stage).Select(g => $"{g.Count()} at '{g.Key}'").ToList();
+                Console.WriteLine($"'{id}' was kept by every filtering stage" +
+                                  (duplicates.Count > 0 ? $" (other occurrences of the same id were dropped: {string.Join(", ", duplicates)})" : ""));
+            }
             return 0;
         }));
         return c;
@@ -164,6 +176,7 @@ public static class EngineCommands
         {
             var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
             var st = OpenStore(pr.GetValue(store));
+            using var shared = st.LockShared(ct); // gc waits until the table is printed
             var a = st.Resolve(p, pr.GetValue(target)!);
             if (a.Kind == ArtifactKind.Directory)
             {
@@ -183,14 +196,40 @@ public static class EngineCommands
     static Command Gc()
     {
         var store = StoreOpt();
-        var c = new Command("gc", "Delete store objects no pipeline's latest state references (and their cache entries).") { store };
+        var grace = new Option<string>("--grace")
+        {
+            Description = "Keep unreferenced objects written within this long before gc started (e.g. 0, 90s, 10m, 1h, 2d).",
+            DefaultValueFactory = _ => "1h",
+        };
+        var c = new Command("gc", "Delete store objects no pipeline's latest state references (and their cache entries). " +
+                                  "Refuses while a run, status, show or why uses the store, and deletes nothing if a lock or cache entry is unreadable.") { store, grace };
         c.SetAction(pr => Guard(() =>
         {
-            var r = OpenStore(pr.GetValue(store)).CollectGarbage();
-            Console.WriteLine($"deleted {r.ObjectsDeleted} objects ({r.BytesFreed / 1e6:F1} MB), {r.CacheEntriesDeleted} cache entries, {r.TempDirsDeleted} abandoned temp dirs");
+            var g = ParseDuration(pr.GetValue(grace)!);
+            var r = OpenStore(pr.GetValue(store)).CollectGarbage(new GcOptions { Grace = g });
+            Console.WriteLine($"deleted {r.ObjectsDeleted} objects ({r.BytesFreed / 1e6:F1} MB), {r.CacheEntriesDeleted} cache entries, " +
+                              $"{r.TempDirsDeleted} abandoned temp dirs, {r.TempFilesDeleted} leftover temp files");
+            if (r.KeptRecent > 0)
+                Console.WriteLine($"kept {r.KeptRecent} unreferenced objects written within the last {pr.GetValue(grace)} (--grace 0 collects them)");
+            if (r.KeptInFlight > 0) Console.WriteLine($"kept {r.KeptInFlight} unreferenced objects in use by running processes");
             return Task.FromResult(0);
         }).GetAwaiter().GetResult());
         return c;
+    }
+
+    /// <summary>"0", "45s", "10m", "1h", "2d" (or a TimeSpan such as 00:10:00).</summary>
+    internal static TimeSpan ParseDuration(string text)
+    {
+        var t = text.Trim();
+        if (t.Length > 1 && char.IsLetter(t[^1]) && double.TryParse(t[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0 && double.IsFinite(n))
+        {
+            var unit = char.ToLowerInvariant(t[^1]);
+            if (unit is 's' or 'm' or 'h' or 'd')
+                return unit switch { 's' => TimeSpan.FromSeconds(n), 'm' => TimeSpan.FromMinutes(n), 'h' => TimeSpan.FromHours(n), _ => TimeSpan.FromDays(n) };
+        }
+        if (double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var secs) && secs >= 0 && double.IsFinite(secs)) return TimeSpan.FromSeconds(secs);
+        if (TimeSpan.TryParse(t, CultureInfo.InvariantCulture, out var ts) && ts >= TimeSpan.Zero) return ts;
+        throw new ArgumentException($"--grace {text}: not a duration (use e.g. 0, 90s, 10m, 1h, 2d)");
     }
 
     static Command BenchCommand()

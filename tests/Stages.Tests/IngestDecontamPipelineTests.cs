@@ -67,6 +67,8 @@ public sealed class IngestDecontamPipelineTests(ITestOutputHelper output) : IDis
         Assert.Equal([("decontaminate", true, "clean"), ("ingest_pool", false, "duplicate"), ("ingest_pool", true, "ingested")],
             dupWhy.Decisions.Select(d => (d.Stage, d.Kept, d.Reason)).OrderBy(d => d.Stage).ThenBy(d => d.Reason));
         Assert.Contains("toy line 3", dupWhy.Decisions.Single(d => d.Reason == "duplicate").Detail);
+        Assert.Null(dupWhy.DroppedAt);                          // the first occurrence was kept: only its duplicate was dropped
+        Assert.Equal("decontaminate", why.DroppedAt);
 
         // no-op rerun: everything cached; editing the benchmark file (an external input) reruns its ingest
         var again = await runner.RunAsync(p);

@@ -82,6 +82,13 @@ public sealed record RecordDecision(string Stage, bool Kept, string Reason, stri
 public sealed record WhyReport(string Pipeline, string RecordId, IReadOnlyList<RecordDecision> Decisions, IReadOnlyList<string> StagesNotMaterialised)
 {
     public bool Found => Decisions.Count > 0;
+
+    /// <summary>
+    /// The first stage (in DAG order) that kept no occurrence of the record; null when every stage that decided
+    /// kept it. A stage that kept one occurrence and dropped others (ingest's exact duplicates) dropped the
+    /// duplicates, not the record.
+    /// </summary>
+    public string? DroppedAt => Decisions.GroupBy(d => d.Stage).FirstOrDefault(g => !g.Any(d => d.Kept))?.Key;
 }
 
 /// <summary>Receives run progress (the CLI renders it live or as log lines). Called from several threads.</summary>
