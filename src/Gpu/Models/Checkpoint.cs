@@ -51,6 +51,7 @@ public static class Checkpoint
     public static Transformer Load(string dir, ModelOptions? options = null)
     {
         var config = TransformerConfig.Load(Path.Combine(dir, ConfigFile));
+        CheckShapes(dir, config); // from the safetensors headers, before a byte of the model is allocated
         var model = new Transformer(config, options);
         try { LoadWeights(model, dir); }
         catch { model.Dispose(); throw; }
@@ -85,6 +86,66 @@ public static class Checkpoint
             foreach (var f in files.Values) f.Dispose();
         }
     }
+
+    /// <summary>
+    /// Name and shape of every parameter a <see cref="Transformer"/> of <paramref name="c"/> has (the Hugging Face
+    /// layout), computed from the config alone.
+    /// </summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> ExpectedTensors(TransformerConfig c)
+    {
+        long h = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
+        var list = new List<(string, long[])> { ("model.embed_tokens.weight", [c.VocabSize, h]) };
+        for (int l = 0; l < c.NumHiddenLayers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            list.Add((p + "self_attn.q_proj.weight", [q, h]));
+            if (c.AttentionBias) list.Add((p + "self_attn.q_proj.bias", [q]));
+            list.Add((p + "self_attn.k_proj.weight", [kv, h]));
+            if (c.AttentionBias) list.Add((p + "self_attn.k_proj.bias", [kv]));
+            list.Add((p + "self_attn.v_proj.weight", [kv, h]));
+            if (c.AttentionBias) list.Add((p + "self_attn.v_proj.bias", [kv]));
+            list.Add((p + "self_attn.o_proj.weight", [h, q]));
+            list.Add((p + "mlp.gate_proj.weight", [i, h]));
+            list.Add((p + "mlp.up_proj.weight", [i, h]));
+            list.Add((p + "mlp.down_proj.weight", [h, i]));
+            list.Add((p + "input_layernorm.weight", [h]));
+            list.Add((p + "post_attention_layernorm.weight", [h]));
+        }
+        list.Add(("model.norm.weight", [h]));
+        if (!c.TieWordEmbeddings) list.Add(("lm_head.weight", [c.VocabSize, h]));
+        return list;
+    }
+
+    /// <summary>
+    /// Checks the checkpoint's safetensors headers against the config without reading any tensor data: every
+    /// tensor the model needs is present with the config's shape, and no tensor is left over. A config that
+    /// claims a far larger model than the weights next to it fails here, not after the model is allocated.
+    /// </summary>
+    public static void CheckShapes(string dir, TransformerConfig config)
+    {
+        var map = WeightMap(dir);
+        var headers = new Dictionary<string, SafetensorsEntry>();
+        foreach (var file in map.Values.Distinct())
+        {
+            using var f = SafetensorsFile.Open(file);
+            foreach (var e in f.Entries) headers[e.Name] = e;
+        }
+        var expected = new HashSet<string>();
+        foreach (var (name, shape) in ExpectedTensors(config))
+        {
+            expected.Add(name);
+            if (!map.TryGetValue(name, out var file) || !headers.TryGetValue(name, out var entry))
+                throw new InvalidDataException($"{dir}: checkpoint has no tensor '{name}' (needed by {ConfigFile}: {Describe(config)})");
+            if (!entry.Shape.SequenceEqual(shape))
+                throw new InvalidDataException($"{file}: tensor '{name}' has shape [{string.Join(", ", entry.Shape)}], but {ConfigFile} ({Describe(config)}) needs [{string.Join(", ", shape)}]");
+        }
+        var unexpected = map.Keys.Where(n => !expected.Contains(n) && !Ignorable(n, config)).ToList();
+        if (unexpected.Count > 0)
+            throw new InvalidDataException($"{dir}: checkpoint has tensors the model does not use: {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")}");
+    }
+
+    static string Describe(TransformerConfig c) =>
+        $"{c.NumHiddenLayers} layers, hidden {c.HiddenSize}, intermediate {c.IntermediateSize}, vocab {c.VocabSize}";
 
     // Tied checkpoints sometimes still carry lm_head.weight; older ones store rotary inv_freq buffers.
     static bool Ignorable(string name, TransformerConfig c) =>

@@ -47,47 +47,126 @@ public sealed record TransformerConfig
         return FromJson(root, path);
     }
 
+    /// <summary>
+    /// Reads the fields the transformer needs, checking each one's JSON type and range first, so a config such as
+    /// <c>"hidden_size": "abc"</c> or <c>1e10</c> is a one-line <see cref="InvalidDataException"/> naming the key.
+    /// </summary>
     public static TransformerConfig FromJson(JsonNode root, string source = "config.json")
     {
-        int Int(string key) => root[key]?.GetValue<int>() ?? throw new InvalidDataException($"{source}: missing '{key}'");
-        string modelType = root["model_type"]?.GetValue<string>() ?? throw new InvalidDataException($"{source}: missing 'model_type'");
+        if (root is not JsonObject) throw new InvalidDataException($"{source}: expected a JSON object, got {Kind(root)}");
+        var r = new ConfigReader(root, source);
+        string modelType = r.String("model_type") ?? throw new InvalidDataException($"{source}: missing 'model_type'");
         if (root["rope_scaling"] is JsonObject scaling && scaling.Count > 0)
             throw new NotSupportedException($"{source}: rope_scaling is not supported");
-        if (root["use_sliding_window"]?.GetValue<bool>() == true)
+        if (r.Bool("use_sliding_window") == true)
             throw new NotSupportedException($"{source}: sliding-window attention is not supported");
-        int heads = Int("num_attention_heads");
-        int? hd = root["head_dim"]?.GetValue<int>();
-        if (hd is int h && h != Int("hidden_size") / heads)
+        int hidden = r.Int("hidden_size", 1, MaxHidden);
+        int heads = r.Int("num_attention_heads", 1, MaxHeads);
+        if (r.OptionalInt("head_dim", 1, MaxHidden) is int h && h != hidden / heads)
             throw new NotSupportedException($"{source}: head_dim {h} differs from hidden_size/num_attention_heads; not supported");
         var cfg = new TransformerConfig
         {
             ModelType = modelType,
-            VocabSize = Int("vocab_size"),
-            HiddenSize = Int("hidden_size"),
-            NumHiddenLayers = Int("num_hidden_layers"),
+            VocabSize = r.Int("vocab_size", 1, MaxVocab),
+            HiddenSize = hidden,
+            NumHiddenLayers = r.Int("num_hidden_layers", 1, MaxLayers),
             NumAttentionHeads = heads,
-            NumKeyValueHeads = root["num_key_value_heads"]?.GetValue<int>() ?? heads,
-            IntermediateSize = Int("intermediate_size"),
-            RmsNormEps = root["rms_norm_eps"]?.GetValue<double>() ?? 1e-6,
-            RopeTheta = root["rope_theta"]?.GetValue<double>() ?? 10000.0,
-            TieWordEmbeddings = root["tie_word_embeddings"]?.GetValue<bool>() ?? false,
-            AttentionBias = modelType == "qwen2" || (root["attention_bias"]?.GetValue<bool>() ?? false),
-            MaxPositionEmbeddings = root["max_position_embeddings"]?.GetValue<int>() ?? 4096,
+            NumKeyValueHeads = r.OptionalInt("num_key_value_heads", 1, MaxHeads) ?? heads,
+            IntermediateSize = r.Int("intermediate_size", 1, MaxIntermediate),
+            RmsNormEps = r.Double("rms_norm_eps", 0, 1, exclusiveMin: true) ?? 1e-6,
+            RopeTheta = r.Double("rope_theta", 0, 1e12, exclusiveMin: true) ?? 10000.0,
+            TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? false,
+            AttentionBias = modelType == "qwen2" || (r.Bool("attention_bias") ?? false),
+            MaxPositionEmbeddings = r.OptionalInt("max_position_embeddings", 1, 1 << 24) ?? 4096,
             // Newer transformers versions write "dtype" instead of "torch_dtype".
-            TorchDtype = (root["torch_dtype"] ?? root["dtype"])?.GetValue<string>() ?? "float32",
-            BosTokenId = FirstInt(root["bos_token_id"]),
-            EosTokenId = FirstInt(root["eos_token_id"]),
+            TorchDtype = r.String("torch_dtype") ?? r.String("dtype") ?? "float32",
+            BosTokenId = r.TokenId("bos_token_id"),
+            EosTokenId = r.TokenId("eos_token_id"),
         };
         cfg.Validate();
         return cfg;
     }
 
-    static int? FirstInt(JsonNode? n) => n switch
+    // Bounds well above any released model (Llama 3 405B: hidden 16384, 126 layers, 128 heads, intermediate 53248).
+    const int MaxHidden = 1 << 16, MaxHeads = 1024, MaxLayers = 1024, MaxIntermediate = 1 << 20, MaxVocab = 1 << 24;
+
+    static string Kind(JsonNode? n) => n is null ? "null" : n.GetValueKind() switch
     {
-        null => null,
-        JsonArray a => a.Count > 0 ? a[0]!.GetValue<int>() : null,
-        _ => n.GetValue<int>(),
+        JsonValueKind.String => "a string", JsonValueKind.Number => "a number", JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Array => "an array", JsonValueKind.Object => "an object", _ => "null",
     };
+
+    /// <summary>A JSON number as a double (parsed documents hold JsonElements, built ones CLR numbers).</summary>
+    static bool Number(JsonNode n, out double d)
+    {
+        d = 0;
+        if (n is not JsonValue v || v.GetValueKind() != JsonValueKind.Number) return false;
+        if (v.TryGetValue(out d)) return true;
+        if (v.TryGetValue(out long l)) { d = l; return true; }
+        if (v.TryGetValue(out int i)) { d = i; return true; }
+        if (v.TryGetValue(out float f)) { d = f; return true; }
+        if (v.TryGetValue(out decimal m)) { d = (double)m; return true; }
+        return false;
+    }
+
+    static string Text(JsonNode n) { var t = n.ToJsonString(); return t.Length > 40 ? t[..40] + "..." : t; }
+
+    /// <summary>Typed, range-checked access to config.json fields; every error names the file and the key.</summary>
+    sealed class ConfigReader(JsonNode root, string source)
+    {
+        InvalidDataException Bad(string key, string expected, JsonNode n) => new($"{source}: '{key}' must be {expected}, got {Kind(n)} {Text(n)}");
+
+        public int Int(string key, int min, int max) =>
+            OptionalInt(key, min, max) ?? throw new InvalidDataException($"{source}: missing '{key}'");
+
+        public int? OptionalInt(string key, int min, int max)
+        {
+            var n = root[key];
+            if (n is null) return null;
+            if (!Number(n, out double d) || d != Math.Floor(d) || d < min || d > max)
+                throw Bad(key, $"an integer in [{min}, {max}]", n);
+            return (int)d;
+        }
+
+        public double? Double(string key, double min, double max, bool exclusiveMin)
+        {
+            var n = root[key];
+            if (n is null) return null;
+            if (!Number(n, out double d) || !double.IsFinite(d)
+                || d < min || (exclusiveMin && d == min) || d > max)
+                throw Bad(key, $"a number in {(exclusiveMin ? "(" : "[")}{min}, {max}]", n);
+            return d;
+        }
+
+        public bool? Bool(string key)
+        {
+            var n = root[key];
+            if (n is null) return null;
+            return n.GetValueKind() switch { JsonValueKind.True => true, JsonValueKind.False => false, _ => throw Bad(key, "true or false", n) };
+        }
+
+        public string? String(string key)
+        {
+            var n = root[key];
+            if (n is null) return null;
+            return n.GetValueKind() == JsonValueKind.String ? n.GetValue<string>() : throw Bad(key, "a string", n);
+        }
+
+        /// <summary>A token id or a list of them (the first is used).</summary>
+        public int? TokenId(string key)
+        {
+            var n = root[key];
+            if (n is JsonArray a)
+            {
+                if (a.Count == 0) return null;
+                var first = a[0];
+                if (first is null || !Number(first, out double f) || f < 0 || f != Math.Floor(f) || f > int.MaxValue)
+                    throw Bad(key, "a token id (a non-negative integer) or a list of them", n);
+                return (int)f;
+            }
+            return OptionalInt(key, 0, int.MaxValue);
+        }
+    }
 
     public string Architecture => ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
 
