@@ -155,6 +155,11 @@ public static partial class CommandCatalog
                 if (p.Concat(comp).Any(t => t < 0 || t >= m.Config.VocabSize))
                     throw new InvalidDataException($"{inPath}: row {i + 1}: token id outside the vocabulary [0, {m.Config.VocabSize})");
             var scores = CompletionScorer.Score(m, pairs, r.GetValue(batch));
+            for (int i = 0; i < scores.Length; i++)
+                for (int t = 0; t < scores[i].Length; t++)
+                    if (!float.IsFinite(scores[i][t]))
+                        throw new InvalidDataException($"{inPath}: row {i + 1}{(rows[i].id is { } id ? $" (id '{id}')" : "")}: log-prob of completion token {t + 1} is {scores[i][t]}; " +
+                                                       $"the model in {path} produces non-finite values (check its weights and --dtype)");
             var outRows = scores.Select((s, i) => new ScoreOutputRow
             {
                 id = rows[i].id, row = i + 1, logprobs = s.ToList(), sum_logprob = s.Sum(x => (double)x), num_tokens = s.Length,
