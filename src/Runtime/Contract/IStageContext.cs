@@ -98,4 +98,6 @@ public interface IRecordMemo
     /// <summary>Persists one result before returning (a crash loses only records not yet put).</summary>
     Task PutAsync(string recordKey, string value, CancellationToken cancellationToken = default);
     long Count { get; }
+    /// <summary>Where the memo lives, for error messages (the engine's memo: its log file).</summary>
+    string Location => "the record memo";
 }

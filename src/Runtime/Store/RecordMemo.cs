@@ -15,6 +15,7 @@ internal sealed class RecordMemo : IRecordMemo, IDisposable
     readonly SemaphoreSlim _gate = new(1, 1);
 
     public string Path { get; }
+    public string Location => Path;
     public long Count { get { lock (_entries) return _entries.Count; } }
     /// <summary>Lines that could not be parsed when loading (a torn tail).</summary>
     public int DiscardedLines { get; }

@@ -64,8 +64,20 @@ public sealed class JudgeClient : IDisposable
             Content = new StringContent(RequestBody(userPrompt), Encoding.UTF8, "application/json"),
         };
         if (_apiKey != null) req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _apiKey);
-        using var resp = await _http.SendAsync(req, HttpCompletionOption.ResponseContentRead, ct);
-        string body = await resp.Content.ReadAsStringAsync(ct);
+        HttpResponseMessage? resp = null;
+        string body;
+        try
+        {
+            resp = await _http.SendAsync(req, HttpCompletionOption.ResponseContentRead, ct);
+            body = await resp.Content.ReadAsStringAsync(ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException && !ct.IsCancellationRequested)
+        {
+            resp?.Dispose();
+            // Transient (retried); the message names the endpoint and what went wrong on the wire.
+            throw new HttpRequestException(e is HttpRequestException h ? h.HttpRequestError : HttpRequestError.ResponseEnded, $"POST {Endpoint}: {Cause(e)}", e);
+        }
+        using var _ = resp;
         int code = (int)resp.StatusCode;
         if (code == 429 || code == 408 || code >= 500)
             throw new TransientJudgeException($"HTTP {code} {resp.ReasonPhrase} from POST {Endpoint}: {Snippet(body)}", RetryAfter(resp));
@@ -79,6 +91,23 @@ public sealed class JudgeClient : IDisposable
             || content.GetValueKind() != JsonValueKind.String)
             throw new TransientJudgeException($"malformed reply from POST {Endpoint} (no choices[0].message.content string): {Snippet(body)}");
         return content.GetValue<string>();
+    }
+
+    /// <summary>What failed, in words, with the innermost system message (e.g. "Connection reset by peer").</summary>
+    static string Cause(Exception e)
+    {
+        string what = (e as HttpRequestException)?.HttpRequestError switch
+        {
+            HttpRequestError.ResponseEnded => "the server closed the connection before its response was complete",
+            HttpRequestError.ConnectionError => "the connection could not be made or was closed by the server",
+            HttpRequestError.NameResolutionError => "the host name could not be resolved",
+            HttpRequestError.SecureConnectionError => "the TLS connection could not be established",
+            HttpRequestError.InvalidResponse => "the server sent an invalid HTTP response",
+            _ => e is IOException ? "the connection broke while the response was read" : "the request failed",
+        };
+        var inner = e;
+        while (inner.InnerException != null) inner = inner.InnerException;
+        return $"{what} ({inner.Message})";
     }
 
     static TimeSpan? RetryAfter(HttpResponseMessage resp)

@@ -113,7 +113,7 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
                 if (fieldValues.Any(v => v is null)) { skipped++; continue; }
                 var vals = fieldValues.Select(v => v!).ToList();
                 string key = RecordKey(identity, template.Fields, vals);
-                if (ctx.Memo.TryGet(key, out var memo)) { values[r] = Decode(memo); hits++; continue; }
+                if (ctx.Memo.TryGet(key, out var memo)) { values[r] = Decode(memo, key, batch.GetString("id", r), ctx.Memo); hits++; continue; }
                 var byField = template.Fields.Zip(vals).ToDictionary(p => p.First, p => p.Second);
                 pending.Add((r, template.Render(f => byField[f]), key));
             }
@@ -201,16 +201,28 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         ["v"] = value switch { null => null, string s => s, bool b => b, float f => f, _ => throw new InvalidOperationException() },
     }.ToJsonString();
 
-    object? Decode(string memo)
+    /// <summary>A cached answer; one of the wrong type (a hand-edited or foreign memo) is an error naming the memo file and the record.</summary>
+    object? Decode(string memo, string key, string? recordId, IRecordMemo source)
     {
-        var v = JsonNode.Parse(memo)?["v"];
-        if (v is null) return null;
-        return Config.Kind switch
+        try
         {
-            JudgeKind.Domain => v.GetValue<string>(),
-            JudgeKind.Grading => v.GetValue<bool>(),
-            JudgeKind.Quality => v.GetValue<float>(),
-            _ => null,
-        };
+            if (JsonNode.Parse(memo) is not JsonObject o || !o.ContainsKey("v")) throw new FormatException("not an object with a 'v' field");
+            var v = o["v"];
+            if (v is null) return null;
+            var kind = v.GetValueKind();
+            return Config.Kind switch
+            {
+                JudgeKind.Domain when kind == System.Text.Json.JsonValueKind.String => v.GetValue<string>(),
+                JudgeKind.Grading when kind is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False => v.GetValue<bool>(),
+                JudgeKind.Quality when kind == System.Text.Json.JsonValueKind.Number && float.IsFinite(v.GetValue<float>()) => v.GetValue<float>(),
+                _ => throw new FormatException($"'v' is {kind.ToString().ToLowerInvariant()}"),
+            };
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException)
+        {
+            string expected = Config.Kind switch { JudgeKind.Domain => "a string", JudgeKind.Grading => "true or false", _ => "a finite number" };
+            throw new InvalidDataException($"stage '{Name}': the cached {Config.Kind} answer for record '{recordId}' (memo key {key[..Math.Min(12, key.Length)]}) in {source.Location} " +
+                                           $"should be {{\"v\": {expected} or null}} but is {(memo.Length > 80 ? memo[..80] + "..." : memo)} ({e.Message}); delete that line to ask the judge again");
+        }
     }
 }
