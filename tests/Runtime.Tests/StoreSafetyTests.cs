@@ -75,6 +75,24 @@ public sealed class Vandal(string name, Probe probe) : Stage<Empty>(name)
     }
 }
 
+/// <summary>Writes to /dev/full: the operating system's own "No space left on device".</summary>
+public sealed class FillsDisk(string name, Probe probe) : Stage<Empty>(name)
+{
+    public override string Kind => "test.fills_disk";
+    public override int Version => 1;
+    public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("numbers", "example_numbers")];
+    public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir("dump")];
+
+    public override Task RunAsync(IStageContext ctx)
+    {
+        probe.Ran(Name);
+        using var full = new FileStream("/dev/full", FileMode.Open, FileAccess.Write);
+        full.Write(new byte[1 << 16]);
+        full.Flush();
+        return Task.CompletedTask;
+    }
+}
+
 /// <summary>Damage done to store files by the tests, the way a user, a bad disk or another tool would.</summary>
 public static class Damage
 {
@@ -408,6 +426,182 @@ public class StoreSafetyTests : StoreTest
         Damage.FlipKeepingStamps(file, 0);
         Assert.True(new PipelineRunner(Store).Status(P()).UpToDate);
         Assert.Equal([$"external file changed: {file}"], new PipelineRunner(Store, new RunOptions { VerifyHashes = true }).Status(P())["read"].Reasons);
+    }
+
+    // ------------------------------------------------------------------ 11. disk full, leftovers of dead processes
+
+    [Fact]
+    public async Task ADiskFullErrorNamesTheStageEvenWhenTheManifestCannotBeWrittenEither()
+    {
+        var p = new Pipeline("full");
+        var src = p.Add(new NumbersSource("src", Probe, new SourceConfig { Count = 10 }));
+        p.Add(new FillsDisk("dump", Probe)).From("numbers", src["numbers"]);
+        // The disk is "full" for the manifest too: its directory cannot be created.
+        Directory.CreateDirectory(Store.PipelineDir("full"));
+        File.WriteAllText(Store.RunsDir("full"), "not a directory");
+        var e = await Assert.ThrowsAsync<StageFailedException>(() => Run(p));
+        Assert.Equal("dump", e.Stage);
+        Assert.StartsWith("stage 'dump' failed: No space left on device", e.Message);
+        Assert.StartsWith("(not written: ", e.Result.ManifestPath);
+        Assert.Equal(["src"], Store.ReadLock("full").Stages.Keys);
+    }
+
+    static int DeadPid()
+    {
+        using var p = System.Diagnostics.Process.Start("true")!;
+        p.WaitForExit();
+        return p.Id;
+    }
+
+    [Fact]
+    public async Task GcRemovesTempFilesAndRunRecordsOfDeadProcessesOnly()
+    {
+        var r = await Run(Build(count: 100));
+        int dead = DeadPid(), alive = Environment.ProcessId;
+        var key = r.Stages["src"].Key!;
+        var hash = r.Stages["src"].Outputs["numbers"].Hash;
+        var leftovers = new[]
+        {
+            Path.Combine(Store.Root, "cache", key[..2], $"{key}.json.tmp-{dead}-0123456789abcdef"),
+            Path.Combine(Store.PipelineDir("safe"), $"lock.json.tmp-{dead}-0123456789abcdef"),
+            Path.Combine(Store.Root, "objects", hash[..2], $"{hash}.meta.json.tmp-{dead}-0123456789abcdef"),
+            Path.Combine(Store.Root, $"filehashes.json.tmp-{dead}-0123456789abcdef"),
+        };
+        var live = Path.Combine(Store.PipelineDir("safe"), $"lock.json.tmp-{alive}-0123456789abcdef");
+        foreach (var f in leftovers.Append(live)) File.WriteAllText(f, "half");
+        // A run record of a dead process pins an object no lock references: the pin dies with the process.
+        var orphan = (await Run(Build(count: 200))).Stages["src"].Outputs["numbers"];
+        await Run(Build(count: 100));
+        Directory.CreateDirectory(Path.Combine(Store.Root, "inflight"));
+        var record = Path.Combine(Store.Root, "inflight", "dead-run.json");
+        File.WriteAllText(record, $"{{\"run_id\":\"dead-run\",\"pipeline\":\"safe\",\"pid\":{dead},\"hashes\":[\"{orphan.Hash}\"]}}");
+
+        var gc = Store.CollectGarbage(NoGrace);
+        Assert.Equal(4, gc.TempFilesDeleted);
+        Assert.All(leftovers, f => Assert.False(File.Exists(f)));
+        Assert.True(File.Exists(live));
+        Assert.False(File.Exists(record));
+        Assert.False(File.Exists(Store.ObjectPath(orphan)));
+        Assert.Equal(0, gc.KeptInFlight);
+    }
+
+    // ------------------------------------------------------------------ fault injection, items 1-4
+
+    /// <summary>
+    /// Rounds of injected faults on one store, every kind in turn, with configurations drawn from a seeded random
+    /// source: gc while a run is paused mid-stage, an unreadable lock or cache entry, a lock or cache entry whose
+    /// hash points outside the store, and bit rot that keeps size and mtime. After each fault and its documented
+    /// repair, a run must produce exactly what a clean store produces, every artifact must verify in full, and
+    /// the file outside the store must be untouched. Bounded by the number of rounds, not by time.
+    /// </summary>
+    [Fact]
+    public async Task FaultInjectionRoundsNeverLoseDataTrustCorruptBytesOrTouchFilesOutsideTheStore()
+    {
+        const int rounds = 12;
+        var rng = new Random(14);
+        var counts = new long[] { 1000, 2000, 3000 };
+        var clean = new ArtifactStore(Path.Combine(Dir, "clean"));
+        var reference = new Dictionary<long, string>();
+        foreach (var c in counts)
+            reference[c] = (await new PipelineRunner(clean, SmallBatches).RunAsync(Build(c))).Stages["sum"].Outputs["groups"].Hash;
+        var victim = Path.Combine(Dir, "outside", "victim");
+        Directory.CreateDirectory(Path.GetDirectoryName(victim)!);
+        File.WriteAllText(victim + ".parquet", "precious");
+        var evil = Path.GetRelativePath(Store.Root, victim).Replace('\\', '/');
+        var faults = new Dictionary<string, int>();
+
+        async Task<RunResult> Good(long count, RunOptions? o = null)
+        {
+            var r = await Run(Build(count), (o ?? SmallBatches) with { Execution = SmallBatches.Execution });
+            Assert.Equal(reference[count], r.Stages["sum"].Outputs["groups"].Hash);
+            foreach (var s in r.Stages.Values)
+                foreach (var a in s.Outputs.Values) Assert.Equal(ArtifactHealth.Ok, Store.Verify(a, fullHash: true));
+            return r;
+        }
+
+        await Good(counts[0]);
+        for (int round = 0; round < rounds; round++)
+        {
+            long count = counts[rng.Next(counts.Length)];
+            var last = await Good(count);
+            string kind;
+            switch (round % 4)
+            {
+                case 0: // gc while a run is paused inside a stage, reusing cached objects the lock no longer names
+                {
+                    kind = "gc during a run";
+                    long other = counts.First(c => c != count);
+                    var gate = new Gate();
+                    var running = Run(Build(other, gate), SmallBatches with { Force = ["copy"] });
+                    await Paused(gate, running);
+                    var before = Damage.ObjectFiles(Store);
+                    Assert.Throws<StoreBusyException>(() => Store.CollectGarbage(NoGrace));
+                    Assert.Equal(before, Damage.ObjectFiles(Store));
+                    gate.Release.SetResult();
+                    await running;
+                    Store.CollectGarbage(NoGrace); // after the run: allowed, and must keep what the lock names
+                    count = other;
+                    break;
+                }
+                case 1: // an unreadable lock or cache entry: everything refuses, gc deletes nothing; repair = delete the file
+                {
+                    bool inLock = rng.Next(2) == 0;
+                    kind = inLock ? "unreadable lock" : "unreadable cache entry";
+                    var key = last.Stages["copy"].Key!;
+                    var file = inLock ? Store.LockPath("safe") : Path.Combine(Store.Root, "cache", key[..2], key + ".json");
+                    File.WriteAllText(file, rng.Next(2) == 0 ? "{\"stages\": {\"src\": null}" : "null");
+                    var before = Damage.ObjectFiles(Store);
+                    Assert.Contains(file, Assert.Throws<StoreFileCorruptException>(() => Store.CollectGarbage(NoGrace)).Message);
+                    Assert.Equal(before, Damage.ObjectFiles(Store));
+                    if (inLock) Assert.Throws<StoreFileCorruptException>(() => new PipelineRunner(Store).Status(Build(count)));
+                    else Assert.Contains(file, (await Assert.ThrowsAsync<StageFailedException>(() => Run(Build(count), SmallBatches))).Message);
+                    File.Delete(file);
+                    break;
+                }
+                case 2: // a hash that names a file outside the store
+                {
+                    bool inLock = rng.Next(2) == 0;
+                    kind = inLock ? "hostile hash in lock" : "hostile hash in cache entry";
+                    var key = last.Stages["src"].Key!;
+                    var file = inLock ? Store.LockPath("safe") : Path.Combine(Store.Root, "cache", key[..2], key + ".json");
+                    if (inLock) Damage.SetLockOutputHash(Store, "safe", "src", "numbers", evil);
+                    else
+                    {
+                        var doc = JsonNode.Parse(File.ReadAllText(file))!;
+                        doc["outputs"]!["numbers"]!["hash"] = evil;
+                        File.WriteAllText(file, doc.ToJsonString());
+                    }
+                    Assert.Throws<StoreFileCorruptException>(() => Store.CollectGarbage(NoGrace));
+                    if (inLock) Assert.Throws<StoreFileCorruptException>(() => Store.Resolve(Build(count), "src.numbers"));
+                    else await Assert.ThrowsAsync<StageFailedException>(() => Run(Build(count), SmallBatches));
+                    File.Delete(file);
+                    break;
+                }
+                default: // bit rot with size and mtime kept, in an intermediate table or in the final one
+                {
+                    bool intermediate = rng.Next(2) == 0;
+                    kind = intermediate ? "bit rot in an input" : "bit rot in a final output";
+                    var a = last.Stages[intermediate ? "src" : "sum"].Outputs[intermediate ? "numbers" : "groups"];
+                    await Damage.SilentBitRot(Store.ObjectPath(a));
+                    if (intermediate)
+                    {
+                        var e = await Assert.ThrowsAsync<StageFailedException>(() => Run(Build(count), SmallBatches with { Force = ["copy"] }));
+                        Assert.IsType<ArtifactCorruptException>(e.InnerException);
+                    }
+                    else
+                    {
+                        Assert.True(new PipelineRunner(Store).Status(Build(count)).UpToDate); // the fast path cannot see it
+                        Assert.Equal(StageState.Stale, new PipelineRunner(Store, new RunOptions { VerifyHashes = true }).Status(Build(count))["sum"].State);
+                    }
+                    break;
+                }
+            }
+            faults[kind] = faults.GetValueOrDefault(kind) + 1;
+            await Good(count);
+            Assert.Equal("precious", File.ReadAllText(victim + ".parquet"));
+        }
+        Assert.Equal(rounds, faults.Values.Sum());
+        Assert.Equal(rounds / 4, faults["gc during a run"]);
     }
 
     [Fact]
