@@ -47,20 +47,21 @@ public static class EngineCommands
     {
         var pipeline = PipelineArg();
         var force = new Option<string[]>("--force") { Description = "Recompute this stage even if cached (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var forceRecords = new Option<string[]>("--force-records") { Description = "Recompute this stage and every one of its memoised records (judge answers, log-probs, samples) (repeatable)." };
         var until = new Option<string?>("--until") { Description = "Run only this stage and the stages it depends on." };
         var set = new Option<string[]>("--set") { Description = "Override a configuration value: <stage>.<key>=<value> (repeatable; value is JSON or a plain string)." };
         var store = StoreOpt();
         var quick = QuickOpt();
         var verify = new Option<bool>("--verify") { Description = "Re-hash every artifact instead of trusting size + mtime." };
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines even on a terminal." };
-        var c = new Command("run", "Run a pipeline, recomputing only stages whose cache key changed.") { pipeline, force, until, set, store, quick, verify, plain };
+        var c = new Command("run", "Run a pipeline, recomputing only stages whose cache key changed.") { pipeline, force, forceRecords, until, set, store, quick, verify, plain };
         c.SetAction((pr, ct) => Guard(async () =>
         {
             var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
             IProgressSink sink = !pr.GetValue(plain) && SpectreProgressSink.IsInteractive ? new SpectreProgressSink() : new PlainProgressSink(Console.Out);
             var runner = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions
             {
-                Force = pr.GetValue(force) ?? [], Until = pr.GetValue(until), Overrides = pr.GetValue(set) ?? [],
+                Force = pr.GetValue(force) ?? [], ForceRecords = pr.GetValue(forceRecords) ?? [], Until = pr.GetValue(until), Overrides = pr.GetValue(set) ?? [],
                 Progress = sink, VerifyHashes = pr.GetValue(verify),
             });
             var r = await runner.RunAsync(p, ct);

@@ -83,6 +83,9 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
     public ConcurrentDictionary<string, int> Opens { get; } = new();
     public ConcurrentDictionary<string, int> Requests { get; } = new();
     public int TotalRequests => Requests.Values.Sum();
+    /// <summary>What the fake's answers depend on besides the checkpoint and prompt; tests change it to prove it reaches the key.</summary>
+    public string Flavour { get; set; } = "default";
+    public System.Text.Json.Nodes.JsonNode KeyIdentity() => new System.Text.Json.Nodes.JsonObject { ["flavour"] = Flavour };
 
     public ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken)
     {
@@ -111,6 +114,8 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
 /// <summary>The prompt with the gold answer embedded, so the fake generator can be right on purpose.</summary>
 public sealed class EvalGoldLeakingFormatter : IPromptFormatter
 {
+    public System.Text.Json.Nodes.JsonNode KeyIdentity() => new System.Text.Json.Nodes.JsonObject();
+
     public string Format(EvalItem item) =>
         $"{item.Question} [gold={(item.IsMultipleChoice ? item.Answer : Grader.GoldMathAnswer(item.Answer))}=gold]";
 }

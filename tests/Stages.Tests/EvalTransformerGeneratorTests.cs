@@ -129,5 +129,6 @@ public sealed class EvalTransformerGeneratorTests : IDisposable
     {
         public int Opens;
         public ICompletionGenerator Open(string c, string? t, CancellationToken ct) { Opens++; return inner.Open(c, t, ct); }
+        public System.Text.Json.Nodes.JsonNode? KeyIdentity() => inner.KeyIdentity();
     }
 }

@@ -54,6 +54,12 @@ public interface IStageContext
     /// <summary>Per-record memo for record-wise stages; survives crashes and reruns.</summary>
     IRecordMemo Memo { get; }
 
+    /// <summary>
+    /// The user forced this stage (<c>--force</c>): recompute from scratch. A stage that resumes interrupted work
+    /// (training checkpoints) must not resume; a resume is only for an interrupted run of the same key.
+    /// </summary>
+    bool Forced => false;
+
     /// <summary>Scratch space for this run, deleted afterwards.</summary>
     string ScratchDirectory { get; }
 

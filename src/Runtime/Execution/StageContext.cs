@@ -33,6 +33,7 @@ internal sealed class StageContext : IStageContext
     public CancellationToken CancellationToken { get; }
     public ExecutionOptions Execution { get; }
     public string ScratchDirectory { get; }
+    public bool Forced { get; init; }
     internal DecisionCollector? DecisionsCollector { get; }
     internal IReadOnlyDictionary<string, double> Metrics => _metrics;
     internal RecordMemo? OpenedMemo => _memo;

@@ -19,7 +19,9 @@ internal sealed class RecordMemo : IRecordMemo, IDisposable
     /// <summary>Lines that could not be parsed when loading (a torn tail).</summary>
     public int DiscardedLines { get; }
 
-    public RecordMemo(string path)
+    /// <param name="ignoreExisting">Read no earlier record (<c>--force-records</c>): every record is recomputed and
+    /// appended; the log is kept, and since later lines win when it is loaded, the new values replace the old.</param>
+    public RecordMemo(string path, bool ignoreExisting = false)
     {
         Path = path;
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
@@ -43,6 +45,7 @@ internal sealed class RecordMemo : IRecordMemo, IDisposable
             _log.SetLength(lastGood); // cut the torn tail so the next append starts on a fresh line
         }
         _log.Seek(0, SeekOrigin.End);
+        if (ignoreExisting) _entries.Clear();
     }
 
     static bool TryParse(ReadOnlySpan<byte> line, out string key, out string value)

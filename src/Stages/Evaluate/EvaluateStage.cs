@@ -27,10 +27,10 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
     public const string ResultsOutput = "results";
     public const string CheckpointPortPrefix = "checkpoint_";
 
-    readonly ICompletionGeneratorFactory _generators;
-    readonly IPromptFormatter? _formatter;
-    readonly List<string> _checkpointPorts = new();
-    readonly SortedDictionary<string, string> _external = new(StringComparer.Ordinal);
+    [InKey] readonly ICompletionGeneratorFactory _generators;
+    [InKey] readonly IPromptFormatter? _formatter;
+    [NotInKey("port names: the checkpoints bound to them are key inputs")] readonly List<string> _checkpointPorts = new();
+    [NotInKey("external checkpoint paths: their content hashes are in the key")] readonly SortedDictionary<string, string> _external = new(StringComparer.Ordinal);
 
     /// <param name="generators">Opens a generator for a checkpoint directory (the TorchSharp model core in real runs).</param>
     /// <param name="formatter">Prompt text per item; default <see cref="PromptFormatter"/> with the configured style.</param>
