@@ -38,6 +38,10 @@ public static class CodeIdentity
     public static IReadOnlyList<string> Reach(IEnumerable<Type> roots, IEnumerable<MethodBase>? methods = null) =>
         Closure(roots.Distinct().ToList(), (methods ?? []).Select(Definition).Distinct().ToList()).Select(Describe).Order(StringComparer.Ordinal).ToList();
 
+    /// <summary>"Type::Signature ILHASH" for each method <see cref="Of"/> hashes: what to compare when two builds disagree.</summary>
+    public static IReadOnlyList<string> Manifest(IEnumerable<Type> roots) =>
+        Closure(roots.Distinct().ToList(), []).Select(m => Describe(m) + " " + Facts.GetOrAdd(m, Read).Hash).Order(StringComparer.Ordinal).ToList();
+
     /// <summary>Hash of the code of one type (its methods and what they reach).</summary>
     public static string OfType(Type type) => Of([type]);
 
