@@ -248,7 +248,7 @@ public sealed class PipelineRunner
     {
         var work = _store.NewTempDir();
         var inputs = refs.ToDictionary(kv => kv.Key, kv => (kv.Value, sources[kv.Key]), StringComparer.Ordinal);
-        var ctx = new StageContext(s, _store, inputs, externals, work, _options.Execution, () => new RecordMemo(MemoPath(s)), _options.Progress, ct);
+        var ctx = new StageContext(s, _store, inputs, externals, work, _options.Execution, () => RecordMemo.OpenShared(MemoPath(s)), _options.Progress, ct);
         try
         {
             await Task.Run(() => s.RunAsync(ctx), ct);
