@@ -59,7 +59,7 @@ public delegate Task RecordChunkCompute<TIn, TOut>(IReadOnlyList<TIn> chunk, Fun
 /// <summary>
 /// The record-memo loop of record-wise stages: looks up each record's key (<see cref="RecordKeys"/>) in the
 /// stage's memo, computes the missing ones in chunks of <see cref="ChunkSize"/> with the stage's function, stores
-/// each computed result durably (a killed run loses only the chunk in flight) and returns every result in input
+/// each computed result durably (a killed run loses only the records in flight) and returns every result in input
 /// order. Records with the same key within one call are computed once. Counts go to the metrics
 /// <c>memo.reused</c> and <c>memo.computed</c> (cumulative over calls) and, for a call with a label, to one log
 /// line. Call <see cref="RunAsync(IReadOnlyList{TIn}, Func{IReadOnlyList{TIn}, CancellationToken, Task{IReadOnlyList{TOut}}}, string?)"/>
@@ -67,7 +67,6 @@ public delegate Task RecordChunkCompute<TIn, TOut>(IReadOnlyList<TIn> chunk, Fun
 /// </summary>
 public sealed class RecordMemoLoop<TIn, TOut>
 {
-
     readonly Stage _stage;
     readonly IStageContext _context;
     readonly Func<TIn, JsonNode> _identity;
