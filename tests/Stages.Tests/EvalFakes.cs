@@ -82,6 +82,8 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
 {
     public ConcurrentDictionary<string, int> Opens { get; } = new();
     public ConcurrentDictionary<string, int> Requests { get; } = new();
+    /// <summary>Every request, with the checkpoint directory it went to.</summary>
+    public ConcurrentQueue<(string Dir, GenerationRequest Request)> Log { get; } = new();
     public int TotalRequests => Requests.Values.Sum();
     /// <summary>What the fake's answers depend on besides the checkpoint and prompt; tests change it to prove it reaches the key.</summary>
     public string Flavour { get; set; } = "default";
@@ -99,6 +101,7 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
         public IReadOnlyList<GeneratedSample> Generate(IReadOnlyList<GenerationRequest> requests, GenerationSettings settings, CancellationToken ct)
         {
             owner.Requests.AddOrUpdate(dir, requests.Count, (_, n) => n + requests.Count);
+            foreach (var r in requests) owner.Log.Enqueue((dir, r));
             return requests.Select(r =>
             {
                 var m = System.Text.RegularExpressions.Regex.Match(r.Prompt, @"\[gold=(?<g>.*?)=gold\]", System.Text.RegularExpressions.RegexOptions.Singleline);

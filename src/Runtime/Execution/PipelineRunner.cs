@@ -256,7 +256,7 @@ public sealed class PipelineRunner
         var work = _store.NewTempDir();
         var inputs = refs.ToDictionary(kv => kv.Key, kv => (kv.Value, sources[kv.Key]), StringComparer.Ordinal);
         bool freshRecords = _options.ForceRecords.Contains(s.Name);
-        var ctx = new StageContext(s, _store, inputs, externals, work, _options.Execution, () => new RecordMemo(MemoPath(s), freshRecords), _options.Progress, ct) { Forced = forced };
+        var ctx = new StageContext(s, _store, inputs, externals, work, _options.Execution, () => RecordMemo.OpenShared(MemoPath(s), freshRecords), _options.Progress, ct) { Forced = forced };
         try
         {
             await Task.Run(() => s.RunAsync(ctx), ct);
