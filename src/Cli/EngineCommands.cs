@@ -110,7 +110,7 @@ public static class EngineCommands
         {
             var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
             var tree = new Tree($"[bold]{Markup.Escape(p.Name)}[/] {Markup.Escape(p.Description)}");
-            foreach (var s in PipelineRunnerGraph.Order(p))
+            foreach (var s in PipelineRunner.Order(p))
             {
                 var node = tree.AddNode($"[bold]{Markup.Escape(s.Name)}[/] ({Markup.Escape(s.Kind)} v{s.Version})");
                 foreach (var (input, src) in s.Bindings) node.AddNode($"in  {Markup.Escape(input)} ← {Markup.Escape(src.ToString())}");
@@ -223,12 +223,6 @@ public static class EngineCommands
         }));
         return c;
     }
-}
-
-/// <summary>Stage order for display (the runner's own ordering, exposed for the CLI).</summary>
-internal static class PipelineRunnerGraph
-{
-    public static IReadOnlyList<Stage> Order(Pipeline p) => PipelineRunner.Order(p);
 }
 
 /// <summary>Writes a table reader as an aligned table, JSON lines or CSV.</summary>
