@@ -170,6 +170,8 @@ public class GraderExtractionTests
         Assert.Equal("2/3", AnswerExtractor.ExtractMath("P(A) = 2/3 Therefore, the probability is 2/3. <|im_start|>user", true)!.Text);
         Assert.Equal("1000.99", AnswerExtractor.ExtractMath("not 10 which is 1,000.99€", true)!.Text);
         Assert.Null(AnswerExtractor.ExtractMath("AZYUK2A", lastNumberFallback: true)); // a digit glued to letters is no number
+        Assert.Equal("-.5", AnswerExtractor.ExtractMath("the slope is -.5", lastNumberFallback: true)!.Text);
+        Assert.Equal("1200", AnswerExtractor.ExtractMath("she earns 1,200 dollars", lastNumberFallback: true)!.Text);
     }
 
     [Theory]

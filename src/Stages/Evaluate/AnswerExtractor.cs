@@ -217,10 +217,10 @@ public static partial class AnswerExtractor
 
     // ---- fallbacks ----
 
-    [GeneratedRegex(@"(?<![\w.,/])-?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+(?![\d.,]\d))?(?![\d])")]
+    [GeneratedRegex(@"(?<![\w.,/])-?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+|(?=\.\d))(?:\.\d+)?(?:/\d+(?![\d.,]\d))?(?![\d])")]
     private static partial Regex NumberRegex();
 
-    [GeneratedRegex(@"(?<![\w.,/])-?(?:[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d+,\d+(?![\d,])|\d+(?:\.\d+)?(?:/\d+(?![\d.,]\d))?)(?![\d])")]
+    [GeneratedRegex(@"(?<![\w.,/])-?(?:[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d+,\d+(?![\d,])|(?:\d+|(?=\.\d))(?:\.\d+)?(?:/\d+(?![\d.,]\d))?)(?![\d])")]
     private static partial Regex NumberWithDecimalCommaRegex();
 
     /// <summary>The last number in the text (lm-evaluation-harness's "flexible extract" for GSM8K); not one glued to a word (K2A).</summary>
@@ -303,9 +303,10 @@ public static partial class AnswerExtractor
     }
 
     /// <summary>
-    /// Prose rather than an answer: at least two words of two or more letters outside math spans and LaTeX
-    /// commands that are neither "and"/"or" nor units ("The largest $n$ is 34" is prose; "$125$ miles",
-    /// "x = 5 and y = 6", "\text{Evelyn}" are not).
+    /// Prose rather than an answer: at least two words of two or more letters, standing between spaces or
+    /// punctuation outside math spans and LaTeX commands, that are neither "and"/"or", units nor function
+    /// names ("The largest $n$ is 34" is prose; "$125$ miles", "x = 5 and y = 6", "\text{Evelyn}",
+    /// "\frac{dM}{dt}" are not).
     /// </summary>
     static bool IsProse(string text)
     {
@@ -315,17 +316,20 @@ public static partial class AnswerExtractor
         foreach (Match w in ProseWordRegex().Matches(outside))
         {
             string v = w.Value.ToLowerInvariant();
-            if (v is "and" or "or" or "percent" or "pct" or "percentage" || ProseUnits.Contains(v)) continue;
+            if (v is "and" or "or" or "percent" or "pct" or "percentage" || ProseUnits.Contains(v) || MathWords.Contains(v)) continue;
             if (++words >= 2) return true;
         }
         return false;
     }
 
+    static readonly HashSet<string> MathWords = ["sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+        "log", "ln", "exp", "sqrt", "lim", "max", "min", "gcd", "lcm", "mod", "det", "np", "math", "pi", "inf"];
+
     static readonly HashSet<string> ProseUnits = ["cm", "km", "mm", "inches", "feet", "ft", "miles", "meters", "units", "degrees", "hours", "minutes", "seconds", "days", "years", "dollars", "cents", "yuan", "square", "cubic", "sq"];
 
     [GeneratedRegex(@"\$\$[\s\S]*?\$\$|\$[^$]*\$|\\\([\s\S]*?\\\)|\\\[[\s\S]*?\\\]")] private static partial Regex ProseMathRegex();
     [GeneratedRegex(@"\\(?:begin|end)\s*\{[^{}]*\}|\\[a-zA-Z]+")] private static partial Regex ProseCommandRegex();
-    [GeneratedRegex(@"[A-Za-z]{2,}")] private static partial Regex ProseWordRegex();
+    [GeneratedRegex(@"(?<=^|[\s(""'])[A-Za-z]{2,}(?=$|[\s.,;:!?)""'])")] private static partial Regex ProseWordRegex();
 
     /// <summary>
     /// Strips inline-math delimiters, a wrapping \boxed, quotes, "I hope it is correct", and a sentence-final
