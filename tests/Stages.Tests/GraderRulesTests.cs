@@ -160,6 +160,10 @@ public class GraderRulesTests
         { "logarithm", "\\log_2 8", "3", true },
         { "sum", "\\sum_{k=1}^{10} k", "55", true },
         { "binomial", "\\binom{5}{2}", "10", true },
+        { "rounding error is not a value", "0", "\\sin(\\pi)", true },
+        { "rounding error is not a value", "0", "\\sqrt{2}\\times 10^{-20}", false },
+        { "rounding error is not a value", "1.325e-27", "\\sqrt{2}\\times 10^{-27}", false },
+        { "rounding error is not a value", "\\frac{\\sqrt{2}}{2}\\times 10^{-27}", "\\frac{1}{\\sqrt{2}}\\times 10^{-27}", true },
     };
 
     [Theory]

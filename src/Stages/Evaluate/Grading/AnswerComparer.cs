@@ -294,22 +294,22 @@ internal sealed class AnswerComparer(MathEquivalenceOptions options)
         for (int k = 0; k < PointSets; k++)
         {
             var env = SamplePoint(symbols, k);
-            Complex va, vb;
+            Scalar sa, sb;
             try
             {
-                if (MathEvaluator.Evaluate(a, env).S is not { } sa || MathEvaluator.Evaluate(b, env).S is not { } sb) return false;
-                va = sa.Approx;
-                vb = sb.Approx;
+                if (MathEvaluator.Evaluate(a, env).S is not { } x || MathEvaluator.Evaluate(b, env).S is not { } y) return false;
+                (sa, sb) = (x, y);
             }
             catch (NotEvaluableException) { return false; }
             catch (UndefinedException) { continue; }
-            if (!Finite(va) || !Finite(vb)) continue;
-            if (Complex.Abs(vb) < 1e-12 || Complex.Abs(va) < 1e-12)
+            if (!sa.IsFinite || !sb.IsFinite) continue;
+            bool za = sa.IsZeroWithinError, zb = sb.IsZeroWithinError;
+            if (za || zb)
             {
-                if (Complex.Abs(vb) < 1e-12 && Complex.Abs(va) < 1e-12) continue;
+                if (za && zb) continue;
                 return false;
             }
-            var r = va / vb;
+            var r = sa.Approx / sb.Approx;
             if (ratio is null)
             {
                 ratio = r;
@@ -379,12 +379,17 @@ internal sealed class AnswerComparer(MathEquivalenceOptions options)
         return false;
     }
 
-    /// <summary>Exact values compare exactly; values known only in floating point agree within <see cref="FloatingPointTolerance"/> (relative).</summary>
+    /// <summary>
+    /// Exact values compare exactly; values known only in floating point agree within
+    /// <see cref="FloatingPointTolerance"/> (relative) plus their propagated rounding error.
+    /// </summary>
     static bool ScalarsEqual(Scalar x, Scalar y)
     {
         if (x.Exact is { } ex && y.Exact is { } ey) return ex.Equals(ey);
         if (!x.IsFinite || !y.IsFinite) return false;
-        return Complex.Abs(x.Approx - y.Approx) <= FloatingPointTolerance * Math.Max(Complex.Abs(x.Approx), Complex.Abs(y.Approx)) + 1e-15;
+        // Relative agreement, plus the rounding error carried by each side (sin π is 1.2e-16, not 0, in doubles).
+        double slack = 64 * 2.220446049250313e-16 * (x.ErrorScale + y.ErrorScale);
+        return Complex.Abs(x.Approx - y.Approx) <= FloatingPointTolerance * Math.Max(x.Magnitude, y.Magnitude) + slack;
     }
 
     /// <summary>A number written with a decimal point or exponent, possibly negated: the node of the number and its sign.</summary>

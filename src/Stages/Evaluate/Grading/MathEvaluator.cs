@@ -2,22 +2,42 @@ using System.Numerics;
 
 namespace IwSft.Stages.Evaluate.Grading;
 
-/// <summary>A scalar value: exact when every step was rational arithmetic, else a complex double.</summary>
+/// <summary>
+/// A scalar value: exact when every step was rational arithmetic, else a complex double with a bound on
+/// its rounding error (<see cref="ErrorScale"/>: the error is at most a small multiple of machine epsilon
+/// times this), so that sin π ≈ 0 is accepted while √2·10⁻²⁰ ≠ 0 is not.
+/// </summary>
 internal readonly struct Scalar
 {
     public BigRational? Exact { get; }
     public Complex Approx { get; }
+    readonly double _errorScale;
 
     public Scalar(BigRational exact)
     {
         Exact = exact.TooLarge ? null : exact;
         Approx = new Complex(exact.ToDouble(), 0);
+        _errorScale = Complex.Abs(Approx);
     }
 
-    public Scalar(Complex approx) { Exact = null; Approx = approx; }
+    public Scalar(Complex approx) : this(approx, Complex.Abs(approx)) { }
+
+    public Scalar(Complex approx, double errorScale)
+    {
+        Exact = null;
+        Approx = approx;
+        _errorScale = double.IsFinite(errorScale) ? Math.Max(errorScale, Complex.Abs(approx)) : double.PositiveInfinity;
+    }
+
+    /// <summary>Exact values: their magnitude (the rounding of their double); others: the propagated bound.</summary>
+    public double ErrorScale => _errorScale;
+    public double Magnitude => Complex.Abs(Approx);
 
     public bool IsFinite => double.IsFinite(Approx.Real) && double.IsFinite(Approx.Imaginary);
     public bool IsReal => Exact is not null || Math.Abs(Approx.Imaginary) <= 1e-12 * Math.Max(1, Math.Abs(Approx.Real));
+
+    /// <summary>Zero within its rounding error.</summary>
+    public bool IsZeroWithinError => Exact is { } e ? e.IsZero : Magnitude <= 64 * double.Epsilon + 64 * 2.220446049250313e-16 * _errorScale;
 }
 
 /// <summary>A value: a scalar or a matrix of scalars.</summary>
@@ -124,7 +144,7 @@ internal static class MathEvaluator
         throw new NotEvaluableException("adding a matrix and a scalar");
     }
 
-    static Value Negate(Value a) => Map(a, x => x.Exact is { } e ? new Scalar(-e) : new Scalar(-x.Approx));
+    static Value Negate(Value a) => Map(a, Negate);
 
     static Value Multiply(Value a, Value b)
     {
@@ -144,19 +164,34 @@ internal static class MathEvaluator
         return new(r);
     }
 
-    public static Scalar Add(Scalar a, Scalar b) =>
-        a.Exact is { } x && b.Exact is { } y ? new Scalar(x + y) : new Scalar(a.Approx + b.Approx);
+    public static Scalar Add(Scalar a, Scalar b)
+    {
+        if (a.Exact is { } x && b.Exact is { } y) return new Scalar(x + y);
+        var r = a.Approx + b.Approx;
+        return new Scalar(r, a.ErrorScale + b.ErrorScale);
+    }
 
-    public static Scalar Mul(Scalar a, Scalar b) =>
-        a.Exact is { } x && b.Exact is { } y ? new Scalar(x * y) : new Scalar(a.Approx * b.Approx);
+    public static Scalar Mul(Scalar a, Scalar b)
+    {
+        if (a.Exact is { } x && b.Exact is { } y) return new Scalar(x * y);
+        var r = a.Approx * b.Approx;
+        return new Scalar(r, a.ErrorScale * b.Magnitude + b.ErrorScale * a.Magnitude);
+    }
+
+    static Scalar Negate(Scalar a) => a.Exact is { } e ? new Scalar(-e) : new Scalar(-a.Approx, a.ErrorScale);
 
     static Scalar Div(Scalar a, Scalar b)
     {
         if (b.Exact is { IsZero: true }) throw new UndefinedException();
         if (a.Exact is { } x && b.Exact is { } y) return new Scalar(x / y);
-        if (b.Approx == Complex.Zero) throw new UndefinedException();
-        return new Scalar(a.Approx / b.Approx);
+        if (b.Approx == Complex.Zero || b.IsZeroWithinError) throw new UndefinedException();
+        var r = a.Approx / b.Approx;
+        return new Scalar(r, (a.ErrorScale + Complex.Abs(r) * b.ErrorScale) / b.Magnitude);
     }
+
+    /// <summary>f(x) computed in doubles: its error is |f'(x)| times x's, plus its own rounding.</summary>
+    static Scalar Derived(Complex result, Scalar x, double derivative) =>
+        new(result, Complex.Abs(result) + (double.IsFinite(derivative) ? derivative : double.PositiveInfinity) * x.ErrorScale);
 
     static Scalar Pow(Scalar b, Scalar e)
     {
@@ -174,16 +209,20 @@ internal static class MathEvaluator
         if (e.Exact is { } q && !q.IsInteger && q.Den <= 1000 && !q.Den.IsEven && b.IsReal && b.Approx.Real < 0)
         {
             double mag = Math.Pow(-b.Approx.Real, q.ToDouble());
-            return new Scalar(new Complex(q.Num.IsEven ? mag : -mag, 0));
+            var real = new Complex(q.Num.IsEven ? mag : -mag, 0);
+            return new Scalar(real, mag * Math.Abs(q.ToDouble()) * b.ErrorScale / b.Magnitude);
         }
         if (b.Approx == Complex.Zero)
         {
             if (e.IsReal && e.Approx.Real > 0) return new Scalar(BigRational.Zero);
             throw new UndefinedException();
         }
-        if (e.Exact is { IsInteger: true } n && BigInteger.Abs(n.Num) <= 64)
-            return new Scalar(Complex.Pow(b.Approx, (double)n.Num));
-        return new Scalar(Complex.Pow(b.Approx, e.Approx));
+        Complex result = e.Exact is { IsInteger: true } n && BigInteger.Abs(n.Num) <= 64
+            ? Complex.Pow(b.Approx, (double)n.Num)
+            : Complex.Pow(b.Approx, e.Approx);
+        double magnitude = Complex.Abs(result);
+        double err = magnitude * (Complex.Abs(e.Approx) * b.ErrorScale / b.Magnitude + Complex.Abs(Complex.Log(b.Approx)) * (e.Exact is null ? e.ErrorScale : 0));
+        return new Scalar(result, err);
     }
 
     static Value Function(MathNode n, IReadOnlyDictionary<string, Scalar> env)
@@ -194,7 +233,9 @@ internal static class MathEvaluator
             {
                 var x = ScalarOf(n.Children[0], env);
                 if (x.Exact is { } ex && BigRational.Root(ex, 2) is { } r) return new(new Scalar(r));
-                return new(new Scalar(Complex.Sqrt(x.Approx)));
+                var root = Complex.Sqrt(x.Approx);
+                if (root == Complex.Zero) return new(new Scalar(root, Math.Sqrt(x.ErrorScale)));
+                return new(Derived(root, x, 0.5 / Complex.Abs(root)));
             }
             case "root":
             {
@@ -208,7 +249,7 @@ internal static class MathEvaluator
                 var v = Evaluate(n.Children[0], env);
                 if (v.S is not { } x) throw new NotEvaluableException("determinant as |A|");
                 if (x.Exact is { } ex) return new(new Scalar(ex.Sign < 0 ? -ex : ex));
-                return new(new Scalar(new Complex(Complex.Abs(x.Approx), 0)));
+                return new(new Scalar(new Complex(Complex.Abs(x.Approx), 0), x.ErrorScale));
             }
             case "fact":
             {
@@ -242,7 +283,10 @@ internal static class MathEvaluator
                     return new(new Scalar(BigRational.FromInteger(q)));
                 }
                 if (!x.IsReal) throw new UndefinedException();
-                return new(new Scalar(new Complex(n.Name == "floor" ? Math.Floor(x.Approx.Real) : Math.Ceiling(x.Approx.Real), 0)));
+                double fl = n.Name == "floor" ? Math.Floor(x.Approx.Real) : Math.Ceiling(x.Approx.Real);
+                // Too close to an integer to tell which side the exact value is on.
+                if (Math.Abs(x.Approx.Real - Math.Round(x.Approx.Real)) <= 64 * 2.220446049250313e-16 * x.ErrorScale) throw new UndefinedException();
+                return new(new Scalar(BigRational.FromInteger(new BigInteger(fl))));
             }
             case "sum":
             case "prod":
@@ -281,7 +325,7 @@ internal static class MathEvaluator
                     if (Math.Abs(r.Real - rounded) < 1e-9 && Math.Abs(rounded) < 10_000 && BigRational.Pow(be, new BigInteger(rounded)) is { } p && p.Equals(xe))
                         return new(new Scalar(BigRational.FromInteger(new BigInteger(rounded))));
                 }
-                return new(new Scalar(r));
+                return new(new Scalar(r, Complex.Abs(r) + (x.ErrorScale / x.Magnitude + Complex.Abs(r) * b.ErrorScale / b.Magnitude) / Complex.Abs(Complex.Log(b.Approx))));
             }
         }
         var arg = ScalarOf(n.Children[0], env);
@@ -310,7 +354,20 @@ internal static class MathEvaluator
             return new(new Scalar(BigRational.Zero));
         if (arg.Exact is { IsZero: true } && n.Name is "cos" or "cosh" or "exp" or "sec")
             return new(new Scalar(BigRational.One));
-        return new(new Scalar(result));
+        double az = Complex.Abs(z), ar = Complex.Abs(result);
+        double derivative = n.Name switch
+        {
+            "sin" or "cos" => Complex.Abs(Complex.Cosh(new Complex(z.Imaginary, 0))),
+            "tan" or "sec" or "csc" or "cot" => 1 + ar * ar,
+            "arcsin" or "arccos" => 1 / Math.Sqrt(Math.Max(Complex.Abs(1 - z * z), 1e-300)),
+            "arctan" => 1 / Math.Max(Complex.Abs(1 + z * z), 1e-300),
+            "sinh" or "cosh" => Complex.Abs(Complex.Cosh(z)) + ar,
+            "tanh" => 1,
+            "log" or "ln" or "log10" => 1 / Math.Max(az, 1e-300),
+            "exp" => ar,
+            _ => double.PositiveInfinity,
+        };
+        return new(Derived(result, arg, derivative));
     }
 
     static Scalar Determinant(Scalar[,] m)
@@ -325,7 +382,7 @@ internal static class MathEvaluator
                 for (int j = 0, jj = 0; j < n; j++)
                     if (j != c) minor[i - 1, jj++] = m[i, j];
             var term = Mul(m[0, c], Determinant(minor));
-            if (c % 2 == 1) term = term.Exact is { } e ? new Scalar(-e) : new Scalar(-term.Approx);
+            if (c % 2 == 1) term = Negate(term);
             acc = Add(acc, term);
         }
         return acc;
