@@ -11,6 +11,7 @@ public static partial class CommandCatalog
         foreach (var c in EngineCommands.All()) yield return c;
         yield return ModelCommand();
         yield return ReportCommands.Report();
+        yield return EvalCiCommands.Metrics();
     }
 
     static Command ListCommand()
