@@ -56,14 +56,27 @@ public sealed class EvalParams
     public static EvalParams Load(string path)
     {
         var full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new FileNotFoundException($"eval parameters file '{path}' not found");
+        if (!File.Exists(full)) throw new FileNotFoundException($"eval parameters file '{path}' not found (see docs/evaluate.md for its format)");
+        return Parse(File.ReadAllText(full), full);
+    }
+
+    /// <summary>Parameters from JSON text; relative paths resolve against <paramref name="sourcePath"/>'s directory.</summary>
+    public static EvalParams Parse(string json, string sourcePath)
+    {
         EvalParams p;
-        try { p = JsonSerializer.Deserialize<EvalParams>(File.ReadAllText(full), JsonOptions) ?? throw new InvalidDataException($"'{path}' is empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"eval parameters file '{path}': {e.Message}"); }
-        p.SourcePath = full;
+        try { p = JsonSerializer.Deserialize<EvalParams>(json, JsonOptions) ?? throw new InvalidDataException($"'{sourcePath}' is empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"eval parameters file '{sourcePath}': {e.Message}"); }
+        p.SourcePath = Path.GetFullPath(sourcePath);
         p.Resolve();
         return p;
     }
+
+    /// <summary>An example (one checkpoint directory 'models/base', AIME 2024), for <c>iwsft dag eval --quick</c> without a parameters file.</summary>
+    public static EvalParams Example() => Parse("""
+        { "checkpoints": [ { "label": "base", "path": "models/base" } ],
+          "benchmarks": [ { "name": "aime24" } ],
+          "generation": { "samples_per_item": 1, "max_new_tokens": 512 } }
+        """, Path.GetFullPath("eval.example.json"));
 
     void Resolve()
     {

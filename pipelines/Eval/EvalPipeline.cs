@@ -18,12 +18,16 @@ public sealed class EvalPipeline(ICompletionGeneratorFactory? generators = null,
     public string Name => "eval";
     public string Description => "Evaluate checkpoints on benchmarks from a parameters file (--params eval.json): summary, JUnit, thresholds";
 
-    public Pipeline Build(PipelineBuildOptions options) => Build(Name, EvalParams.Load(options.ParamsFile ?? DefaultParamsFile));
+    /// <summary>From <c>--params</c>, else ./eval.json; with <c>--quick</c> and neither, the built-in example (for dag and checks; its params file does not exist).</summary>
+    public Pipeline Build(PipelineBuildOptions options) =>
+        options.ParamsFile is null && options.Quick && !File.Exists(DefaultParamsFile)
+            ? Build(Name, EvalParams.Example())
+            : Build(Name, EvalParams.Load(options.ParamsFile ?? DefaultParamsFile));
 
     public Pipeline Build(string name, EvalParams prm)
     {
         var p = new Pipeline(name, $"evaluation from {prm.SourcePath}");
-        p.Add(new ParamsFileStage("params", new ParamsFileConfig { Path = prm.SourcePath }));
+        if (File.Exists(prm.SourcePath)) p.Add(new ParamsFileStage("params", new ParamsFileConfig { Path = prm.SourcePath }));
         var items = p.Add(new IngestStage("benchmarks", new IngestConfig { Mode = IngestMode.Benchmark, Sources = prm.Benchmarks }));
         bool cuda = prm.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
         var factory = generators ?? new TransformerCompletionGeneratorFactory(new ModelOptions(prm.Device, prm.DType ?? (cuda ? "bfloat16" : "float32"), cuda ? "bfloat16" : null));
