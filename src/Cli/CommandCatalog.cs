@@ -12,6 +12,7 @@ public static partial class CommandCatalog
         yield return ModelCommand();
         yield return ReportCommands.Report();
         yield return GradeCommand.Create();
+        yield return EvalCiCommands.Metrics();
     }
 
     static Command ListCommand()
