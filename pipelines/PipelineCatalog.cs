@@ -12,6 +12,7 @@ public static class PipelineCatalog
         new Bandit.BanditPipeline(),
         new Control.ControlPipeline(),
         new S1k.S1kPipeline(),
+        new Eval.EvalPipeline(),
     };
 
     public static IPipelineDefinition Get(string name) =>

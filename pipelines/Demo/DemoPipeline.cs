@@ -150,4 +150,7 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
 public sealed class DemoPromptFormatter : IPromptFormatter
 {
     public string Format(EvalItem item) => DemoPrompt.Prompt(item.Question);
+
+    /// <summary>No settings: the prompt text is code, counted by the stage's code identity.</summary>
+    public System.Text.Json.Nodes.JsonNode KeyIdentity() => new System.Text.Json.Nodes.JsonObject();
 }

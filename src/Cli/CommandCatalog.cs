@@ -11,6 +11,8 @@ public static partial class CommandCatalog
         foreach (var c in EngineCommands.All()) yield return c;
         yield return ModelCommand();
         yield return ReportCommands.Report();
+        yield return GradeCommand.Create();
+        yield return EvalCiCommands.Metrics();
     }
 
     static Command ListCommand()

@@ -22,10 +22,11 @@ public static class EngineCommands
 
     static ArtifactStore OpenStore(string? dir) => new(dir ?? ArtifactStore.DefaultRoot);
 
-    static Pipeline Build(string name, bool quick) => PipelineCatalog.Get(name).Build(new PipelineBuildOptions { Quick = quick });
+    static Pipeline Build(string name, bool quick, string? paramsFile = null) =>
+        PipelineCatalog.Get(name).Build(new PipelineBuildOptions { Quick = quick, ParamsFile = paramsFile });
 
     /// <summary>Runs an action; user errors (bad names, bad input, failed stages) print one line to stderr, exit 1.</summary>
-    static async Task<int> Guard(Func<Task<int>> action)
+    internal static async Task<int> Guard(Func<Task<int>> action)
     {
         try { return await action(); }
         catch (OperationCanceledException) { Console.Error.WriteLine("cancelled"); return 130; }
@@ -47,24 +48,35 @@ public static class EngineCommands
     {
         var pipeline = PipelineArg();
         var force = new Option<string[]>("--force") { Description = "Recompute this stage even if cached (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var forceRecords = new Option<string[]>("--force-records") { Description = "Recompute this stage and every one of its memoised records (judge answers, log-probs, samples) (repeatable)." };
         var until = new Option<string?>("--until") { Description = "Run only this stage and the stages it depends on." };
         var set = new Option<string[]>("--set") { Description = "Override a configuration value: <stage>.<key>=<value> (repeatable; value is JSON or a plain string)." };
         var store = StoreOpt();
         var quick = QuickOpt();
         var verify = new Option<bool>("--verify") { Description = "Re-hash every artifact instead of trusting size + mtime." };
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines even on a terminal." };
-        var c = new Command("run", "Run a pipeline, recomputing only stages whose cache key changed.") { pipeline, force, until, set, store, quick, verify, plain };
+        var paramsFile = new Option<string?>("--params") { Description = "Parameters file of a pipeline driven by one (eval: checkpoints, benchmarks, generation, thresholds)." };
+        var junit = new Option<string?>("--junit") { Description = "eval: write JUnit XML, one test case per checkpoint × benchmark (failing where a threshold fails)." };
+        var summaryJson = new Option<string?>("--summary-json") { Description = "eval: write accuracy, pass@k, Wilson 95% interval and n per checkpoint × benchmark, with the commit and store keys." };
+        var baseline = new Option<string?>("--baseline") { Description = "eval: summary file (or store) of an earlier run, for max_drop (overrides thresholds.baseline)." };
+        var c = new Command("run", "Run a pipeline, recomputing only stages whose cache key changed.") { pipeline, force, forceRecords, until, set, store, quick, verify, plain, paramsFile, junit, summaryJson, baseline };
         c.SetAction((pr, ct) => Guard(async () =>
         {
-            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            string name = pr.GetValue(pipeline)!;
+            var p = Build(name, pr.GetValue(quick), pr.GetValue(paramsFile));
             IProgressSink sink = !pr.GetValue(plain) && SpectreProgressSink.IsInteractive ? new SpectreProgressSink() : new PlainProgressSink(Console.Out);
             var runner = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions
             {
-                Force = pr.GetValue(force) ?? [], Until = pr.GetValue(until), Overrides = pr.GetValue(set) ?? [],
+                Force = pr.GetValue(force) ?? [], ForceRecords = pr.GetValue(forceRecords) ?? [], Until = pr.GetValue(until), Overrides = pr.GetValue(set) ?? [],
                 Progress = sink, VerifyHashes = pr.GetValue(verify),
             });
             var r = await runner.RunAsync(p, ct);
             PrintRunSummary(r);
+            if (name == "eval" && pr.GetValue(until) is null)
+                return await EvalCiCommands.AfterRunAsync(OpenStore(pr.GetValue(store)), p.Name, pr.GetValue(paramsFile) ?? IwSft.Pipelines.Eval.EvalPipeline.DefaultParamsFile,
+                    pr.GetValue(junit), pr.GetValue(summaryJson), pr.GetValue(baseline), ct);
+            if (pr.GetValue(junit) is not null || pr.GetValue(summaryJson) is not null || pr.GetValue(baseline) is not null)
+                throw new ArgumentException("--junit, --summary-json and --baseline apply to `iwsft run eval` (without --until)");
             return 0;
         }));
         return c;
@@ -109,7 +121,7 @@ public static class EngineCommands
         {
             var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
             var tree = new Tree($"[bold]{Markup.Escape(p.Name)}[/] {Markup.Escape(p.Description)}");
-            foreach (var s in PipelineRunnerGraph.Order(p))
+            foreach (var s in PipelineRunner.Order(p))
             {
                 var node = tree.AddNode($"[bold]{Markup.Escape(s.Name)}[/] ({Markup.Escape(s.Kind)} v{s.Version})");
                 foreach (var (input, src) in s.Bindings) node.AddNode($"in  {Markup.Escape(input)} ← {Markup.Escape(src.ToString())}");
@@ -261,12 +273,6 @@ public static class EngineCommands
         }));
         return c;
     }
-}
-
-/// <summary>Stage order for display (the runner's own ordering, exposed for the CLI).</summary>
-internal static class PipelineRunnerGraph
-{
-    public static IReadOnlyList<Stage> Order(Pipeline p) => PipelineRunner.Order(p);
 }
 
 /// <summary>Writes a table reader as an aligned table, JSON lines or CSV.</summary>

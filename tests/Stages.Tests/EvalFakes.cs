@@ -82,7 +82,12 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
 {
     public ConcurrentDictionary<string, int> Opens { get; } = new();
     public ConcurrentDictionary<string, int> Requests { get; } = new();
+    /// <summary>Every request, with the checkpoint directory it went to.</summary>
+    public ConcurrentQueue<(string Dir, GenerationRequest Request)> Log { get; } = new();
     public int TotalRequests => Requests.Values.Sum();
+    /// <summary>What the fake's answers depend on besides the checkpoint and prompt; tests change it to prove it reaches the key.</summary>
+    public string Flavour { get; set; } = "default";
+    public System.Text.Json.Nodes.JsonNode KeyIdentity() => new System.Text.Json.Nodes.JsonObject { ["flavour"] = Flavour };
 
     public ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken)
     {
@@ -96,6 +101,7 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
         public IReadOnlyList<GeneratedSample> Generate(IReadOnlyList<GenerationRequest> requests, GenerationSettings settings, CancellationToken ct)
         {
             owner.Requests.AddOrUpdate(dir, requests.Count, (_, n) => n + requests.Count);
+            foreach (var r in requests) owner.Log.Enqueue((dir, r));
             return requests.Select(r =>
             {
                 var m = System.Text.RegularExpressions.Regex.Match(r.Prompt, @"\[gold=(?<g>.*?)=gold\]", System.Text.RegularExpressions.RegexOptions.Singleline);
@@ -111,6 +117,8 @@ public sealed class EvalFakeGeneratorFactory : ICompletionGeneratorFactory
 /// <summary>The prompt with the gold answer embedded, so the fake generator can be right on purpose.</summary>
 public sealed class EvalGoldLeakingFormatter : IPromptFormatter
 {
+    public System.Text.Json.Nodes.JsonNode KeyIdentity() => new System.Text.Json.Nodes.JsonObject();
+
     public string Format(EvalItem item) =>
         $"{item.Question} [gold={(item.IsMultipleChoice ? item.Answer : Grader.GoldMathAnswer(item.Answer))}=gold]";
 }

@@ -14,7 +14,7 @@ public sealed class EvalPipelineTests : IDisposable
     public sealed class EvalItemsSourceConfig { public int Version { get; set; } = 1; }
 
     /// <summary>Writes a fixed benchmark_items table (stands in for the ingest stage).</summary>
-    sealed class ItemsSource(string name) : Stage<EvalItemsSourceConfig>(name)
+    internal sealed class ItemsSource(string name) : Stage<EvalItemsSourceConfig>(name)
     {
         public override string Kind => "eval_test_items";
         public override int Version => 1;

@@ -89,8 +89,8 @@ public sealed class EvalStageTests : IDisposable
         var ctx2 = await Run(second, memo, cfg, [.. old, ("iw_s2", fresh)], oldExternal);
         Assert.Equal(new[] { fresh }, second.Opens.Keys); // the four known checkpoints are never even loaded
         Assert.Equal(4 * 3, second.Requests[fresh]);
-        Assert.Equal(4 * 3, ctx2.Metrics["samples_generated"]);
-        Assert.Equal(4 * 4 * 3, ctx2.Metrics["samples_cached"]);
+        Assert.Equal(4 * 3, ctx2.Metrics[RecordMemoLoop.ComputedMetric]);
+        Assert.Equal(4 * 4 * 3, ctx2.Metrics[RecordMemoLoop.ReusedMetric]);
         Assert.Equal((5 * 4 * 3, (long?)(5 * 4 * 3)), ctx2.LastProgress);
 
         var rows1 = Rows(ctx1);

@@ -1,3 +1,4 @@
+using IwSft.Runtime;
 using System.Text.Json.Nodes;
 using IwSft.Gpu.Models;
 using IwSft.Gpu.Text;
@@ -118,10 +119,10 @@ public sealed class EvalTransformerGeneratorTests : IDisposable
         }
         var first = await Run();
         Assert.Equal(1, counting.Opens);
-        Assert.Equal(4, first.Metrics["samples_generated"]);
+        Assert.Equal(4, first.Metrics[RecordMemoLoop.ComputedMetric]);
         var second = await Run();
         Assert.Equal(1, counting.Opens); // all four samples came from the memo; the model was not loaded again
-        Assert.Equal(0, second.Metrics["samples_generated"]);
+        Assert.Equal(0, second.Metrics[RecordMemoLoop.ComputedMetric]);
         Assert.Equal(4, second.Written[EvaluateStage.ResultsOutput].Sum(b => b.Length));
     }
 
@@ -129,5 +130,6 @@ public sealed class EvalTransformerGeneratorTests : IDisposable
     {
         public int Opens;
         public ICompletionGenerator Open(string c, string? t, CancellationToken ct) { Opens++; return inner.Open(c, t, ct); }
+        public System.Text.Json.Nodes.JsonNode? KeyIdentity() => inner.KeyIdentity();
     }
 }

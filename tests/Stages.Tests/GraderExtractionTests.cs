@@ -112,4 +112,102 @@ public class GraderExtractionTests
         Assert.Null(grade.Extracted);
         Assert.Equal(AnswerSource.None, grade.Source);
     }
+    [Fact]
+    public void AGoldWithSeveralBoxesNeedsThemAll()
+    {
+        const string gold = "The solutions are \\boxed{1} and \\boxed{2}.";
+        Assert.Equal("1, 2", Grader.GoldMathAnswer(gold));
+        var g = new Grader();
+        Assert.False(g.Grade("so \\boxed{2}", gold, null).Correct); // once a false positive: only the last box was kept
+        Assert.False(g.Grade("so \\boxed{1}", gold, null).Correct);
+        Assert.True(g.Grade("so \\boxed{2, 1}", gold, null).Correct);
+        Assert.True(g.Grade("the roots are \\boxed{2} and \\boxed{1}.", gold, null).Correct);
+    }
+
+    [Theory]
+    [InlineData("The integers are \\boxed{-2} and \\boxed{1}.", "-2, 1")]
+    [InlineData("\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}", "(2, 2), (6, 2)")]
+    [InlineData("\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", "1, -2")]
+    [InlineData("\\boxed{1} papers and \\boxed{2} bins", "1, 2")]
+    [InlineData("\\boxed{2}, \\boxed{3}, \\boxed{5}", "2, 3, 5")]
+    [InlineData("\\boxed{1} no no no no no \\boxed{2}", "2")]
+    [InlineData("I boxed \\boxed{3}, but checking again the answer is \\boxed{4}", "4")]
+    [InlineData("\\boxed{1} + 2 = \\boxed{3}", "3")]
+    [InlineData("\\boxed{5}\n\n**Final Answer**\n\\boxed{5}", "5")]
+    public void BoxesJoinedByAndOrCommasFormOneAnswer(string response, string expected) =>
+        Assert.Equal(expected, AnswerExtractor.ExtractMath(response)!.Text);
+
+    [Theory]
+    [InlineData("Answer: 9", "9")]
+    [InlineData("Final Answer: The largest $n$ is 34.", "34")]
+    [InlineData("Answer \\[ 9 \\]", "9")]
+    [InlineData("Answer $ 9 $", "9")]
+    [InlineData("Answer $$ 9 $$", "9")]
+    [InlineData("Answer \\( (9+1) \\)", "(9+1)")]
+    [InlineData("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $", "\\frac{1}{2} \\$ = \\frac{10}{9}")]
+    [InlineData("Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", "3")]
+    [InlineData("Final Answer: The final answer is \\\"$12 $ and $13 $\\\". I hope it is correct.", "12 $ and $13")]
+    [InlineData("Final Answer: The final answer is 12,000,023. I hope it is correct.", "12,000,023")]
+    public void AnswersInProseWithoutABox(string response, string expected) =>
+        Assert.Equal(expected, AnswerExtractor.ExtractMath(response)!.Text);
+
+    [Theory]
+    [InlineData("Answer $ \n 9 \n $")]     // inline math does not span lines
+    [InlineData("Answer \\( \n 9 \n \\)")]
+    public void InlineMathAcrossLinesIsNoAnswer(string response) => Assert.Null(AnswerExtractor.ExtractMath(response));
+
+    [Fact]
+    public void FallbacksTakeTheLastMathSpanOrNumber()
+    {
+        const string prose = "Therefore $x \\geq 5$ is the solution.";
+        Assert.Null(AnswerExtractor.ExtractMath(prose));
+        var math = AnswerExtractor.ExtractMath(prose, lastMathFallback: true)!;
+        Assert.Equal("x \\geq 5", math.Text);
+        Assert.Equal(AnswerSource.LastMath, math.Source);
+        // whichever ends later
+        Assert.Equal("12", AnswerExtractor.ExtractMath("with $d$ and $n$ there are 12 sequences.", true, true)!.Text);
+        Assert.Equal("(7, 6)", AnswerExtractor.ExtractMath("the pair is $(7, 6)$. <|im_start|>user", true, true)!.Text);
+        Assert.Equal("2/3", AnswerExtractor.ExtractMath("P(A) = 2/3 Therefore, the probability is 2/3. <|im_start|>user", true)!.Text);
+        Assert.Equal("1000.99", AnswerExtractor.ExtractMath("not 10 which is 1,000.99€", true)!.Text);
+        Assert.Null(AnswerExtractor.ExtractMath("AZYUK2A", lastNumberFallback: true)); // a digit glued to letters is no number
+        Assert.Equal("-.5", AnswerExtractor.ExtractMath("the slope is -.5", lastNumberFallback: true)!.Text);
+        Assert.Equal("1200", AnswerExtractor.ExtractMath("she earns 1,200 dollars", lastNumberFallback: true)!.Text);
+    }
+
+    [Theory]
+    [InlineData("$125$ miles", "$125$ miles", AnswerSource.WholeText)]
+    [InlineData("x = 5 and y = 6", "x = 5 and y = 6", AnswerSource.WholeText)]
+    [InlineData("\\text{Evelyn}", "\\text{Evelyn}", AnswerSource.WholeText)]
+    [InlineData("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", AnswerSource.WholeText)]
+    [InlineData("We find that $x \\lt 3$.", "x \\lt 3", AnswerSource.LastMath)]
+    [InlineData("so the answer is \\boxed{7}", "7", AnswerSource.Boxed)]
+    public void BareAnswersAreReadWhole(string text, string expected, AnswerSource source)
+    {
+        var a = AnswerExtractor.ExtractAnswer(text)!;
+        Assert.Equal(expected, a.Text);
+        Assert.Equal(source, a.Source);
+    }
+
+    [Theory]
+    [InlineData("A. Because B is not valid", "A")]
+    [InlineData("Because B is valid", "B")]
+    [InlineData("Final answer is B", "B")]
+    [InlineData("\\boxed{\\textbf{C}}", "C")]
+    [InlineData("\\boxed{\\text{(C)}}", "C")]
+    [InlineData("C)", "C")]
+    public void MoreChoiceLetters(string response, string expected) =>
+        Assert.Equal(expected, AnswerExtractor.ExtractChoice(response)!.Text);
+
+    [Theory]
+    [InlineData("A good start is to compute the sum.")]
+    [InlineData("I think both B and C could work.")]
+    public void NoChoiceLetterInOrdinaryProse(string response) => Assert.Null(AnswerExtractor.ExtractChoice(response));
+
+    [Theory]
+    [InlineData("(C)")]
+    [InlineData("C)")]
+    [InlineData("\\text{C}")]
+    [InlineData("\\text{(C)}")]
+    [InlineData("c")]
+    public void GoldLetterForms(string gold) => Assert.Equal('C', Grader.GoldLetter(gold, ["1", "2", "3", "4"]));
 }

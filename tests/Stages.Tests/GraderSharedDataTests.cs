@@ -89,6 +89,13 @@ public class GraderSharedDataTests(ITestOutputHelper output)
     }
 
     [SharedDataFact]
+    public void OlympiadBenchAndMinervaGoldsSurviveCosmeticRewrites()
+    {
+        CheckAll("benchmarks/olympiadbench.jsonl", g => g, output);
+        CheckAll("benchmarks/minervamath.jsonl", g => g, output);
+    }
+
+    [SharedDataFact]
     public void Gsm8kRationalesGradeToTheirHashLine()
     {
         var golds = Golds("benchmarks/gsm8k_test.jsonl");

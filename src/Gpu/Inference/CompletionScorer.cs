@@ -27,8 +27,4 @@ public static class CompletionScorer
         }
         return result;
     }
-
-    /// <summary>Sum of each completion's token log-probs (log p(completion | prompt)).</summary>
-    public static double[] SequenceLogProbs(ICausalLanguageModel model, IReadOnlyList<(int[] Prompt, int[] Completion)> pairs, int batchSize, int padId = 0) =>
-        Score(model, pairs, batchSize, padId).Select(v => v.Sum(x => (double)x)).ToArray();
 }

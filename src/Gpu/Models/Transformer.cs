@@ -18,8 +18,6 @@ public sealed record ModelOptions(string Device = "cpu", string DType = "float32
                                   int LossChunkTokens = ChunkedLogProbs.DefaultChunkTokens)
 {
     public static ModelOptions Cpu => new();
-    /// <summary>GPU default: fp32 master weights, bf16 matmuls.</summary>
-    public static ModelOptions Cuda(int index = 0) => new($"cuda:{index}", "float32", "bfloat16");
     internal ScalarType ParamType => Safetensors.SafetensorsDType.ParseTorchName(DType);
     internal ScalarType ComputeType => ComputeDType is null ? ParamType : Safetensors.SafetensorsDType.ParseTorchName(ComputeDType);
 }

@@ -70,8 +70,6 @@ public sealed class HfTokenizer
         _added.TryGetValue(addedToken, out int id) ? id
             : throw new KeyNotFoundException($"tokenizer '{Name}' has no added token '{addedToken}'; known: {string.Join(", ", _added.Keys)}");
 
-    public bool IsAddedToken(int id) => _addedById.ContainsKey(id);
-
     /// <summary>
     /// Token ids of <paramref name="text"/>. With <paramref name="allowSpecial"/> the literal text of an
     /// added token (e.g. <c>&lt;|im_start|&gt;</c>) becomes its single id; without it, it is encoded as plain text.

@@ -54,6 +54,12 @@ public interface IStageContext
     /// <summary>Per-record memo for record-wise stages; survives crashes and reruns.</summary>
     IRecordMemo Memo { get; }
 
+    /// <summary>
+    /// The user forced this stage (<c>--force</c>): recompute from scratch. A stage that resumes interrupted work
+    /// (training checkpoints) must not resume; a resume is only for an interrupted run of the same key.
+    /// </summary>
+    bool Forced => false;
+
     /// <summary>Scratch space for this run, deleted afterwards.</summary>
     string ScratchDirectory { get; }
 
@@ -89,14 +95,20 @@ public interface IDecisionWriter
 }
 
 /// <summary>
-/// Durable per-record results of a record-wise stage, namespaced by (stage kind, version, configuration).
-/// Keys are the stage's own record content hashes; values are opaque strings (usually JSON). Thread-safe.
+/// Durable per-record results of a record-wise stage, in a file namespaced by (stage kind, version,
+/// <see cref="Stage.MemoIdentity"/>). Keys are record keys (<see cref="RecordKeys"/>; stages get them from
+/// <see cref="RecordMemoLoop{TIn, TOut}"/>); values are opaque strings (usually JSON). Thread-safe.
 /// </summary>
 public interface IRecordMemo
 {
     bool TryGet(string recordKey, out string value);
     /// <summary>Persists one result before returning (a crash loses only records not yet put).</summary>
     Task PutAsync(string recordKey, string value, CancellationToken cancellationToken = default);
+    /// <summary>Persists several results before returning (the engine's memo with one flush to disk).</summary>
+    async Task PutManyAsync(IReadOnlyList<KeyValuePair<string, string>> entries, CancellationToken cancellationToken = default)
+    {
+        foreach (var (key, value) in entries) await PutAsync(key, value, cancellationToken);
+    }
     long Count { get; }
     /// <summary>Where the memo lives, for error messages (the engine's memo: its log file).</summary>
     string Location => "the record memo";

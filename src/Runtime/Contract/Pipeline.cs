@@ -35,6 +35,8 @@ public sealed record PipelineBuildOptions
     public bool Quick { get; init; }
     /// <summary>Root of shared data (benchmarks, candidate pools); default ../shared/data from the repo.</summary>
     public string? DataRoot { get; init; }
+    /// <summary>A parameters file for pipelines driven by one (<c>iwsft run eval --params eval.json</c>).</summary>
+    public string? ParamsFile { get; init; }
 }
 
 /// <summary>A pipeline as code, registered in the pipelines catalog.</summary>

@@ -58,17 +58,38 @@ public abstract class Stage
     /// <summary>
     /// Record-wise stages (each output row depends on one input row) get a per-record memo in the
     /// store, so a rerun over a grown input only processes new records, and a crash loses only the
-    /// records in flight. They use <see cref="IStageContext.Memo"/>.
+    /// records in flight. They use <see cref="IStageContext.Memo"/> through <see cref="RecordMemoLoop{TIn, TOut}"/>.
     /// </summary>
     public virtual bool IsRecordWise => false;
 
     /// <summary>
-    /// The part of the configuration that decides a memoised record's result; the memo is namespaced by it
-    /// (with kind and version). Default: the whole configuration. A stage whose configuration also holds
-    /// settings that do not change results (an endpoint's address, retry policy, concurrency) narrows it, so
-    /// changing those keeps the memo: the judge's answers survive a move to another server.
+    /// Configuration keys (snake_case, '.' between nested keys, as for <c>--set</c>) that do not decide any
+    /// memoised record's value: throughput and placement (batch size, device, concurrency, chunk size), the
+    /// endpoint and its retry policy, which records are processed (a subset, a count), and what happens after
+    /// the memoised step (grading). They are left out of <see cref="MemoIdentity"/>, hence out of every record
+    /// key, so changing them reuses every memoised record. A key listed here that the configuration lacks is
+    /// an error. Default: none (every setting decides records).
     /// </summary>
-    public virtual JsonNode MemoIdentity() => ConfigJson();
+    public virtual IReadOnlyList<string> NotInRecordKey => [];
+
+    /// <summary>
+    /// What decides every memoised record's value: the configuration without <see cref="NotInRecordKey"/>, the
+    /// injected behaviour ([InKey] fields: generator dtypes, prompt formatter) and the stage's code identity (a fix
+    /// to the scorer, generator or reply parser recomputes records; <see cref="CodeIdentityAliasAttribute"/> keeps
+    /// them across a same-semantics refactor). The memo file is namespaced by it (with kind and version) and
+    /// <see cref="RecordMemoLoop{TIn, TOut}"/> puts it in every record key, next to what the stage supplies per
+    /// record (content hashes of the model and of the record, the prompt, the sample index).
+    /// </summary>
+    public virtual JsonNode MemoIdentity()
+    {
+        var identity = Execution.StageIdentity.Of(this);
+        return new JsonObject
+        {
+            ["settings"] = RecordKeys.SettingsWithout(this, ConfigJson(), NotInRecordKey),
+            ["behaviour"] = identity.Behaviour.DeepClone(),
+            ["code"] = identity.Code,
+        };
+    }
 
     /// <summary>Files or directories outside the store that this stage reads; their content is hashed into the key.</summary>
     public virtual IEnumerable<string> ExternalInputs => [];

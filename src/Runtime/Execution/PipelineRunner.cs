@@ -31,12 +31,14 @@ public sealed class PipelineRunner
 
     // ------------------------------------------------------------------ keys
 
-    internal sealed record KeyParts(string Key, JsonNode Config, SortedDictionary<string, InputLock> Inputs, SortedDictionary<string, string> Externals);
+    internal sealed record KeyParts(string Key, JsonNode Config, SortedDictionary<string, InputLock> Inputs, SortedDictionary<string, string> Externals,
+        StageIdentity Identity);
 
     internal static KeyParts ComputeKey(Stage s, IReadOnlyDictionary<string, ArtifactRef> inputHashes,
         IReadOnlyDictionary<string, string> inputSources, FileHashMemo files)
     {
         var config = JsonNode.Parse(Hashing.Canonical(s.ConfigJson()))!;
+        var identity = StageIdentity.Of(s);
         var inputs = new SortedDictionary<string, InputLock>(StringComparer.Ordinal);
         foreach (var (name, a) in inputHashes) inputs[name] = new InputLock(inputSources[name], a.Hash);
         var externals = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -46,11 +48,13 @@ public sealed class PipelineRunner
             ["stage"] = s.Name,
             ["kind"] = s.Kind,
             ["version"] = s.Version,
+            ["code"] = identity.Code,
+            ["behaviour"] = identity.Behaviour.DeepClone(),
             ["config"] = config.DeepClone(),
             ["inputs"] = new JsonObject(inputs.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value.Hash))),
             ["externals"] = new JsonObject(externals.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
         };
-        return new KeyParts(Hashing.Sha256Hex(Hashing.Canonical(keyDoc)), config, inputs, externals);
+        return new KeyParts(Hashing.Sha256Hex(Hashing.Canonical(keyDoc)), config, inputs, externals, identity);
     }
 
     /// <summary>Bound inputs whose upstream produced the output (optional outputs may be absent).</summary>
@@ -88,9 +92,9 @@ public sealed class PipelineRunner
     {
         ConfigOverrides.Apply(p, _options.Overrides);
         var graph = new PipelineGraph(p);
-        foreach (var f in _options.Force) p.Get(f);
+        foreach (var f in _options.Force.Concat(_options.ForceRecords)) p.Get(f);
         var selected = _options.Until is { } until ? graph.AncestorsAndSelf(p.Get(until)) : new HashSet<Stage>(p.Stages);
-        var force = new HashSet<string>(_options.Force, StringComparer.Ordinal);
+        var force = new HashSet<string>(_options.Force.Concat(_options.ForceRecords), StringComparer.Ordinal);
 
         Directory.CreateDirectory(_store.PipelineDir(p.Name));
         using var storeLock = StoreLock.Shared(_store.Root, ct); // gc waits for the run to end
@@ -146,6 +150,7 @@ public sealed class PipelineRunner
                         var cached = new StageResult
                         {
                             Name = s.Name, Status = StageStatus.Cached, Reason = "cache key matched", Key = key.Key, Outputs = entry.Outputs,
+                            Code = key.Identity.Code, CodeAliasReason = key.Identity.AliasReason,
                             Inputs = key.Inputs, Metrics = entry.Metrics, Decisions = entry.Decisions,
                             Duration = sw.Elapsed, StartedUtc = startUtc, FinishedUtc = DateTime.UtcNow,
                         };
@@ -156,16 +161,17 @@ public sealed class PipelineRunner
                 }
 
                 progress?.StageStarted(s.Name);
-                var outputs = await RunStage(s, refs, sources, key.Externals, ct);
+                var outputs = await RunStage(s, refs, sources, key.Externals, force.Contains(s.Name), ct);
                 inflight.Pin(outputs.outputs.Values);
                 var ran = new StageResult
                 {
                     Name = s.Name, Status = StageStatus.Ran, Reason = reason, Key = key.Key, Outputs = outputs.outputs, Inputs = key.Inputs,
+                    Code = key.Identity.Code, CodeAliasReason = key.Identity.AliasReason,
                     Metrics = outputs.metrics, Decisions = outputs.decisions, Duration = sw.Elapsed, StartedUtc = startUtc, FinishedUtc = DateTime.UtcNow,
                 };
                 _store.PutCacheEntry(new CacheEntry
                 {
-                    Key = key.Key, Stage = s.Name, Kind = s.Kind, Version = s.Version, Outputs = outputs.outputs,
+                    Key = key.Key, Stage = s.Name, Kind = s.Kind, Version = s.Version, Code = key.Identity.Code, Outputs = outputs.outputs,
                     Metrics = outputs.metrics, Decisions = outputs.decisions, DurationMs = sw.Elapsed.TotalMilliseconds, CreatedUtc = DateTime.UtcNow,
                 });
                 RecordLock(s, key, outputs.outputs);
@@ -189,7 +195,8 @@ public sealed class PipelineRunner
             {
                 pipelineLock.Stages[s.Name] = new LockEntry
                 {
-                    Key = key.Key, Kind = s.Kind, Version = s.Version, Config = key.Config, Inputs = key.Inputs, Externals = key.Externals,
+                    Key = key.Key, Kind = s.Kind, Version = s.Version, Code = key.Identity.Code, Behaviour = key.Identity.Behaviour.DeepClone(),
+                    Config = key.Config, Inputs = key.Inputs, Externals = key.Externals,
                     Outputs = new SortedDictionary<string, ArtifactRef>(outputs, StringComparer.Ordinal), UpdatedUtc = DateTime.UtcNow,
                 };
                 _store.WriteLock(pipelineLock);
@@ -280,11 +287,12 @@ public sealed class PipelineRunner
     }
 
     async Task<(Dictionary<string, ArtifactRef> outputs, Dictionary<string, double> metrics, DecisionCounts? decisions)> RunStage(
-        Stage s, Dictionary<string, ArtifactRef> refs, Dictionary<string, string> sources, IReadOnlyDictionary<string, string> externals, CancellationToken ct)
+        Stage s, Dictionary<string, ArtifactRef> refs, Dictionary<string, string> sources, IReadOnlyDictionary<string, string> externals, bool forced, CancellationToken ct)
     {
         var work = _store.NewTempDir();
         var inputs = refs.ToDictionary(kv => kv.Key, kv => (kv.Value, sources[kv.Key]), StringComparer.Ordinal);
-        var ctx = new StageContext(s, _store, inputs, externals, work, _options.Execution, () => new RecordMemo(MemoPath(s)), _options.Progress, ct);
+        bool freshRecords = _options.ForceRecords.Contains(s.Name);
+        var ctx = new StageContext(s, _store, inputs, externals, work, _options.Execution, () => RecordMemo.OpenShared(MemoPath(s), freshRecords), _options.Progress, ct) { Forced = forced };
         try
         {
             await Task.Run(() => s.RunAsync(ctx), ct);

@@ -16,6 +16,8 @@ internal static class RunManifest
             {
                 ["kind"] = stage.Kind,
                 ["version"] = stage.Version,
+                ["code"] = s.Code,
+                ["code_alias"] = s.CodeAliasReason,
                 ["status"] = s.Status.ToString().ToLowerInvariant(),
                 ["reason"] = s.Reason,
                 ["key"] = s.Key,

@@ -17,6 +17,8 @@ public sealed record RunOptions
 {
     /// <summary>Stages to recompute even when their cache key matches.</summary>
     public IReadOnlyList<string> Force { get; init; } = [];
+    /// <summary>Stages to recompute together with every memoised record (their record memo is read as empty and rewritten).</summary>
+    public IReadOnlyList<string> ForceRecords { get; init; } = [];
     /// <summary>Run only this stage and its ancestors.</summary>
     public string? Until { get; init; }
     /// <summary>Configuration overrides <c>stage.key=value</c> (key may be a dotted path into nested objects).</summary>
@@ -36,6 +38,9 @@ public sealed record StageResult
     /// <summary>Why it ran / was skipped ("never run", "config changed: top_k", "forced", ...).</summary>
     public string Reason { get; init; } = "";
     public string? Key { get; init; }
+    /// <summary>Code identity used in the key; <see cref="CodeAliasReason"/> is set when a CodeIdentityAlias replaced the computed one.</summary>
+    public string? Code { get; init; }
+    public string? CodeAliasReason { get; init; }
     public IReadOnlyDictionary<string, ArtifactRef> Outputs { get; init; } = new Dictionary<string, ArtifactRef>();
     public IReadOnlyDictionary<string, InputLock> Inputs { get; init; } = new Dictionary<string, InputLock>();
     /// <summary>Rows per table output.</summary>

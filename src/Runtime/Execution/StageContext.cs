@@ -10,19 +10,19 @@ internal sealed class StageContext : IStageContext
     readonly IReadOnlyDictionary<string, (ArtifactRef artifact, string source)> _inputs;
     readonly IReadOnlyDictionary<string, string> _externalHashes;
     readonly string _workDir;
-    readonly Func<RecordMemo> _openMemo;
+    readonly Func<RecordMemo.Lease> _openMemo;
     readonly IProgressSink? _progress;
     readonly Dictionary<string, StageTableWriter> _tables = new(StringComparer.Ordinal);
     readonly Dictionary<string, string> _dirs = new(StringComparer.Ordinal);
     readonly Dictionary<string, double> _metrics = new(StringComparer.Ordinal);
     readonly List<StoredTableReader> _readers = new();
     readonly HashSet<string> _verifiedDirectories = new(StringComparer.Ordinal);
-    RecordMemo? _memo;
+    RecordMemo.Lease? _memo;
     bool _stageReportsProgress;
 
     public StageContext(Stage stage, ArtifactStore store, IReadOnlyDictionary<string, (ArtifactRef, string)> inputs,
         IReadOnlyDictionary<string, string> externalHashes,
-        string workDir, ExecutionOptions execution, Func<RecordMemo> openMemo, IProgressSink? progress, CancellationToken ct)
+        string workDir, ExecutionOptions execution, Func<RecordMemo.Lease> openMemo, IProgressSink? progress, CancellationToken ct)
     {
         _stage = stage; _store = store; _inputs = inputs; _externalHashes = externalHashes; _workDir = workDir; _openMemo = openMemo; _progress = progress;
         Execution = execution; CancellationToken = ct;
@@ -35,9 +35,10 @@ internal sealed class StageContext : IStageContext
     public CancellationToken CancellationToken { get; }
     public ExecutionOptions Execution { get; }
     public string ScratchDirectory { get; }
+    public bool Forced { get; init; }
     internal DecisionCollector? DecisionsCollector { get; }
     internal IReadOnlyDictionary<string, double> Metrics => _metrics;
-    internal RecordMemo? OpenedMemo => _memo;
+    internal RecordMemo? OpenedMemo => _memo?.Memo;
 
     PortSpec InputPort(string input, ArtifactKind kind)
     {

@@ -74,12 +74,4 @@ public static class StageDataflow
 
     static Exception? FirstRealError(AggregateException e) =>
         e.Flatten().InnerExceptions.FirstOrDefault(x => x is not OperationCanceledException) ?? e.Flatten().InnerExceptions.FirstOrDefault();
-
-    /// <summary>Writes batches produced by an async generator with back-pressure from the writer.</summary>
-    public static async Task<long> WriteAllAsync(IAsyncEnumerable<RecordBatch> batches, ITableWriter writer, CancellationToken ct = default)
-    {
-        long rows = 0;
-        await foreach (var b in batches.WithCancellation(ct)) { await writer.WriteAsync(b, ct); rows += b.Length; }
-        return rows;
-    }
 }

@@ -25,10 +25,17 @@ internal static class StalenessReasons
     {
         if (previous.Kind != s.Kind) yield return $"stage kind changed: {previous.Kind} -> {s.Kind}";
         if (previous.Version != s.Version) yield return $"code version changed: v{previous.Version} -> v{s.Version}";
+        var identity = StageIdentity.Of(s);
+        if (previous.Code != identity.Code)
+            yield return $"code changed: {Short(previous.Code)} -> {Short(identity.Code)}";
+        var behaviour = ChangedKeys(previous.Behaviour, identity.Behaviour, "").ToList();
+        if (behaviour.Count > 0) yield return $"injected behaviour changed: {string.Join(", ", behaviour)}";
         var now = JsonNode.Parse(Hashing.Canonical(s.ConfigJson()));
         var keys = ChangedKeys(previous.Config, now, "").ToList();
         if (keys.Count > 0) yield return $"config changed: {string.Join(", ", keys)}";
     }
+
+    static string Short(string? code) => code is null ? "(none recorded)" : code[..Math.Min(12, code.Length)];
 
     static IEnumerable<string> ChangedKeys(JsonNode? a, JsonNode? b, string prefix)
     {

@@ -87,7 +87,21 @@ public static class Hashing
                 foreach (var x in a) WriteCanonical(w, x);
                 w.WriteEndArray();
                 break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.Number: WriteCanonicalNumber(w, v); break;
             default: node.WriteTo(w); break;
         }
+    }
+
+    /// <summary>
+    /// One spelling per number, so 1e-5, 1E-05 and 0.00001 (or 2, 2.0 and 2e0) are one key: integers that fit
+    /// in a long as integers, everything else as the shortest text that round-trips the double.
+    /// </summary>
+    static void WriteCanonicalNumber(Utf8JsonWriter w, JsonValue v)
+    {
+        var text = v.ToJsonString();
+        if (long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var l)) { w.WriteNumberValue(l); return; }
+        var d = double.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+        if (Math.Abs(d) < 9.007199254740992e15 && d == Math.Floor(d)) w.WriteNumberValue((long)d);
+        else w.WriteNumberValue(d);
     }
 }

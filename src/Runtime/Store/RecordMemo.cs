@@ -64,18 +64,76 @@ internal sealed class RecordMemo : IRecordMemo, IDisposable
         lock (_entries) return _entries.TryGetValue(recordKey, out value!);
     }
 
-    public async Task PutAsync(string recordKey, string value, CancellationToken cancellationToken = default)
+    public Task PutAsync(string recordKey, string value, CancellationToken cancellationToken = default) =>
+        PutManyAsync([KeyValuePair.Create(recordKey, value)], cancellationToken);
+
+    /// <summary>Appends every entry, then flushes to disk once; a crash mid-write loses only a torn tail.</summary>
+    public async Task PutManyAsync(IReadOnlyList<KeyValuePair<string, string>> entries, CancellationToken cancellationToken = default)
     {
-        var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new[] { recordKey, value }) + "\n");
+        if (entries.Count == 0) return;
+        var text = new StringBuilder();
+        foreach (var (key, value) in entries) text.Append(JsonSerializer.Serialize(new[] { key, value })).Append('\n');
+        var bytes = Encoding.UTF8.GetBytes(text.ToString());
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            await _log.WriteAsync(line, CancellationToken.None);
+            await _log.WriteAsync(bytes, CancellationToken.None);
             _log.Flush(flushToDisk: true);
-            lock (_entries) _entries[recordKey] = value;
+            lock (_entries) foreach (var (key, value) in entries) _entries[key] = value;
         }
         finally { _gate.Release(); }
     }
 
     public void Dispose() { _log.Dispose(); _gate.Dispose(); }
+
+    // ------------------------------------------------------------------ sharing within one process
+
+    static readonly Dictionary<string, (RecordMemo Memo, int Users)> Shared = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Opens the memo at <paramref name="path"/> for one stage execution. Stages of one process whose memos share a
+    /// namespace (two evaluate stages with the same generation settings, running side by side) share one open log;
+    /// it is closed when the last of them releases it. Another process gets the "in use" error while it is open.
+    /// </summary>
+    /// <param name="ignoreExisting">This lease reads no earlier record (<c>--force-records</c>): every record is
+    /// recomputed and appended; since later lines win when the log is loaded, the new values replace the old.</param>
+    public static Lease OpenShared(string path, bool ignoreExisting = false)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        lock (Shared)
+        {
+            var memo = Shared.TryGetValue(full, out var e) ? e.Memo : new RecordMemo(full);
+            Shared[full] = (memo, e.Users + 1);
+            return new Lease(memo, ignoreExisting);
+        }
+    }
+
+    static void Release(RecordMemo memo)
+    {
+        lock (Shared)
+        {
+            var (_, users) = Shared[memo.Path];
+            if (users > 1) { Shared[memo.Path] = (memo, users - 1); return; }
+            Shared.Remove(memo.Path);
+            memo.Dispose();
+        }
+    }
+
+    /// <summary>One stage execution's use of a shared memo.</summary>
+    public sealed class Lease(RecordMemo memo, bool ignoreExisting = false) : IRecordMemo, IDisposable
+    {
+        int _released;
+        public RecordMemo Memo => memo;
+        public long Count => memo.Count;
+        public string Location => memo.Location;
+        public bool TryGet(string recordKey, out string value)
+        {
+            value = "";
+            return !ignoreExisting && memo.TryGet(recordKey, out value);
+        }
+        public Task PutAsync(string recordKey, string value, CancellationToken cancellationToken = default) => memo.PutAsync(recordKey, value, cancellationToken);
+        public Task PutManyAsync(IReadOnlyList<KeyValuePair<string, string>> entries, CancellationToken cancellationToken = default) =>
+            memo.PutManyAsync(entries, cancellationToken);
+        public void Dispose() { if (Interlocked.Exchange(ref _released, 1) == 0) Release(memo); }
+    }
 }

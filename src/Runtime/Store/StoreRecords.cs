@@ -14,6 +14,8 @@ public sealed class CacheEntry
     public string Stage { get; set; } = "";
     public string Kind { get; set; } = "";
     public int Version { get; set; }
+    /// <summary>Code identity of the stage (see CodeIdentity) that produced the outputs.</summary>
+    public string? Code { get; set; }
     public Dictionary<string, ArtifactRef> Outputs { get; set; } = new();
     public Dictionary<string, double> Metrics { get; set; } = new();
     public DecisionCounts? Decisions { get; set; }
@@ -37,6 +39,10 @@ public sealed class LockEntry
     public string Key { get; set; } = "";
     public string Kind { get; set; } = "";
     public int Version { get; set; }
+    /// <summary>Code identity of the stage kind's implementation when it last ran (see CodeIdentity).</summary>
+    public string? Code { get; set; }
+    /// <summary>Identity of the stage's injected behaviour ([InKey] fields) when it last ran.</summary>
+    public JsonNode? Behaviour { get; set; }
     public JsonNode? Config { get; set; }
     public SortedDictionary<string, InputLock> Inputs { get; set; } = new(StringComparer.Ordinal);
     public SortedDictionary<string, string> Externals { get; set; } = new(StringComparer.Ordinal);

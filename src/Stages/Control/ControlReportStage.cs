@@ -19,7 +19,7 @@ public sealed class ControlReportConfig
 public sealed class ControlReportStage(string name, ControlReportConfig? config = null) : Stage<ControlReportConfig>(name, config)
 {
     public const string ReportOutput = "report", MarkdownFile = "control.md", CsvFile = "results.csv";
-    readonly List<string> _resultPorts = new(), _curvePorts = new();
+    [NotInKey("port names: the artifacts bound to them are key inputs")] readonly List<string> _resultPorts = new(), _curvePorts = new();
 
     public override string Kind => "control_report";
     public override int Version => 1;

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
@@ -12,13 +13,14 @@ namespace IwSft.Stages.Evaluate;
 /// and writes one results row per checkpoint × item × sample.
 ///
 /// Checkpoints are directory inputs named <c>checkpoint_LABEL</c> (<see cref="AddCheckpoint"/>) or
-/// external model directories (<see cref="AddExternalCheckpoint"/>); they are deliberately not part
-/// of the configuration, so adding a checkpoint to a batch leaves the configuration, and with it the
-/// record memo's namespace, unchanged. Every generated sample is memoised under
-/// sha256(checkpoint content hash, prompt, sample seed, generation settings): a rerun over five
-/// checkpoints of which one is new generates only for the new one, and never opens the model of a
-/// checkpoint whose samples are all cached. Grading is not memoised (it is cheap), so grader fixes
-/// apply to cached generations.
+/// external model directories (<see cref="AddExternalCheckpoint"/>). Every generated sample is memoised
+/// (<see cref="RecordMemoLoop{TIn, TOut}"/>) under a key of the checkpoint's and tokenizer's content hashes,
+/// the item's content, the prompt, the sample index and its seed, and the generation settings (max new
+/// tokens, temperature, top-p, base seed) — nothing else (<see cref="NotInRecordKey"/>): a rerun over five
+/// checkpoints of which one is new generates only for the new one and never opens the model of a checkpoint
+/// whose samples are all memoised; raising samples_per_item or max_items_per_benchmark generates only the
+/// new samples or items; changing the batch size generates nothing. Grading is not memoised (it is cheap),
+/// so grader fixes apply to memoised generations.
 /// </summary>
 public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 {
@@ -27,10 +29,10 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
     public const string ResultsOutput = "results";
     public const string CheckpointPortPrefix = "checkpoint_";
 
-    readonly ICompletionGeneratorFactory _generators;
-    readonly IPromptFormatter? _formatter;
-    readonly List<string> _checkpointPorts = new();
-    readonly SortedDictionary<string, string> _external = new(StringComparer.Ordinal);
+    [InKey] readonly ICompletionGeneratorFactory _generators;
+    [InKey] readonly IPromptFormatter? _formatter;
+    [NotInKey("port names: the checkpoints bound to them are key inputs")] readonly List<string> _checkpointPorts = new();
+    [NotInKey("external checkpoint paths: their content hashes are in the key")] readonly SortedDictionary<string, string> _external = new(StringComparer.Ordinal);
 
     /// <param name="generators">Opens a generator for a checkpoint directory (the TorchSharp model core in real runs).</param>
     /// <param name="formatter">Prompt text per item; default <see cref="PromptFormatter"/> with the configured style.</param>
@@ -103,51 +105,50 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
         var prompts = items.Select(formatter.Format).ToList();
         var grader = new Grader(new GraderOptions { RelativeTolerance = Config.RelativeTolerance, LastNumberFallback = Config.LastNumberFallback });
         var settings = Config.Generation;
-        string settingsKey = JsonSerializer.Serialize(settings);
 
         var schema = TableSchema.Get("eval_results");
         await using var writer = ctx.WriteTable(ResultsOutput);
         var rows = new BatchBuilder(schema);
-        long total = (long)checkpoints.Count * items.Count * Config.SamplesPerItem, done = 0, generated = 0;
+        long total = (long)checkpoints.Count * items.Count * Config.SamplesPerItem;
+        var itemIdentities = items.Select(ItemIdentity).ToArray();
+        long Seed(SampleRef r) => SampleSeed(Config.Seed, prompts[r.Item], r.Sample);
+        // What decides a sample besides the generation settings (MemoIdentity): the model, the tokenizer, the item,
+        // the prompt and the sample index (and the seed derived from them). Not the batch size, the number of
+        // samples or items asked for, the benchmark subset or the grading options.
+        var loop = new RecordMemoLoop<SampleRef, GeneratedSample>(this, ctx,
+            r => new JsonObject
+            {
+                ["checkpoint"] = r.CheckpointHash, ["tokenizer"] = tokenizerHash, ["item"] = itemIdentities[r.Item].DeepClone(),
+                ["prompt"] = prompts[r.Item], ["sample"] = r.Sample, ["seed"] = Seed(r),
+            },
+            sample => JsonSerializer.Serialize(sample),
+            text => JsonSerializer.Deserialize<GeneratedSample>(text) ?? throw new InvalidDataException($"stage '{Name}': a null sample in the record memo"))
+        {
+            ChunkSize = Config.BatchSize, ProgressUnit = "samples", ProgressTotal = total,
+        };
         ctx.ReportProgress(0, total, "samples");
 
         foreach (var (label, dir, checkpointHash) in checkpoints)
         {
-            var samples = new GeneratedSample?[items.Count, Config.SamplesPerItem];
-            var pending = new List<(int Item, int Sample, string Key, GenerationRequest Request)>();
+            var refs = new List<SampleRef>(items.Count * Config.SamplesPerItem);
             for (int i = 0; i < items.Count; i++)
+                for (int s = 0; s < Config.SamplesPerItem; s++) refs.Add(new SampleRef(checkpointHash, i, s));
+            ICompletionGenerator? generator = null;   // opened only when a sample of this checkpoint is not memoised
+            GeneratedSample[] generated;
+            try
             {
-                for (int s = 0; s < Config.SamplesPerItem; s++)
+                generated = await loop.RunAsync(refs, (chunk, ct) =>
                 {
-                    long seed = SampleSeed(Config.Seed, prompts[i], s);
-                    string key = MemoKey(checkpointHash + "+" + tokenizerHash, prompts[i], seed, settingsKey);
-                    if (ctx.Memo.TryGet(key, out var cached)) samples[i, s] = JsonSerializer.Deserialize<GeneratedSample>(cached);
-                    else pending.Add((i, s, key, new GenerationRequest(prompts[i], seed)));
-                }
+                    generator ??= _generators.Open(dir, tokenizerDir, ct);
+                    var outputs = generator.Generate(chunk.Select(r => new GenerationRequest(prompts[r.Item], Seed(r))).ToList(), settings, ct);
+                    if (outputs.Count != chunk.Count)
+                        throw new InvalidOperationException($"stage '{Name}': generator returned {outputs.Count} samples for {chunk.Count} requests");
+                    return Task.FromResult(outputs);
+                }, $"checkpoint '{label}' ({checkpointHash[..12]}) samples");
             }
-            ctx.Log($"checkpoint '{label}' ({checkpointHash[..12]}): {items.Count * Config.SamplesPerItem - pending.Count} samples cached, {pending.Count} to generate");
-            done += items.Count * Config.SamplesPerItem - pending.Count;
-            ctx.ReportProgress(done, total, "samples");
-
-            if (pending.Count > 0)
-            {
-                using var generator = _generators.Open(dir, tokenizerDir, ct);
-                foreach (var chunk in pending.Chunk(Config.BatchSize))
-                {
-                    ct.ThrowIfCancellationRequested();
-                    var outputs = generator.Generate(chunk.Select(p => p.Request).ToList(), settings, ct);
-                    if (outputs.Count != chunk.Length)
-                        throw new InvalidOperationException($"stage '{Name}': generator returned {outputs.Count} samples for {chunk.Length} requests");
-                    for (int j = 0; j < chunk.Length; j++)
-                    {
-                        samples[chunk[j].Item, chunk[j].Sample] = outputs[j];
-                        await ctx.Memo.PutAsync(chunk[j].Key, JsonSerializer.Serialize(outputs[j]), ct);
-                    }
-                    generated += chunk.Length;
-                    done += chunk.Length;
-                    ctx.ReportProgress(done, total, "samples");
-                }
-            }
+            finally { generator?.Dispose(); }
+            var samples = new GeneratedSample[items.Count, Config.SamplesPerItem];
+            for (int j = 0; j < refs.Count; j++) samples[refs[j].Item, refs[j].Sample] = generated[j];
 
             for (int i = 0; i < items.Count; i++)
             {
@@ -170,9 +171,25 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
                 ctx.Log($"checkpoint '{label}' graded on {bench.Key}: {bench.Count()} items");
         }
         if (rows.Count > 0) await writer.WriteAsync(rows.Build(), ct);
-        ctx.SetMetric("samples_generated", generated);
-        ctx.SetMetric("samples_cached", total - generated);
     }
+
+    /// <summary>Evaluate's throughput knobs, which records are asked for, and grading (cheap, never memoised).</summary>
+    public override IReadOnlyList<string> NotInRecordKey =>
+    [
+        "batch_size", "samples_per_item", "benchmarks", "max_items_per_benchmark",
+        // the prompt's text is in every record key, so the style needs no place of its own
+        "prompt_style",
+        "last_number_fallback", "relative_tolerance",
+    ];
+
+    readonly record struct SampleRef(string CheckpointHash, int Item, int Sample);
+
+    /// <summary>The item's content the prompt is built from (not its id or gold answer: grading is not memoised).</summary>
+    static JsonObject ItemIdentity(EvalItem item) => new()
+    {
+        ["question"] = item.Question,
+        ["choices"] = item.Choices is null ? null : new JsonArray(item.Choices.Select(c => (JsonNode?)c).ToArray()),
+    };
 
     List<EvalItem> SelectItems(List<EvalItem> items)
     {
@@ -198,6 +215,4 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
         return BitConverter.ToInt64(h, 0) & long.MaxValue;
     }
 
-    public static string MemoKey(string checkpointHash, string prompt, long seed, string settingsKey) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"eval-sample\0{checkpointHash}\0{seed}\0{settingsKey}\0{prompt}")));
 }

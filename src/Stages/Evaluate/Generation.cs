@@ -26,7 +26,9 @@ public interface ICompletionGenerator : IDisposable
 }
 
 /// <summary>Loads a generator for a checkpoint directory. Called only for checkpoints with uncached samples.</summary>
-public interface ICompletionGeneratorFactory
+/// <remarks>Its <see cref="IKeyIdentity.KeyIdentity"/> names what decides the generated text (weights' dtype, compute
+/// dtype), not placement (device): it goes into the evaluate stage's key.</remarks>
+public interface ICompletionGeneratorFactory : IwSft.Runtime.IKeyIdentity
 {
     /// <param name="checkpointDirectory">A model directory (config.json + safetensors for the TorchSharp core).</param>
     /// <param name="tokenizerDirectory">The evaluate stage's tokenizer input when bound; null = the checkpoint's own tokenizer files.</param>

@@ -1,117 +1,118 @@
-using System.Globalization;
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.RegularExpressions;
+using IwSft.Stages.Evaluate.Grading;
 
 namespace IwSft.Stages.Evaluate;
 
+/// <summary>How <see cref="MathEquivalence"/> compares answers. Every option is off (or at its default) unless set.</summary>
+public sealed record MathEquivalenceOptions
+{
+    public static MathEquivalenceOptions Default { get; } = new();
+
+    /// <summary>
+    /// A decimal that stands for a value with no finite decimal expansion (0.333333 for 1/3, 1.41421 for √2)
+    /// agrees with it when they differ by at most half of this, relative to max(1, |value|). Decimals that
+    /// are exact (3.0000001, 2.5) are compared exactly.
+    /// </summary>
+    public double RelativeTolerance { get; init; } = MathEquivalence.DefaultRelativeTolerance;
+
+    /// <summary>Read "1000,99" and "1,22" as decimals (a locale with a decimal comma); "1,000" stays one thousand.</summary>
+    public bool DecimalComma { get; init; }
+
+    /// <summary>Comma-separated answers must be in the same order ("10, 4, -2" ≠ "4, 10, -2"); by default they are compared as multisets.</summary>
+    public bool OrderedLists { get; init; }
+
+    /// <summary>A predicted inequality may match a gold interval (Math-Verify's allow_set_relation_comp); a gold inequality always matches a predicted interval.</summary>
+    public bool AllowSetRelationComparison { get; init; }
+
+    /// <summary>Variable names matter (f(x) ≠ f(y)); off renames the prediction's variables to the gold's.</summary>
+    public bool StrictVariables { get; init; } = true;
+}
+
 /// <summary>
-/// Whether two final math answers are the same, in the spirit of the Hendrycks MATH <c>is_equiv</c>
-/// used by s1 and lm-evaluation-harness: both strings are put in a canonical form (see
-/// <see cref="Normalize"/>) and compared; then, if they differ, as numbers within a relative tolerance;
-/// then element-wise for tuples/lists. Our own implementation; where it goes beyond Hendrycks it is
-/// noted in docs/evaluate.md.
+/// Whether two final math answers are the same. Both are cleaned (<see cref="Clean"/>: delimiters, \boxed,
+/// spacing, \left/\right, units, currency, percent, thousands separators, ...) and compared as text; then
+/// parsed (<see cref="MathParser"/>) and compared structurally and by value (<see cref="AnswerComparer"/>):
+/// relations, labelled answers, lists and sets without order, tuples and intervals, unions, matrices,
+/// and expressions — exactly in rational arithmetic where possible, else at fixed sample points.
+/// Our own implementation; docs/evaluate.md lists its rules and what it deliberately does not accept.
 /// </summary>
 public static partial class MathEquivalence
 {
     public const double DefaultRelativeTolerance = 1e-6;
 
-    public static bool AreEquivalent(string? a, string? b, double relativeTolerance = DefaultRelativeTolerance)
+    public static bool AreEquivalent(string? gold, string? prediction, double relativeTolerance = DefaultRelativeTolerance) =>
+        AreEquivalent(gold, prediction, relativeTolerance == DefaultRelativeTolerance ? MathEquivalenceOptions.Default : new MathEquivalenceOptions { RelativeTolerance = relativeTolerance });
+
+    /// <summary>Whether <paramref name="prediction"/> is the same answer as <paramref name="gold"/> (gold first: a few rules are one-sided).</summary>
+    public static bool AreEquivalent(string? gold, string? prediction, MathEquivalenceOptions options)
     {
-        if (a is null || b is null) return false;
-        string na = Normalize(a), nb = Normalize(b);
-        if (na.Length == 0 || nb.Length == 0) return false;
-        return EquivalentNormalized(na, nb, relativeTolerance, depth: 0);
+        if (gold is null || prediction is null) return false;
+        string cg = Clean(gold, options), cp = Clean(prediction, options);
+        if (cg.Length == 0 || cp.Length == 0) return false;
+        if (Compact(cg) == Compact(cp)) return true;
+        var g = ParseCached(cg);
+        var p = ParseCached(cp);
+        if (g is null || p is null) return false;
+        try { return new AnswerComparer(options).Equivalent(g, p); }
+        catch (Exception e) when (e is ArithmeticException or ArgumentException or InvalidOperationException or IndexOutOfRangeException)
+        {
+            return false; // an answer the comparer cannot handle is not equivalent; grading never stops a run
+        }
     }
 
-    static bool EquivalentNormalized(string na, string nb, double tol, int depth)
+    /// <summary>Longer answers are compared as text only (a final answer is short; this bounds parsing work).</summary>
+    const int MaxParsedLength = 4000;
+
+    /// <summary>The parsed form of an answer, printed canonically (sums and products sorted), or null when it does not parse.</summary>
+    public static string? ParsedForm(string answer, MathEquivalenceOptions? options = null) =>
+        ParseCached(Clean(answer, options ?? MathEquivalenceOptions.Default))?.Canonical();
+
+    // Parsing is pure; a bounded cache keeps repeated comparisons (gold against many samples) cheap.
+    static readonly ConcurrentDictionary<string, MathNode?> ParseCache = new(StringComparer.Ordinal);
+
+    static MathNode? ParseCached(string cleaned)
     {
-        if (na == nb) return true;
-        // Two integers are compared exactly: a relative tolerance would make 1450001 equal 1450000.
-        if (IntegerRegex().IsMatch(na) && IntegerRegex().IsMatch(nb)) return false;
-        if (TryEvaluate(na, out double x) && TryEvaluate(nb, out double y)) return NumbersClose(x, y, tol);
-        if (depth > 3) return false;
-
-        // Tuples / intervals: same brackets, element-wise.
-        if (IsBracketed(na) && IsBracketed(nb) && na[0] == nb[0] && na[^1] == nb[^1])
-        {
-            var ea = LatexText.SplitTopLevel(na[1..^1]);
-            var eb = LatexText.SplitTopLevel(nb[1..^1]);
-            return ea.Count == eb.Count && ea.Count > 1
-                && ea.Zip(eb).All(p => EquivalentNormalized(p.First, p.Second, tol, depth + 1));
-        }
-
-        // Bare comma lists ("1,-2" vs "-2,1"): MATH asks for "all solutions, separated by commas", order free.
-        var la = LatexText.SplitTopLevel(na);
-        var lb = LatexText.SplitTopLevel(nb);
-        if (la.Count > 1 && la.Count == lb.Count)
-        {
-            var remaining = new List<string>(lb);
-            foreach (var e in la)
-            {
-                int j = remaining.FindIndex(r => EquivalentNormalized(e, r, tol, depth + 1));
-                if (j < 0) return false;
-                remaining.RemoveAt(j);
-            }
-            return true;
-        }
-        return false;
-    }
-
-    static bool IsBracketed(string s) =>
-        s.Length > 1 && s[0] is ('(' or '[') && s[^1] is (')' or ']') && LatexText.IsWrappedBy(s, s[0], s[^1]);
-
-    static bool NumbersClose(double x, double y, double tol)
-    {
-        if (x == y) return true;
-        double scale = Math.Max(Math.Abs(x), Math.Abs(y));
-        return Math.Abs(x - y) <= tol * Math.Max(scale, 1e-12);
+        if (cleaned.Length > MaxParsedLength) return null;
+        if (ParseCache.TryGetValue(cleaned, out var hit)) return hit;
+        MathNode? node;
+        try { node = MathParser.Parse(cleaned); }
+        catch (MathParseException) { node = null; }
+        catch (Exception e) when (e is OverflowException or FormatException or ArgumentException or InvalidOperationException) { node = null; }
+        if (ParseCache.Count > 20_000) ParseCache.Clear();
+        ParseCache[cleaned] = node;
+        return node;
     }
 
     // ---- normalisation ----
 
-    static readonly string[] UnitWords =
-    [
-        "cm", "m", "km", "mm", "inches", "inch", "in", "feet", "foot", "ft", "yards", "yard", "miles", "mile",
-        "meters", "meter", "metres", "metre", "centimeters", "units", "unit", "sq units", "square units",
-        "square feet", "square inches", "square meters", "square centimeters", "cubic feet", "cubic inches",
-        "cubic units", "degrees", "degree", "hours", "hour", "minutes", "minute", "seconds", "second", "days",
-        "day", "weeks", "years", "dollars", "dollar", "cents", "cent", "mph", "pounds", "ounces", "grams", "kg",
-        "liters", "gallons", "students", "people", "points", "ways", "p.m.", "a.m.",
-    ];
+    static readonly HashSet<string> UnitWords = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "cm", "km", "mm", "inches", "inch", "feet", "foot", "ft", "yards", "yard", "yd", "miles", "mile",
+        "meters", "meter", "metres", "metre", "centimeters", "centimetres", "millimeters", "kilometers", "units", "unit",
+        "degrees", "degree", "radians", "hours", "hour", "hrs", "minutes", "minute", "mins", "seconds", "second", "sec", "days", "day",
+        "weeks", "week", "months", "month", "years", "year", "dollars", "dollar", "cents", "cent", "euros", "euro", "yuan", "pounds", "pound",
+        "mph", "kph", "ounces", "ounce", "oz", "grams", "gram", "kg", "kilograms", "lb", "lbs", "liters", "liter", "litres", "ml", "gallons", "gallon",
+        "students", "people", "persons", "points", "ways", "p.m.", "a.m.", "pm", "am", "sq", "square", "cubic", "times", "items", "books",
+    };
+
+    static readonly HashSet<string> NotUnits = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "and", "or", "sin", "cos", "tan", "sec", "csc", "cot", "log", "ln", "exp", "is", "of", "the", "to", "for", "not", "but", "pi", "sqrt",
+    };
 
     /// <summary>
-    /// The canonical form: inline-math delimiters, \boxed, \left/\right, \! and thin spaces, \$ and $,
-    /// degrees, percent, \text{} wrappers and trailing units removed; \dfrac/\tfrac → \frac; \frac12 →
-    /// \frac{1}{2}; \sqrt2 → \sqrt{2}; x^{2} → x^2; thousands separators, leading zeros and trailing
-    /// decimal zeros dropped; .5 → 0.5; a short "x =" prefix dropped; all whitespace removed.
+    /// The canonical text of an answer: <see cref="Clean"/>, then whitespace removed, x^{2} → x^2, .5 → 0.5,
+    /// trailing decimal zeros and leading zeros dropped. Two answers with the same canonical text are equivalent.
     /// </summary>
-    public static string Normalize(string answer)
+    public static string Normalize(string answer) => Normalize(answer, MathEquivalenceOptions.Default);
+
+    public static string Normalize(string answer, MathEquivalenceOptions options) => Compact(Clean(answer, options));
+
+    static string Compact(string cleaned)
     {
-        string s = answer.Trim();
-        s = StripDelimiters(s);
-        s = s.Replace("\n", "").Replace("\r", "");
-        s = s.Replace("\\!", "").Replace("\\,", "").Replace("\\;", "").Replace("\\:", "").Replace("~", " ").Trim();
-        // Thousands separators, only when the whole answer is one grouped number: "1,000" but not "3, 5, 7".
-        s = s.Replace("{,}", ",");
-        if (ThousandsRegex().IsMatch(s)) s = s.Replace(",", "");
-
-        s = s.Replace("\\\\", "\\");
-        s = s.Replace("\\dfrac", "\\frac").Replace("\\tfrac", "\\frac").Replace("\\displaystyle", "");
-        s = LeftRightDotRegex().Replace(s, "");
-        s = LeftRightRegex().Replace(s, "");
-        s = DegreesRegex().Replace(s, "");
-        s = s.Replace("°", "");
-        s = s.Replace("\\$", "").Replace("$", "");
-        s = s.Replace("\\%", "").Replace("%", "");
-        s = StripTrailingUnits(s);
-        s = UnwrapTextRegex().Replace(s, m => m.Groups["c"].Value);
-        s = UnwrapTextRegex().Replace(s, m => m.Groups["c"].Value); // nested \text{\textbf{..}}
-        s = StripUnitWords(s.Trim());
-        s = StripShortLhs(s);
-
-        s = WhitespaceRegex().Replace(s, "");
-        s = FixCommandArguments(s, "\\frac", 2);
-        s = FixCommandArguments(s, "\\sqrt", 1);
+        string s = WhitespaceRegex().Replace(cleaned, "");
         s = SingleCharScriptRegex().Replace(s, "${op}${c}");
         s = LeadingDotRegex().Replace(s, "0.");
         s = TrailingDecimalZerosRegex().Replace(s, m => m.Groups["i"].Value + (m.Groups["f"].Value.Length > 0 ? "." + m.Groups["f"].Value : ""));
@@ -121,53 +122,142 @@ public static partial class MathEquivalence
         return s;
     }
 
+    /// <summary>
+    /// The answer with presentation removed, words kept apart by single spaces (the parser's input):
+    /// delimiters ($, \(..\), \[..\], \boxed); \\frac from doubly escaped strings; LaTeX thousands
+    /// separators (10,\!080, 1{,}000) before spacing commands (\! \, \; \quad ~) are dropped;
+    /// \dfrac/\tfrac/\cfrac → \frac; \left, \right, \big...; degrees; $ and \$; % and the words percent,
+    /// percentage, pct; \text{and}/\text{or} kept as words; units (\text{ cm}, "36 dollars", "5 apples");
+    /// other \text{}, \textbf{}, \mathrm{} ... unwrapped; a lone choice letter ((C), C), \text{(C)}) → C;
+    /// thousands separators (1,000, $1,000.99, 1 000) when the whole answer is one number; with
+    /// <see cref="MathEquivalenceOptions.DecimalComma"/>, 1000,99 → 1000.99; \frac12 → \frac{1}{2}, \sqrt2 → \sqrt{2}.
+    /// </summary>
+    public static string Clean(string answer, MathEquivalenceOptions? options = null)
+    {
+        options ??= MathEquivalenceOptions.Default;
+        string s = answer.Trim();
+        s = ReplaceUnicode(s);
+        s = EscapedCommandRegex().Replace(s, "\\");
+        s = s.Replace('\n', ' ').Replace('\r', ' ').Replace('\t', ' ');
+        s = StripDelimiters(s);
+        s = LatexThousandsRegex().Replace(s, "$1");
+        s = BraceThousandsRegex().Replace(s, "$1");
+        s = SpacingRegex().Replace(s, " ");
+        s = s.Replace("\\dfrac", "\\frac").Replace("\\tfrac", "\\frac").Replace("\\cfrac", "\\frac").Replace("\\displaystyle", " ");
+        s = LeftRightDotRegex().Replace(s, " ");
+        s = LeftRightRegex().Replace(s, " ");
+        s = DegreesRegex().Replace(s, " ");
+        s = s.Replace("\\$", " ").Replace("$", " ").Replace("\\%", " ").Replace("%", " ");
+        s = CurrencyCommandRegex().Replace(s, " ");
+        s = PercentWordRegex().Replace(s, " ");
+        s = TextConnectorRegex().Replace(s, m => " " + m.Groups["w"].Value.Trim(' ', ',') + " ");
+        s = StripTrailingUnits(s);
+        s = OperatorNameRegex().Replace(s, m => " " + m.Groups["c"].Value + " ");
+        for (int k = 0; k < 3; k++) s = UnwrapTextRegex().Replace(s, m => m.Groups["c"].Value);
+        s = WhitespaceRegex().Replace(s, " ").Trim();
+        var letter = ChoiceLetterRegex().Match(s);
+        if (letter.Success) return letter.Groups["l"].Value;
+        s = StripUnitWords(s);
+        s = s.Trim().TrimEnd('.', ',', ';').Trim();
+        s = WholeNumberSeparators(s, options);
+        s = FixCommandArguments(s, "\\frac", 2);
+        s = FixCommandArguments(s, "\\sqrt", 1);
+        return WhitespaceRegex().Replace(s, " ").Trim();
+    }
+
+    static string ReplaceUnicode(string s)
+    {
+        if (s.All(c => c < 128)) return s;
+        var sb = new StringBuilder(s.Length + 8);
+        foreach (char c in s)
+        {
+            sb.Append(c switch
+            {
+                '−' or '–' or '‒' => "-",
+                '×' => "\\times ",
+                '÷' => "\\div ",
+                '·' or '⋅' => "\\cdot ",
+                '≤' or '⩽' => "\\le ",
+                '≥' or '⩾' => "\\ge ",
+                '≠' => "\\ne ",
+                '≈' => "\\approx ",
+                'π' => "\\pi ",
+                '∞' => "\\infty ",
+                '√' => "\\sqrt",
+                '∪' => "\\cup ",
+                '∈' => "\\in ",
+                '±' => "\\pm ",
+                '²' => "^2",
+                '³' => "^3",
+                '°' => " ",
+                '€' or '£' or '¥' => " ",
+                '，' => ",",
+                '\u00a0' or '\u2009' or '\u202f' => " ",
+                _ => c.ToString(),
+            });
+        }
+        return sb.ToString();
+    }
+
     static string StripDelimiters(string s)
     {
-        for (int guard = 0; guard < 4; guard++)
+        for (int guard = 0; guard < 6; guard++)
         {
             string before = s;
             s = s.Trim();
             if (s.StartsWith("\\(") && s.EndsWith("\\)")) s = s[2..^2];
             else if (s.StartsWith("\\[") && s.EndsWith("\\]")) s = s[2..^2];
-            else if (s.Length >= 2 && s.StartsWith('$') && s.EndsWith('$') && !s.StartsWith("\\$")) s = s.Trim('$');
+            else if (s.Length >= 2 && s.StartsWith('$') && s.EndsWith('$') && !s.EndsWith("\\$")) s = s.Trim('$');
             foreach (var cmd in new[] { "\\boxed", "\\fbox" })
             {
-                if (s.StartsWith(cmd + "{") && LatexText.SkipGroup(s, cmd.Length) == s.Length)
-                    s = s[(cmd.Length + 1)..^1];
+                if (!s.StartsWith(cmd + "{")) continue;
+                int end = LatexText.SkipGroup(s, cmd.Length);
+                if (end == s.Length) s = s[(cmd.Length + 1)..^1];
+                else if (end < 0) s = s[(cmd.Length + 1)..]; // a box never closed: the answer is the rest
             }
             if (s == before) break;
         }
         return s;
     }
 
-    // "5 \text{ cm}", "10\mbox{ inches}^2": drop a trailing text group when something numeric precedes it.
+    // "5 \text{ cm}", "10\mbox{ inches}^2", "\frac{1}{3} \textbf{meters}": a trailing text group after something numeric.
     static string StripTrailingUnits(string s)
     {
         for (int guard = 0; guard < 3; guard++)
         {
             var m = TrailingTextUnitRegex().Match(s);
             if (!m.Success || !m.Groups["pre"].Value.Any(char.IsAsciiDigit)) break;
+            string unit = m.Groups["u"].Value.Trim();
+            // \mathrm{e} after a number is Euler's number, not a unit.
+            if (unit.Length < 2 && m.Groups["cmd"].Value is "mathrm" or "operatorname") break;
+            if (unit.Split(' ', StringSplitOptions.RemoveEmptyEntries).Any(NotUnits.Contains)) break;
             s = m.Groups["pre"].Value.TrimEnd();
         }
         return s;
     }
 
+    // "36 dollars", "0.06 yuan", "12 apples", "15 cm^2": words after a number at the end of the answer.
     static string StripUnitWords(string s)
     {
         var m = NumberThenWordsRegex().Match(s);
-        if (!m.Success) return s;
-        string unit = m.Groups["u"].Value.Trim().ToLowerInvariant();
-        if (unit.Length > 0 && UnitWords.Contains(unit)) return m.Groups["n"].Value.Trim();
-        if (unit.StartsWith("^2") || unit.StartsWith("^3")) return s;
-        return s;
+        if (!m.Success || !m.Groups["n"].Value.Any(char.IsAsciiDigit)) return s;
+        var words = m.Groups["u"].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (words.Any(NotUnits.Contains)) return s;
+        bool known = words.All(w => UnitWords.Contains(w.TrimEnd('.')) || UnitWords.Contains(w));
+        // Other words only after a space ("5 apples"): "3abc" is a product.
+        bool plainWords = m.Groups["sp"].Value.Length > 0 && words.All(w => w.Length >= 3 && w.All(char.IsAsciiLetterLower));
+        return known || plainWords ? m.Groups["n"].Value.Trim() : s;
     }
 
-    // Hendrycks: "x = 5" → "5" when the left side is at most two characters.
-    static string StripShortLhs(string s)
+    static string WholeNumberSeparators(string s, MathEquivalenceOptions options)
     {
-        var parts = s.Split('=');
-        if (parts.Length == 2 && parts[0].Trim().Length is > 0 and <= 2 && !parts[0].Any(char.IsAsciiDigit))
-            return parts[1].Trim();
+        if (ThousandsRegex().IsMatch(s)) return s.Replace(",", "");
+        if (SpaceThousandsRegex().IsMatch(s)) return s.Replace(" ", "");
+        if (options.DecimalComma)
+        {
+            if (DotThousandsCommaDecimalRegex().IsMatch(s)) return s.Replace(".", "").Replace(',', '.');
+            if (DecimalCommaRegex().IsMatch(s)) return s.Replace(',', '.');
+        }
         return s;
     }
 
@@ -179,8 +269,8 @@ public static partial class MathEquivalence
         while (i < s.Length)
         {
             int at = s.IndexOf(command, i, StringComparison.Ordinal);
-            bool isWholeCommand = at >= 0 && (at + command.Length >= s.Length || !char.IsAsciiLetter(s[at + command.Length]));
             if (at < 0) { sb.Append(s, i, s.Length - i); break; }
+            bool isWholeCommand = at + command.Length >= s.Length || !char.IsAsciiLetter(s[at + command.Length]);
             if (!isWholeCommand) { sb.Append(s, i, at + command.Length - i); i = at + command.Length; continue; }
             sb.Append(s, i, at - i).Append(command);
             int pos = at + command.Length;
@@ -205,56 +295,45 @@ public static partial class MathEquivalence
     // ---- numeric evaluation of simple forms ----
 
     /// <summary>
-    /// The value of a normalised answer when it is a plain number, a fraction (a/b, \frac{a}{b} with
-    /// numeric a, b, optionally signed), a mixed number "2\frac{1}{2}", or scientific notation
-    /// (4.5e33, 4.5\times10^{33}).
+    /// The value of an answer that is a number in exact arithmetic: a decimal, a fraction (a/b, \frac{a}{b}),
+    /// a mixed number "2\frac{1}{2}", scientific notation (4.5e33, 4.5\times10^{33}), or any expression of
+    /// those with + - * / and integer powers. False for anything with a variable, π, or a root that is not exact.
     /// </summary>
-    public static bool TryEvaluate(string normalized, out double value)
+    public static bool TryEvaluate(string answer, out double value)
     {
         value = 0;
-        string s = normalized;
-        if (TryNumber(s, out value)) return true;
-        var frac = FracRegex().Match(s);
-        if (frac.Success && TryNumber(frac.Groups["a"].Value, out double a) && TryNumber(frac.Groups["b"].Value, out double b) && b != 0)
+        var node = ParseCached(Clean(answer));
+        if (node is null) return false;
+        try
         {
-            double whole = 0;
-            if (frac.Groups["w"].Success && !TryNumber(frac.Groups["w"].Value, out whole)) return false;
-            value = Math.Abs(whole) + a / b;
-            if (frac.Groups["sign"].Value == "-" || whole < 0) value = -value;
-            return true;
+            var v = MathEvaluator.Evaluate(node, new Dictionary<string, Scalar>());
+            if (v.S is not { Exact: { } exact }) return false;
+            value = exact.ToDouble();
+            return double.IsFinite(value);
         }
-        var slash = SlashRegex().Match(s);
-        if (slash.Success && TryNumber(slash.Groups["a"].Value, out a) && TryNumber(slash.Groups["b"].Value, out b) && b != 0)
-        {
-            value = a / b;
-            return true;
-        }
-        var sci = TimesTenRegex().Match(s);
-        if (sci.Success && TryNumber(sci.Groups["m"].Value, out double mant) && int.TryParse(sci.Groups["e"].Value, out int exp))
-        {
-            value = mant * Math.Pow(10, exp);
-            return true;
-        }
-        return false;
+        catch (Exception e) when (e is NotEvaluableException or UndefinedException) { return false; }
     }
 
-    static bool TryNumber(string s, out double v) =>
-        double.TryParse(s, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent,
-            CultureInfo.InvariantCulture, out v) && double.IsFinite(v) && NumberRegex().IsMatch(s);
-
-    [GeneratedRegex(@"^-?\d+$")] private static partial Regex IntegerRegex();
-    [GeneratedRegex(@"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")] private static partial Regex NumberRegex();
-    [GeneratedRegex(@"^(?<sign>[+-]?)(?<w>\d+)?\\frac\{(?<a>[^{}]+)\}\{(?<b>[^{}]+)\}$")] private static partial Regex FracRegex();
-    [GeneratedRegex(@"^(?<a>[+-]?\d+\.?\d*)/(?<b>\d+\.?\d*)$")] private static partial Regex SlashRegex();
-    [GeneratedRegex(@"^(?<m>[+-]?\d+\.?\d*)(?:\\times|\\cdot|\*)10\^\{?(?<e>[+-]?\d+)\}?$")] private static partial Regex TimesTenRegex();
-
-    [GeneratedRegex(@"^-?\d{1,3}(,\d{3})+(\.\d+)?$")] private static partial Regex ThousandsRegex();
-    [GeneratedRegex(@"\\(left|right)\.")] private static partial Regex LeftRightDotRegex();
-    [GeneratedRegex(@"\\(left|right)(?![a-zA-Z])")] private static partial Regex LeftRightRegex();
-    [GeneratedRegex(@"\^\s*\{?\s*\\circ\s*\}?|\\circ")] private static partial Regex DegreesRegex();
-    [GeneratedRegex(@"^(?<pre>.*?)\s*\\(?:text|mbox|mathrm|textrm|operatorname)\s*\{\s*[a-zA-Z][^{}]*\}(\^\{?\d\}?)?\s*$")] private static partial Regex TrailingTextUnitRegex();
-    [GeneratedRegex(@"\\(?:text|textbf|textit|textrm|textnormal|mbox|mathrm|mathbf|boldsymbol)\s*\{(?<c>[^{}]*)\}")] private static partial Regex UnwrapTextRegex();
-    [GeneratedRegex(@"^(?<n>[+-]?[\d.,]+(?:\\frac\{\d+\}\{\d+\})?)\s*(?<u>[a-zA-Z][a-zA-Z. ]*)(\^[23])?$")] private static partial Regex NumberThenWordsRegex();
+    [GeneratedRegex(@"(?<!\\)\\\\(?=(?:frac|dfrac|tfrac|cfrac|sqrt|le|leq|ge|geq|lt|gt|ne|neq|pi|infty|cdot|times|boxed|text|textbf|mathrm|left|right|circ|pm|mp|sin|cos|tan|log|ln|in|cup|dots|approx|div|mbox|begin|end|quad|emptyset|varnothing|alpha|beta|theta)(?![a-zA-Z]))")]
+    private static partial Regex EscapedCommandRegex();
+    [GeneratedRegex(@"(\d)\s*,\s*\\!\s*(?=\d{3}(?!\d))")] private static partial Regex LatexThousandsRegex();
+    [GeneratedRegex(@"(\d)\s*\{\s*,\s*\}\s*(?=\d{3}(?!\d))")] private static partial Regex BraceThousandsRegex();
+    [GeneratedRegex(@"(?<!\\)\\[,;:! ]|\\q?quad|\\(?:hspace|vspace)\*?\{[^{}]*\}|~|\\(?:thinspace|medspace|thickspace|enspace|negthinspace)(?![a-zA-Z])")] private static partial Regex SpacingRegex();
+    [GeneratedRegex(@"\\(?:left|right)\s*\.")] private static partial Regex LeftRightDotRegex();
+    [GeneratedRegex(@"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])")] private static partial Regex LeftRightRegex();
+    [GeneratedRegex(@"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\^\s*\{?\s*\\degree\s*\}?|\\degree(?![a-zA-Z])")] private static partial Regex DegreesRegex();
+    [GeneratedRegex(@"\\(?:euro|pounds|yen|textdollar|textsterling)(?![a-zA-Z])")] private static partial Regex CurrencyCommandRegex();
+    [GeneratedRegex(@"(?<=[\d}\s]|^)\s*\b(?:percent(?:age)?|pct)\b\.?", RegexOptions.IgnoreCase)] private static partial Regex PercentWordRegex();
+    [GeneratedRegex(@"\\(?:text|textbf|textit|textrm|textnormal|mbox|mathrm)\s*\{(?<w>\s*,?\s*(?:and|or)\s*,?\s*)\}")] private static partial Regex TextConnectorRegex();
+    [GeneratedRegex(@"^(?<pre>.*?)\s*\\(?<cmd>text|textbf|textit|textrm|textnormal|mbox|mathrm|operatorname)\s*\{(?<u>\s*[a-zA-Z][^{}]*)\}(\s*\^\s*\{?\d\}?)?\s*$")] private static partial Regex TrailingTextUnitRegex();
+    [GeneratedRegex(@"\\operatorname\*?\s*\{(?<c>[a-zA-Z]+)\}")] private static partial Regex OperatorNameRegex();
+    [GeneratedRegex(@"\\(?:text|textbf|textit|textrm|textnormal|textsf|texttt|emph|mbox|mathrm|mathbf|mathit|mathsf|boldsymbol|bm)\s*\{(?<c>[^{}]*)\}")] private static partial Regex UnwrapTextRegex();
+    [GeneratedRegex(@"^\(?\s*(?<l>[A-Z])\s*\)?\s*[.:]?$")] private static partial Regex ChoiceLetterRegex();
+    [GeneratedRegex(@"^(?<n>.*?[\d}])(?<sp>\s*)(?<u>(?:[a-zA-Z][a-zA-Z.]*)(?:\s+[a-zA-Z][a-zA-Z.]*){0,2})\s*(?:\^\s*\{?[23]\}?)?$")] private static partial Regex NumberThenWordsRegex();
+    [GeneratedRegex(@"^[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")] private static partial Regex ThousandsRegex();
+    [GeneratedRegex(@"^[-+]?[1-9]\d{0,2}( \d{3})+(\.\d+)?$")] private static partial Regex SpaceThousandsRegex();
+    [GeneratedRegex(@"^[-+]?[1-9]\d{0,2}(\.\d{3})+,\d+$")] private static partial Regex DotThousandsCommaDecimalRegex();
+    [GeneratedRegex(@"^[-+]?\d+,\d+$")] private static partial Regex DecimalCommaRegex();
     [GeneratedRegex(@"\s+")] private static partial Regex WhitespaceRegex();
     [GeneratedRegex(@"(?<op>[\^_])\{(?<c>[A-Za-z0-9])\}")] private static partial Regex SingleCharScriptRegex();
     [GeneratedRegex(@"(?<![\d}a-zA-Z])\.(?=\d)")] private static partial Regex LeadingDotRegex();

@@ -3,7 +3,8 @@ using System.Text;
 namespace IwSft.Stages.Evaluate;
 
 /// <summary>Turns a benchmark item into the exact prompt text given to the model.</summary>
-public interface IPromptFormatter
+/// <remarks>Its <see cref="IKeyIdentity.KeyIdentity"/> holds its settings; its code counts through the code identity.</remarks>
+public interface IPromptFormatter : IwSft.Runtime.IKeyIdentity
 {
     string Format(EvalItem item);
 }
@@ -25,6 +26,8 @@ public sealed class PromptFormatter(PromptStyle style = PromptStyle.QwenChat) : 
     public const string MathInstruction = "Please reason step by step, and put your final answer within \\boxed{}.";
     public const string ChoiceInstruction = "Answer with the letter of the correct option on a final line of the form 'Answer: X'.";
     public const string SystemPrompt = "You are a helpful assistant.";
+
+    public System.Text.Json.Nodes.JsonNode KeyIdentity() => new System.Text.Json.Nodes.JsonObject { ["style"] = style.ToString() };
 
     public string Format(EvalItem item)
     {

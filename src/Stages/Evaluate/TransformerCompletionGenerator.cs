@@ -17,6 +17,13 @@ public sealed class TransformerCompletionGeneratorFactory(ModelOptions? modelOpt
         model.eval();
         return new TransformerCompletionGenerator(model, tokenizer);
     }
+
+    /// <summary>Dtypes change the numbers and so the text; the device only places the work.</summary>
+    public System.Text.Json.Nodes.JsonNode KeyIdentity()
+    {
+        var o = modelOptions ?? ModelOptions.Cpu;
+        return new System.Text.Json.Nodes.JsonObject { ["dtype"] = o.DType, ["compute_dtype"] = o.ComputeDType ?? o.DType };
+    }
 }
 
 /// <summary>

@@ -29,7 +29,7 @@ public sealed partial class EvalReportStage(string name, EvalReportConfig? confi
     public const string LossFigure = "training_loss.png";
     public const string WeightsFigure = "importance_weights.png";
 
-    readonly List<string> _metricsPorts = new();
+    [NotInKey("port names: the tables bound to them are key inputs")] readonly List<string> _metricsPorts = new();
 
     public override string Kind => "eval_report";
     public override int Version => 1;

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using IwSft.Gpu.Inference;
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
@@ -21,9 +22,11 @@ public sealed class ReferenceLogProbConfig
 
 /// <summary>
 /// Scores every curated sequence's completion under the reference model once and stores per-token
-/// log-probs. Record-wise: the memo key is (sequence hash, reference checkpoint hash), so when the
-/// curated set grows only new records are scored, and a different reference model never reuses
-/// another's values (the lm-eval-harness #2715 failure).
+/// log-probs. Record-wise: a record's key holds the reference checkpoint's content hash, the sequence's hash
+/// (token ids and completion start) and the dtypes the model is loaded and run in — not the batch size, chunk
+/// size or device — so when the curated set grows only new records are scored, a rerun after lowering the
+/// batch size or moving to another GPU scores nothing, and a different reference model never reuses another's
+/// values (the lm-eval-harness #2715 failure).
 /// </summary>
 public sealed class ReferenceLogProbStage(string name = "ref_logprobs", ReferenceLogProbConfig? config = null)
     : Stage<ReferenceLogProbConfig>(name, config)
@@ -35,6 +38,9 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
         [PortSpec.Table("sequences", "sequences"), PortSpec.Dir("reference_model")];
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("ref_logprobs", "ref_logprobs")];
 
+    /// <summary>Throughput and placement: the values scored do not depend on them.</summary>
+    public override IReadOnlyList<string> NotInRecordKey => ["batch_size", "chunk_size", "device"];
+
     public override async Task RunAsync(IStageContext context)
     {
         if (Config.BatchSize <= 0 || Config.ChunkSize <= 0) throw new ArgumentException($"stage '{Name}': batch_size and chunk_size must be positive");
@@ -44,34 +50,24 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
         context.Log($"reference model {modelHash[..16]}…, {sequences.Count} sequences");
 
         var hashes = sequences.Select(s => TrainingData.SequenceHash(s.InputIds, s.CompletionStart)).ToArray();
-        var values = new float[sequences.Count][];
-        var missing = new List<int>();
-        for (int i = 0; i < sequences.Count; i++)
+        var loop = new RecordMemoLoop<int, float[]>(this, context,
+            i => new JsonObject { ["reference_model"] = modelHash, ["sequence"] = hashes[i] },
+            TrainingData.EncodeFloats, TrainingData.DecodeFloats)
         {
-            if (context.Memo.TryGet(MemoKey(hashes[i], modelHash), out var cached)) values[i] = TrainingData.DecodeFloats(cached);
-            else missing.Add(i);
-        }
-        context.Log($"{sequences.Count - missing.Count} reused from the memo, {missing.Count} to score");
-
-        if (missing.Count > 0)
+            ChunkSize = Config.ChunkSize, ProgressUnit = "tokens", ProgressWeight = i => sequences[i].InputIds.Length,
+        };
+        Transformer? model = null;
+        float[][] values;
+        try
         {
-            using var model = Checkpoint.Load(modelDir, new ModelOptions(Config.Device, Config.ParamDType, Config.ComputeDType));
-            long doneTokens = 0, totalTokens = missing.Sum(i => (long)sequences[i].InputIds.Length);
-            foreach (var chunk in missing.Chunk(Config.ChunkSize))
+            values = await loop.RunAsync(Enumerable.Range(0, sequences.Count).ToList(), (chunk, ct) =>
             {
-                context.CancellationToken.ThrowIfCancellationRequested();
+                model ??= Checkpoint.Load(modelDir, new ModelOptions(Config.Device, Config.ParamDType, Config.ComputeDType));
                 var pairs = chunk.Select(i => (sequences[i].InputIds[..sequences[i].CompletionStart], sequences[i].InputIds[sequences[i].CompletionStart..])).ToList();
-                var scored = CompletionScorer.Score(model, pairs, Config.BatchSize);
-                for (int j = 0; j < chunk.Length; j++)
-                {
-                    int i = chunk[j];
-                    values[i] = scored[j];
-                    await context.Memo.PutAsync(MemoKey(hashes[i], modelHash), TrainingData.EncodeFloats(scored[j]), context.CancellationToken);
-                    doneTokens += sequences[i].InputIds.Length;
-                }
-                context.ReportProgress(doneTokens, totalTokens, "tokens");
-            }
+                return Task.FromResult<IReadOnlyList<float[]>>(CompletionScorer.Score(model, pairs, Config.BatchSize));
+            }, "sequences");
         }
+        finally { model?.Dispose(); }
 
         await using var writer = context.WriteTable("ref_logprobs");
         var builder = new BatchBuilder(TableSchema.Get("ref_logprobs"));
@@ -83,9 +79,5 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
             if (builder.Count >= context.Execution.BatchRows) await writer.WriteAsync(builder.Build(), context.CancellationToken);
         }
         if (builder.Count > 0) await writer.WriteAsync(builder.Build(), context.CancellationToken);
-        context.SetMetric("scored", missing.Count);
-        context.SetMetric("reused", sequences.Count - missing.Count);
     }
-
-    static string MemoKey(string sequenceHash, string modelHash) => $"{sequenceHash}:{modelHash}";
 }

@@ -108,6 +108,12 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
                 System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + context.InputDirectoryHash("base_model") +
                                                    (tensorParallel ? ":tp" + Config.Devices.Count : ""))))[..16];
             var checkpoints = Path.Combine(Config.CheckpointDirectory ?? Path.Combine(context.ScratchDirectory, "checkpoints"), runKey);
+            if (context.Forced && Directory.Exists(checkpoints))
+            {
+                // --force means from scratch: a resume is only for an interrupted run of the same key.
+                context.Log($"forced: discarding the resumable checkpoints in {checkpoints}, training from step 0");
+                Directory.Delete(checkpoints, recursive: true);
+            }
             if (Trainer.LatestCheckpoint(checkpoints) is { } latest)
             {
                 trainer.LoadCheckpoint(latest);
@@ -154,6 +160,7 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
             }, new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
             context.SetMetric("final_loss", final.Loss);
             context.SetMetric("steps", trainer.Step);
+            context.SetMetric("steps_run", trainer.Step - startStep);   // < steps when this run resumed an interrupted one
             context.SetMetric("tokens_per_s", trainer.History.Average(h => h.TokensPerSecond));
             if (offloaded is not null) context.SetMetric("optimiser_chunks_streamed", offloaded.ChunksStreamed);
         }

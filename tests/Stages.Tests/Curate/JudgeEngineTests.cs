@@ -91,7 +91,7 @@ public class JudgeEngineTests
         var grown = await runner.RunAsync(Build(source, server.BaseUrl));
         Assert.Equal(120 + 60, server.RequestCount);   // only the 30 new records, for each judge
         Assert.Equal(StageStatus.Ran, grown.Stages["judge_domain"].Status);
-        Assert.Equal(60, grown.Stages["judge_domain"].Metrics["judge.cache_hits"]);
+        Assert.Equal(60, grown.Stages["judge_domain"].Metrics[RecordMemoLoop.ReusedMetric]);
         Assert.Equal(20, grown.Stages["format"].Rows["sequences"]);
     }
 
@@ -107,7 +107,7 @@ public class JudgeEngineTests
         // The judge stages' configs changed (address, retries, concurrency), so they rerun, but every answer is cached.
         var moved = await runner.RunAsync(Build(source, second.BaseUrl, retries: 5, concurrency: 3));
         Assert.Equal(StageStatus.Ran, moved.Stages["judge_domain"].Status);
-        Assert.Equal(40, moved.Stages["judge_domain"].Metrics["judge.cache_hits"]);
+        Assert.Equal(40, moved.Stages["judge_domain"].Metrics[RecordMemoLoop.ReusedMetric]);
         Assert.Equal(0, second.RequestCount);
 
         // What decides the answer (here the prompt) still separates the memo.

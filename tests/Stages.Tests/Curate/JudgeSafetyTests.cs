@@ -49,8 +49,8 @@ public sealed class JudgeSafetyTests : IDisposable
 
         var e = await Assert.ThrowsAsync<StageFailedException>(() => new PipelineRunner(runner.Store, new RunOptions { Force = ["judge"] }).RunAsync(Build(server.BaseUrl)));
         Assert.Equal("judge", e.Stage);
-        Assert.Contains($" in {memo} should be {{\"v\": a string or null}} but is {{\"v\":11}}", e.Message);
-        Assert.Matches("the cached Domain answer for record '[0-9a-f]{16}'", e.Message);
+        Assert.Contains($"the record memo {memo} holds an unreadable value for record '", e.Message);
+        Assert.Matches("for record '[0-9a-f]{16}' \\(key [0-9a-f]{12}\\): the cached Domain answer should be \\{\"v\": a string or null\\} but is \\{\"v\":11\\}", e.Message);
         Assert.DoesNotContain("\n", e.Message);
     }
 

@@ -1,3 +1,4 @@
+using IwSft.Runtime;
 using System.Text.RegularExpressions;
 using IwSft.Runtime.Arrow;
 using IwSft.Stages.Curate.Judge;
@@ -89,7 +90,7 @@ public class JudgeTests
         var rerunPrompts = server.Requests.Skip(200).Select(r => r.Prompt).ToList();
         Assert.Equal(1000, rerunPrompts.Count);
         Assert.Equal(Enumerable.Range(200, 1000), rerunPrompts.Select(Index).Order());
-        Assert.Equal(200, ctx.Metrics["judge.cache_hits"]);
+        Assert.Equal(200, ctx.Metrics[RecordMemoLoop.ReusedMetric]);
         var domains = Column(ctx, "domain");
         Assert.Equal(1200, domains.Count);
         Assert.All(domains, kv => Assert.Equal(Codes[int.Parse(kv.Key[2..]) % 5], kv.Value));

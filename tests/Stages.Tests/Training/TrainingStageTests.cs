@@ -68,7 +68,7 @@ public class TrainingStageTests : IDisposable
 
         using var first = new StageTestContext(stage, memo) { Execution = SmallBatches }.Table("sequences", Sequences(rows[..4])).Dir("reference_model", reference);
         await stage.RunAsync(first);
-        Assert.Equal(4, first.Metrics["scored"]);
+        Assert.Equal(4, first.Metrics[RecordMemoLoop.ComputedMetric]);
         var written = RefRows(first);
         Assert.Equal(rows[..4].Select(r => r.Id), written.Select(w => w.Id));
         using (var model = Checkpoint.Load(reference))
@@ -85,15 +85,15 @@ public class TrainingStageTests : IDisposable
         // The curated set grows by one record: only that record is scored, the rest come from the memo.
         using var second = new StageTestContext(stage, memo) { Execution = SmallBatches }.Table("sequences", Sequences(rows)).Dir("reference_model", reference);
         await stage.RunAsync(second);
-        Assert.Equal(1, second.Metrics["scored"]);
-        Assert.Equal(4, second.Metrics["reused"]);
+        Assert.Equal(1, second.Metrics[RecordMemoLoop.ComputedMetric]);
+        Assert.Equal(4, second.Metrics[RecordMemoLoop.ReusedMetric]);
         Assert.Equal(written[2].LogProbs, RefRows(second)[2].LogProbs);
 
         // A different reference model never reuses these values: the key holds its content hash.
         var other = Model("ref2", 8);
         using var third = new StageTestContext(stage, memo) { Execution = SmallBatches }.Table("sequences", Sequences(rows)).Dir("reference_model", other);
         await stage.RunAsync(third);
-        Assert.Equal(5, third.Metrics["scored"]);
+        Assert.Equal(5, third.Metrics[RecordMemoLoop.ComputedMetric]);
         Assert.NotEqual(written[0].ModelHash, RefRows(third)[0].ModelHash);
         Assert.NotEqual(written[0].LogProbs, RefRows(third)[0].LogProbs);
     }

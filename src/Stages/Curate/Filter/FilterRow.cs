@@ -10,7 +10,6 @@ public readonly struct FilterRow(RecordBatch batch, int row)
     public int Row { get; } = row;
 
     public string Id => Batch.GetString("id", Row) ?? "";
-    public bool Has(string column) => Batch.HasColumn(column);
     public object? Value(string column) => Batch.HasColumn(column) ? CurateTables.Cell(Batch.Col(column), Row) : null;
     public string? String(string column) => Value(column) as string;
     public long? Integer(string column) => Value(column) switch { int i => i, long l => l, _ => null };

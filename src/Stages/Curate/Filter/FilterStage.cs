@@ -12,7 +12,7 @@ namespace IwSft.Stages.Curate.Filter;
 /// </summary>
 public sealed class FilterStage(string name, FilterConfig? config = null) : Stage<FilterConfig>(name, config)
 {
-    readonly List<(FilterRule Rule, int Version)> _custom = new();
+    [InKey] readonly List<(FilterRule Rule, int Version)> _custom = new();
 
     public override string Kind => "curate-filter";
     public override int Version => 1;

@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
+using IwSft.Runtime;
 using Spectre.Console;
 
-namespace IwSft.Runtime.Progress;
+namespace IwSft.Cli;
 
 /// <summary>
 /// Live progress bars (rows, rows/s, ETA per stage) for an interactive terminal. Rendering runs on its own
