@@ -41,7 +41,8 @@ public sealed class S1kPipelineTests(ITestOutputHelper output) : IDisposable
         Judge = new S1kJudgeSettings
         {
             BaseUrl = judgeUrl, Model = "judge", MaxConcurrency = 4,
-            Resilience = new JudgeResilienceConfig { MaxRetryAttempts = 1, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 10 },
+            // attempt timeout an hour: no loopback reply times out, however loaded the machine
+            Resilience = new JudgeResilienceConfig { MaxRetryAttempts = 1, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 3600 },
         },
         Select = new() { TargetSize = 12, UniformUntil = 8, Seed = 3 },
         BaseModel = model,
