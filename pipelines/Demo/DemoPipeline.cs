@@ -27,10 +27,7 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
 
     public Pipeline Build(PipelineBuildOptions options)
     {
-        // The engine runs independent stages two at a time; libtorch's default of one OpenMP thread per core
-        // then oversubscribes the cores, and spinning OpenMP threads on a busy 2-core machine made a training
-        // step 20x slower in our measurement. One intra-op thread per stage keeps both cores busy instead.
-        TorchSharp.torch.set_num_threads(1);
+        // Building changes no process state: libtorch's thread count is the host's (IwSft.Gpu.TorchThreads).
         var s = options.Quick ? quick ?? DemoSettings.Quick : full ?? DemoSettings.Full;
         var dir = inputsDirectory ?? Path.Combine(Environment.CurrentDirectory, ".iwsft", "inputs", options.Quick ? Name + "-quick" : Name);
         return Build(Name, s, DemoData.Write(dir, s.TrainProblems, s.EvalProblems, s.TrainSeed, s.EvalSeed, s.PlantEvalInTrain));

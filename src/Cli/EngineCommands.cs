@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using IwSft.Cli.Bench;
+using IwSft.Gpu;
 using IwSft.Pipelines;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
@@ -62,6 +63,8 @@ public static class EngineCommands
         var c = new Command("run", "Run a pipeline, recomputing only stages whose cache key changed.") { pipeline, force, forceRecords, until, set, store, quick, verify, plain, paramsFile, junit, summaryJson, baseline };
         c.SetAction((pr, ct) => Guard(async () =>
         {
+            // Before any tensor work and before the stages start: libtorch's thread count is the host's to set.
+            TorchThreads.ConfigureProcess(TorchThreads.PipelineRun);
             string name = pr.GetValue(pipeline)!;
             var p = Build(name, pr.GetValue(quick), pr.GetValue(paramsFile));
             IProgressSink sink = !pr.GetValue(plain) && SpectreProgressSink.IsInteractive ? new SpectreProgressSink() : new PlainProgressSink(Console.Out);

@@ -57,8 +57,7 @@ public class ControlPolicyTests
         var dir = Directory.CreateTempSubdirectory("iwsft-policy-");
         try
         {
-            manual_seed(3);
-            using var policy = new GaussianMlpPolicy(3, 1, [8, 8]);
+            using var policy = new GaussianMlpPolicy(3, 1, [8, 8], seed: 3);
             var path = Path.Combine(dir.FullName, "p.pt");
             policy.SaveTo(path);
             using var loaded = GaussianMlpPolicy.LoadFrom(path);

@@ -41,8 +41,7 @@ public class ControlTrainingTests
     {
         var spec = ControlEnvironments.PointMass;
         var data = ExpertEpisodes(spec, 4);
-        TorchSharp.torch.manual_seed(1);
-        using var reference = new GaussianMlpPolicy(6, 2, [16]);
+        using var reference = new GaussianMlpPolicy(6, 2, [16], seed: 1);
         using var policy = reference.Clone();
         var settings = new ControlTrainingSettings { Steps = 5, LearningRate = 1e-2, BatchSize = 64, ChunkLength = 8 };
         var log = ControlTrainer.Train(policy, data, settings, 3, new ImportanceWeighting(), reference);
@@ -63,8 +62,7 @@ public class ControlTrainingTests
             HiddenSizes = [32, 32],
             BehaviourCloning = ControlTrainingSettings.BehaviourCloning with { Steps = 300, BatchSize = 64 },
         };
-        TorchSharp.torch.manual_seed(0);
-        using var untrained = new GaussianMlpPolicy(6, 2, [32, 32]);
+        using var untrained = new GaussianMlpPolicy(6, 2, [32, 32], seed: 0);
         double before = PolicyEvaluator.MeanNormalisedScore(untrained, spec, 20, PolicyEvaluator.EvaluationSeed);
         var run = ControlMethods.Train(ControlMethod.Bc, spec, data, null, recipe, seed: 0);
         double after = PolicyEvaluator.MeanNormalisedScore(run.Policy, spec, 20, PolicyEvaluator.EvaluationSeed);
@@ -76,8 +74,7 @@ public class ControlTrainingTests
     public void EvaluatorIsDeterministicAndMatchesSequentialRollouts()
     {
         var spec = ControlEnvironments.Pendulum;
-        TorchSharp.torch.manual_seed(2);
-        using var policy = new GaussianMlpPolicy(3, 1, [8]);
+        using var policy = new GaussianMlpPolicy(3, 1, [8], seed: 2);
         var batched = PolicyEvaluator.Returns(policy, spec, 5, 123);
         Assert.Equal(batched, PolicyEvaluator.Returns(policy, spec, 5, 123));
         // Same episodes one at a time through the scripted-rollout path with a mean-action wrapper.

@@ -98,27 +98,4 @@ public static class TokenizerTestData
         Directory.CreateDirectory(dir);
         return dir;
     }
-
-    /// <summary>shared/data: IWSFT_DATA, else the first ancestor of the test binaries holding shared/data.</summary>
-    public static string? SharedDataDir()
-    {
-        var env = Environment.GetEnvironmentVariable("IWSFT_DATA");
-        if (!string.IsNullOrEmpty(env)) return Directory.Exists(env) ? env : null;
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-        {
-            var c = Path.Combine(d.FullName, "shared", "data");
-            if (Directory.Exists(c)) return c;
-        }
-        return null;
-    }
-}
-
-/// <summary>A fact skipped (with the reason shown) when shared/data is absent.</summary>
-public sealed class TokenizerSharedDataFactAttribute : FactAttribute
-{
-    public TokenizerSharedDataFactAttribute()
-    {
-        if (TokenizerTestData.SharedDataDir() is null)
-            Skip = "shared data not found: set IWSFT_DATA or place shared/data in an ancestor directory of the test binaries";
-    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using IwSft.Gpu.Text;
+using IwSft.Stages.Tests;
 
 namespace IwSft.Gpu.Tests;
 
@@ -107,10 +108,10 @@ public class TokenizerTests
         Assert.Contains("merges.txt:10", f.Message);
     }
 
-    [TokenizerSharedDataFact]
+    [SharedDataFact]
     public void RoundTripsEveryBenchmarkProblemExactly()
     {
-        var dir = Path.Combine(TokenizerTestData.SharedDataDir()!, "benchmarks");
+        var dir = SharedData.File("benchmarks");
         int checkedTexts = 0;
         foreach (var file in Directory.GetFiles(dir, "*.jsonl"))
             foreach (var line in File.ReadLines(file))

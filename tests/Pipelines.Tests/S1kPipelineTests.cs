@@ -41,7 +41,8 @@ public sealed class S1kPipelineTests(ITestOutputHelper output) : IDisposable
         Judge = new S1kJudgeSettings
         {
             BaseUrl = judgeUrl, Model = "judge", MaxConcurrency = 4,
-            Resilience = new JudgeResilienceConfig { MaxRetryAttempts = 1, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 10 },
+            // attempt timeout an hour: no loopback reply times out, however loaded the machine
+            Resilience = new JudgeResilienceConfig { MaxRetryAttempts = 1, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 3600 },
         },
         Select = new() { TargetSize = 12, UniformUntil = 8, Seed = 3 },
         BaseModel = model,
@@ -69,7 +70,7 @@ public sealed class S1kPipelineTests(ITestOutputHelper output) : IDisposable
         var model = S1kFixtures.WriteTinyModel(Path.Combine(_root, "tiny-model"));
         await using var judge = new JudgeTestServer(S1kFixtures.Judge);
         var settings = CpuSettings(pool, judge.BaseUrl, model);
-        var pipeline = S1kPipeline.Build("s1k", settings, SharedData.Root!);
+        var pipeline = S1kPipeline.Build("s1k", settings, SharedData.RootWith("benchmarks/aime24.jsonl", "benchmarks/math500.jsonl"));
         var store = new ArtifactStore(Path.Combine(_root, "store"));
         var runner = new PipelineRunner(store);
 
@@ -110,7 +111,7 @@ public sealed class S1kPipelineTests(ITestOutputHelper output) : IDisposable
 
         // 2. Change only the selection target: status says selection and everything downstream is stale.
         settings.Select.TargetSize = 10;
-        var changed = S1kPipeline.Build("s1k", settings, SharedData.Root!);
+        var changed = S1kPipeline.Build("s1k", settings, SharedData.RootWith("benchmarks/aime24.jsonl", "benchmarks/math500.jsonl"));
         var status = runner.Status(changed);
         foreach (var s in Upstream) Assert.True(status[s].State == StageState.UpToDate, $"{s}: {string.Join("; ", status[s].Reasons)}");
         foreach (var s in FromSelection) Assert.Equal(StageState.Stale, status[s].State);

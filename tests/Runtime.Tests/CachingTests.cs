@@ -91,6 +91,30 @@ public class CachingTests : StoreTest
     }
 
     [Fact]
+    public async Task StagesThatDifferOnlyInKindNeverShareACacheEntry()
+    {
+        static Pipeline P(Probe probe, string kind)
+        {
+            var p = new Pipeline("kinds");
+            p.Add(new NamesItsKind("s", probe, kind));
+            return p;
+        }
+        // Same class, name, configuration and code: only the kind tells them apart.
+        Assert.Equal(Execution.StageIdentity.Of(new NamesItsKind("s", Probe, "test.kind_a")).Code, Execution.StageIdentity.Of(new NamesItsKind("s", Probe, "test.kind_b")).Code);
+        var a = await Run(P(Probe, "test.kind_a"));
+        var b = await Run(P(Probe, "test.kind_b"));
+        Assert.Equal(StageStatus.Ran, b.Stages["s"].Status);
+        Assert.Equal("stage kind changed: test.kind_a -> test.kind_b", b.Stages["s"].Reason);
+        Assert.NotEqual(a.Stages["s"].Key, b.Stages["s"].Key);
+        Assert.Equal(2, Probe.RunsOf("s"));
+        Assert.Equal("test.kind_b", File.ReadAllText(Path.Combine(Store.GetDirectory(P(Probe, "test.kind_b"), "s.out"), "kind.txt")));
+        // Each kind keeps its own entry: going back to the first is a hit, with the first kind's output.
+        var back = await Run(P(Probe, "test.kind_a"));
+        Assert.Equal(StageStatus.Cached, back.Stages["s"].Status);
+        Assert.Equal("test.kind_a", File.ReadAllText(Path.Combine(Store.GetDirectory(P(Probe, "test.kind_a"), "s.out"), "kind.txt")));
+    }
+
+    [Fact]
     public async Task UpstreamDataChangeIsReportedAsAnInputChange()
     {
         await Run(Build());

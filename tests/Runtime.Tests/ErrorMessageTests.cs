@@ -174,7 +174,7 @@ public class ErrorMessageTests : StoreTest
         var src = p.Add(new NumbersSource("src", Probe, new SourceConfig { Count = 100_000 }));
         p.Add(new DropsColumn("drop")).From("numbers", src["numbers"]);
         var run = Run(p, new RunOptions { Execution = new ExecutionOptions { BatchRows = 1000 } });
-        Assert.Same(run, await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(60))));
+        Assert.Same(run, await Task.WhenAny(run, Task.Delay(HangGuard.Limit)));   // a hang fails, not blocks, the suite
         var e = await Assert.ThrowsAsync<StageFailedException>(() => run);
         Assert.Equal("schema mismatch in stage 'drop', artifact 'drop.numbers', column 'x': expected float64, got missing (columns present: id, value)", e.InnerException!.Message);
     }

@@ -19,8 +19,11 @@ public class ResilienceTests
     static readonly HttpResilienceOptions Fast = new()
     {
         MaxRetryAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(50),
-        AttemptTimeout = TimeSpan.FromSeconds(5), MinimumThroughput = 100,
+        AttemptTimeout = TimeSpan.FromHours(1), MinimumThroughput = 100,
     };
+
+    /// <summary>A clock that never moves by itself: no attempt times out, and delays are counted, not waited.</summary>
+    static TestClock Clock() => new(Fast.AttemptTimeout);
 
     static HttpResponseMessage Status(HttpStatusCode s) => new(s) { Content = new StringContent($"status {(int)s}") };
 
@@ -29,7 +32,7 @@ public class ResilienceTests
     {
         var h = new ScriptedHandler(() => Status(HttpStatusCode.ServiceUnavailable), () => Status(HttpStatusCode.BadGateway), () => Status(HttpStatusCode.OK));
         using var client = new HttpClient(h);
-        using var r = await HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), HttpResilience.Create(Fast));
+        using var r = await HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), HttpResilience.Create(Fast, Clock()));
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         Assert.Equal(3, h.Calls);
     }
@@ -40,7 +43,7 @@ public class ResilienceTests
         var h = new ScriptedHandler(() => Status(HttpStatusCode.InternalServerError));
         using var client = new HttpClient(h);
         var e = await Assert.ThrowsAsync<ServiceCallException>(() =>
-            HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Post, "http://svc/score"), HttpResilience.Create(Fast)));
+            HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Post, "http://svc/score"), HttpResilience.Create(Fast, Clock())));
         Assert.Equal("POST http://svc/score: HTTP 500 InternalServerError after 4 attempt(s): status 500", e.Message);
         Assert.Equal(4, h.Calls);
     }
@@ -51,7 +54,7 @@ public class ResilienceTests
         var h = new ScriptedHandler(() => Status(HttpStatusCode.BadRequest));
         using var client = new HttpClient(h);
         await Assert.ThrowsAsync<ServiceCallException>(() =>
-            HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), HttpResilience.Create(Fast)));
+            HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), HttpResilience.Create(Fast, Clock())));
         Assert.Equal(1, h.Calls);
     }
 
@@ -74,11 +77,18 @@ public class ResilienceTests
         var h = new ScriptedHandler(() => { var r = Status(HttpStatusCode.TooManyRequests); r.Headers.Add("Retry-After", "1"); return r; }, () => Status(HttpStatusCode.OK));
         using var client = new HttpClient(h);
         var o = Fast with { MaxDelay = TimeSpan.FromSeconds(10) };
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        using var r = await HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), HttpResilience.Create(o));
+        var clock = Clock();
+        using var r = await HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), HttpResilience.Create(o, clock));
         Assert.Equal(2, h.Calls);
-        // The backoff alone would be ~1 ms; waiting at least the server's 1 s shows Retry-After was used.
-        Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(950), $"waited {sw.Elapsed.TotalMilliseconds:F0} ms");
+        // The backoff alone would be ~1 ms: one wait of exactly the server's 1 s shows Retry-After was used.
+        Assert.Equal(new[] { TimeSpan.FromSeconds(1) }, clock.Delays.ToArray());
+
+        // ... capped at MaxDelay.
+        var capped = Clock();
+        var h2 = new ScriptedHandler(() => { var r = Status(HttpStatusCode.TooManyRequests); r.Headers.Add("Retry-After", "600"); return r; }, () => Status(HttpStatusCode.OK));
+        using var client2 = new HttpClient(h2);
+        using var r2 = await HttpResilience.SendAsync(client2, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), HttpResilience.Create(o, capped));
+        Assert.Equal(new[] { TimeSpan.FromSeconds(10) }, capped.Delays.ToArray());
     }
 
     [Fact]
@@ -86,7 +96,7 @@ public class ResilienceTests
     {
         var h = new ScriptedHandler(() => Status(HttpStatusCode.ServiceUnavailable));
         using var client = new HttpClient(h);
-        var pipeline = HttpResilience.Create(Fast with { MaxRetryAttempts = 0, MinimumThroughput = 2, FailureRatio = 0.5, BreakDuration = TimeSpan.FromMinutes(1) });
+        var pipeline = HttpResilience.Create(Fast with { MaxRetryAttempts = 0, MinimumThroughput = 2, FailureRatio = 0.5, BreakDuration = TimeSpan.FromMinutes(1) }, Clock());
         for (int i = 0; i < 2; i++)
             await Assert.ThrowsAsync<ServiceCallException>(() => HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), pipeline));
         var e = await Assert.ThrowsAsync<ServiceCallException>(() => HttpResilience.SendAsync(client, () => new HttpRequestMessage(HttpMethod.Get, "http://svc/x"), pipeline));

@@ -178,6 +178,22 @@ public sealed class ReadsFile(string name, Probe probe, string path) : Stage<Emp
     }
 }
 
+/// <summary>Writes its own kind. Instances with different kinds share class, code, configuration and (if so named) name.</summary>
+public sealed class NamesItsKind(string name, Probe probe, string kind) : Stage<Empty>(name)
+{
+    public override string Kind => kind;
+    public override int Version => 1;
+    public override IReadOnlyList<PortSpec> Inputs => [];
+    public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir("out")];
+
+    public override Task RunAsync(IStageContext ctx)
+    {
+        probe.Ran(Name);
+        File.WriteAllText(Path.Combine(ctx.OutputDirectory("out"), "kind.txt"), Kind);
+        return Task.CompletedTask;
+    }
+}
+
 /// <summary>Test helpers: a temp store per test.</summary>
 public abstract class StoreTest : IDisposable
 {

@@ -9,7 +9,7 @@ public class DecontamBenchmarkTests(ITestOutputHelper output)
     [SharedDataFact]
     public async Task Bench_on_a_small_pool_agrees_with_the_reference()
     {
-        var result = await DecontaminateBenchmark.RunAsync(SharedData.Root!, poolSize: 12_000, threads: 2, repeats: 1);
+        var result = await DecontaminateBenchmark.RunAsync(SharedData.RootWith("candidates/gsm8k_train.jsonl", "candidates/aime_1983_2024.csv", "benchmarks"), poolSize: 12_000, threads: 2, repeats: 1);
         output.WriteLine(result.Report());
         Assert.True(result.Identical);
         Assert.Equal(12_000, result.Candidates);

@@ -114,6 +114,56 @@ public class DecontamPropertyTests
         }
     }
 
+    /// <summary>
+    /// Near misses, made only of pool words so that every window passes the vocabulary filter and, in the colliding
+    /// index, reaches verification: (a) a real 8-gram of an item with one word (the first, the last, or one between)
+    /// replaced by another pool word; (b) the tail of one item run straight into the head of another, so that the
+    /// windows across the seam are 8 pool words in a row that no item contains. Only word-by-word verification of all
+    /// n words tells these from matches; skipping a word of it, or skipping it, flags them.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Near_misses_are_rejected_by_verification_word_for_word(int seed)
+    {
+        var rng = new Random(seed);
+        var pool = Pool(rng);
+        var fast = new NgramIndex(8, pool);
+        var colliding = new NgramIndex(8, pool, collideAll: true);
+        var reference = new ReferenceDecontaminator(8, pool);
+        var long8 = pool.Where(p => S1Text.Words(p.Text).Count >= 8).ToList();
+        int clean = 0, trials = 0;
+
+        void Check(string text)
+        {
+            trials++;
+            var expected = reference.FirstMatch(text)?.Ngram;
+            if (expected is null) clean++;
+            Assert.Equal(expected, fast.FirstMatch(text)?.Ngram);
+            Assert.Equal(expected, colliding.FirstMatch(text)?.Ngram);
+        }
+
+        for (int trial = 0; trial < 48; trial++)
+        {
+            // (a) 7 of 8 words: replace word k of a real 8-gram (k runs over every position).
+            var words = S1Text.Words(long8[rng.Next(long8.Count)].Text);
+            int at = rng.Next(words.Count - 8 + 1), k = trial % 8;
+            var window = words.GetRange(at, 8);
+            string replacement;
+            do replacement = BenchmarkVocabulary[rng.Next(BenchmarkVocabulary.Length)].ToLowerInvariant();
+            while (replacement == window[k]);
+            window[k] = replacement;
+            Check(Scramble(rng, window));
+
+            // (b) two items touching: the last j words of one, then the first 7 of another (no filler between).
+            var a = S1Text.Words(pool[rng.Next(pool.Count)].Text);
+            var b = S1Text.Words(long8[rng.Next(long8.Count)].Text);
+            int j = 1 + rng.Next(Math.Min(7, a.Count));
+            Check(Scramble(rng, a.Skip(a.Count - j).Concat(b.Take(7))));
+        }
+        // The generator makes near misses, not matches: almost every text is clean, so verification is what is tested.
+        Assert.True(clean >= trials * 9 / 10, $"only {clean} of {trials} generated texts are clean");
+    }
+
     [Fact]
     public void Normalisation_is_s1s_lowercase_and_whitespace_only()
     {

@@ -89,12 +89,16 @@ public sealed class IngestDecontamPipelineTests(ITestOutputHelper output) : IDis
         File.WriteAllLines(bench, ["{\"problem\": \"p\"}"]);
         var p = Build([new IngestSource { Path = pool }], [new IngestSource { Path = bench, Question = "problem" }]);
         var runner = new PipelineRunner(new ArtifactStore(Path.Combine(_root, "store")));
-        RunResult result;
-        try { result = await runner.RunAsync(p); }
-        catch (StageFailedException e) { result = e.Result; }
-        var failed = result.Stages["ingest_pool"];
+        var e = await Assert.ThrowsAsync<StageFailedException>(() => runner.RunAsync(p));
+        Assert.Equal("ingest_pool", e.Stage);
+        const string expected = "wrong type: expected string, got number";
+        Assert.Contains($"stage 'ingest_pool': {pool}, line 2, column 'question': {expected}", e.Message);
+        var failed = e.Result.Stages["ingest_pool"];
         Assert.Equal(StageStatus.Failed, failed.Status);
-        Assert.Contains($"stage 'ingest_pool': {pool}, line 2, column 'question': wrong type: expected string, got number", failed.Error);
+        Assert.Contains($"stage 'ingest_pool': {pool}, line 2, column 'question': {expected}", failed.Error);
+        // the failure stops what depends on it, and the manifest of the failed run is written
+        Assert.Equal(StageStatus.Skipped, e.Result.Stages["decontaminate"].Status);
+        Assert.True(File.Exists(e.Result.ManifestPath), e.Result.ManifestPath);
     }
 
     [SharedDataFact]

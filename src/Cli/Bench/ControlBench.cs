@@ -32,8 +32,7 @@ public static class ControlBench
         var data = ControlDatasetGenerator.Generate(pm, new ReplayDatasetSettings { Episodes = 50 }).Select(e => e.Episode).ToList();
         int updates = ctx.Quick ? 20 : 200;
         int[] hidden = ctx.Quick ? [64, 64, 64] : [256, 256, 256];
-        TorchSharp.torch.manual_seed(0);
-        using var reference = new GaussianMlpPolicy(pm.Create().ObservationSize, 2, hidden);
+        using var reference = new GaussianMlpPolicy(pm.Create().ObservationSize, 2, hidden, seed: 0);
         var settings = ControlTrainingSettings.FineTune with { Steps = updates, WarmupSteps = 0 };
         double sft = UpdatesPerSecond(reference, data, settings, null);
         double iw = UpdatesPerSecond(reference, data, settings, new ImportanceWeighting());

@@ -80,8 +80,10 @@ public static class ControlMethods
         bool fineTune = ControlRecipe.FineTunesReference(method);
         if (fineTune && reference is null) throw new ArgumentException($"{ControlRecipe.Label(method)} fine-tunes π_ref, which was not given");
 
-        TorchSharp.torch.manual_seed((long)(ControlRng.Derive(seed, (int)method, 0x1417) >> 1));
-        var policy = fineTune ? reference!.Clone() : new GaussianMlpPolicy(dataset[0].ObservationSize, dataset[0].ActionSize, recipe.HiddenSizes);
+        // The fresh policy's weights come from its own generator, seeded from (seed, method): never libtorch's
+        // process-wide RNG, which concurrently running stages would share.
+        var policy = fineTune ? reference!.Clone()
+            : new GaussianMlpPolicy(dataset[0].ObservationSize, dataset[0].ActionSize, recipe.HiddenSizes, seed: (long)(ControlRng.Derive(seed, (int)method, 0x1417) >> 1));
         var settings = fineTune ? recipe.FineTune : recipe.BehaviourCloning;
         var curve = new List<CurvePoint>();
         var log = ControlTrainer.Train(policy, episodes, settings, ControlRng.Derive(seed, (int)method),

@@ -30,7 +30,7 @@ public static class PolicyEvaluator
         {
             for (int k = 0; k < active.Count; k++) envs[active[k]].Observe(obs.AsSpan(k * s, s));
             float[] actions;
-            using (var input = tensor(obs.AsSpan(0, active.Count * s).ToArray()).reshape(active.Count, s))
+            using (var input = OwnedTensor.From(obs.AsSpan(0, active.Count * s).ToArray(), active.Count, s))
             using (var mean = policy.forward(input))
                 actions = mean.data<float>().ToArray();
             var next = new List<int>(active.Count);

@@ -1,4 +1,5 @@
 using IwSft.Gpu.Control.Environments;
+using IwSft.Gpu.Models;
 using static TorchSharp.torch;
 
 namespace IwSft.Gpu.Control;
@@ -70,8 +71,8 @@ public sealed class TrajectoryChunkSampler
             for (int t = 0; t < take; t++) mask[b * _chunk + t] = 1f;
         }
         return new ChunkBatch(
-            tensor(obs).reshape(chunks, _chunk, _obsSize),
-            tensor(act).reshape(chunks, _chunk, _actSize),
-            tensor(mask).reshape(chunks, _chunk));
+            OwnedTensor.From(obs, chunks, _chunk, _obsSize),
+            OwnedTensor.From(act, chunks, _chunk, _actSize),
+            OwnedTensor.From(mask, chunks, _chunk));
     }
 }

@@ -10,6 +10,11 @@ namespace IwSft.Gpu.Models;
 /// clamped to [<see cref="MinLogStd"/>, <see cref="MaxLogStd"/>]. The action distribution is
 /// N(μ(s), diag σ²) (not squashed: dataset actions lie in [−1, 1] and are scored as they are).
 /// Evaluation acts with the mean.
+/// <para>
+/// A new policy's weights come from its own generator, seeded by the caller (PyTorch's default Linear
+/// initialisation: weight and bias ~ U(−1/√fan_in, 1/√fan_in)), never from libtorch's process-wide RNG:
+/// stages train policies concurrently, and a shared RNG would make each one's start depend on the others.
+/// </para>
 /// </summary>
 public sealed class GaussianMlpPolicy : nn.Module<Tensor, Tensor>
 {
@@ -23,7 +28,8 @@ public sealed class GaussianMlpPolicy : nn.Module<Tensor, Tensor>
     public int ActionSize { get; }
     public IReadOnlyList<int> HiddenSizes { get; }
 
-    public GaussianMlpPolicy(int observationSize, int actionSize, IReadOnlyList<int>? hiddenSizes = null, double initialLogStd = 0.0)
+    /// <param name="seed">Seeds the policy's own generator for the initial weights.</param>
+    public GaussianMlpPolicy(int observationSize, int actionSize, IReadOnlyList<int>? hiddenSizes = null, double initialLogStd = 0.0, long seed = 0)
         : base(nameof(GaussianMlpPolicy))
     {
         if (observationSize < 1 || actionSize < 1) throw new ArgumentOutOfRangeException(nameof(observationSize), "sizes must be positive");
@@ -34,9 +40,23 @@ public sealed class GaussianMlpPolicy : nn.Module<Tensor, Tensor>
         var widths = new List<int> { observationSize };
         widths.AddRange(HiddenSizes);
         widths.Add(actionSize);
-        _layers = new ModuleList<Linear>(widths.Zip(widths.Skip(1), (i, o) => nn.Linear(i, o)).ToArray());
+        using (var generator = new Generator((ulong)seed, new Device("cpu")))
+            _layers = new ModuleList<Linear>(widths.Zip(widths.Skip(1), (i, o) => InitialisedLinear(i, o, generator)).ToArray());
         _logStd = nn.Parameter(full(actionSize, initialLogStd, dtype: ScalarType.Float32));
         RegisterComponents();
+    }
+
+    /// <summary>A Linear layer with PyTorch's default initialisation drawn from <paramref name="generator"/>.</summary>
+    static Linear InitialisedLinear(int inputs, int outputs, Generator generator)
+    {
+        double bound = 1.0 / Math.Sqrt(inputs);
+        Parameter Uniform(params long[] shape)
+        {
+            using var u = rand(shape, ScalarType.Float32, generator: generator);
+            return nn.Parameter(u * (2 * bound) - bound);
+        }
+        var weight = Uniform(outputs, inputs);
+        return nn.Linear(weight, Uniform(outputs));
     }
 
     /// <summary>The mean action μ(s) for observations [N, S] → [N, A].</summary>

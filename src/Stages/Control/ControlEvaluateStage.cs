@@ -14,7 +14,6 @@ public sealed class ControlEvaluateConfig
     /// <summary>Evaluation episodes per policy, from the evaluation seed family.</summary>
     public int Episodes { get; set; } = 100;
     public long EvaluationSeed { get; set; } = PolicyEvaluator.EvaluationSeed;
-    public int TorchThreads { get; set; } = 1;
 }
 
 /// <summary>
@@ -34,7 +33,6 @@ public sealed class ControlEvaluateStage(string name, ControlEvaluateConfig? con
         var spec = ControlEnvironments.Get(Config.Environment);
         var method = ControlRecipe.ParseKey(Config.Method);
         if (Config.Episodes < 1) throw new ArgumentException($"stage '{Name}': episodes must be ≥ 1");
-        TorchSharp.torch.set_num_threads(Config.TorchThreads);
         var reference = ScoreReference.For(spec);
         var builder = new BatchBuilder(TableSchema.Get("control_results"));
         string dir = context.InputDirectory(PoliciesInput);

@@ -35,8 +35,6 @@ public sealed class ControlTrainConfig
     /// <summary>Learning curve: score every this many updates (0 = none) on CurveEpisodes curve-seed episodes.</summary>
     public int CurveEvery { get; set; } = 0;
     public int CurveEpisodes { get; set; } = 10;
-    /// <summary>Intra-op threads for TorchSharp; 1 is fastest for these small MLPs on a busy machine.</summary>
-    public int TorchThreads { get; set; } = 1;
 
     public ControlRecipe ToRecipe() => new()
     {
@@ -81,7 +79,6 @@ public sealed class ControlTrainStage(string name, ControlTrainConfig? config = 
         bool needsReference = ControlRecipe.FineTunesReference(method);
         if (needsReference && !context.HasInput(ReferenceInput))
             throw new InvalidOperationException($"stage '{Name}': method {Config.Method} fine-tunes π_ref; bind input '{ReferenceInput}' to the bc stage's policies");
-        TorchSharp.torch.set_num_threads(Config.TorchThreads);
 
         var dataset = await ControlEpisodeTable.ReadAsync(context.ReadTable(EpisodesInput), Name, spec.Name, context.CancellationToken);
         string output = context.OutputDirectory(PoliciesOutput);

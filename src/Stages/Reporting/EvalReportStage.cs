@@ -34,7 +34,7 @@ public sealed partial class EvalReportStage(string name, EvalReportConfig? confi
     public override string Kind => "eval_report";
     public override int Version => 1;
 
-    // Training metrics are read by column name (step, loss, lr, grad_norm, w_*, tokens_per_s), any numeric type.
+    // Training metrics are read by column name (step, loss, lr, grad_norm, w_*), any numeric type.
     public override IReadOnlyList<PortSpec> Inputs =>
         [PortSpec.Table(ResultsInput, "eval_results"), .. _metricsPorts.Select(p => new PortSpec(p, ArtifactKind.Table))];
 

@@ -35,13 +35,13 @@ public static class MarkdownReport
         if (curves.Count > 0)
         {
             sb.AppendLine("## Training runs").AppendLine();
-            sb.AppendLine("| run | steps | first loss | final loss | mean w | min w | max w | mean ESS | tokens/s |");
-            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            sb.AppendLine("| run | steps | first loss | final loss | mean w | min w | max w | mean ESS |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var c in curves)
             {
                 static double Mean(double[]? xs) => xs is null || xs.Length == 0 ? double.NaN : xs.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average();
                 sb.AppendLine($"| {c.Run} | {c.Step.Length} | {F(c.Loss.FirstOrDefault(double.NaN), "0.####")} | {F(c.Loss.LastOrDefault(double.NaN), "0.####")} | {F(Mean(c.WeightMean))} | " +
-                              $"{F(c.WeightMin?.Min() ?? double.NaN)} | {F(c.WeightMax?.Max() ?? double.NaN)} | {F(Mean(c.WeightEss), "0.##")} | {F(Mean(c.TokensPerSecond), "0")} |");
+                              $"{F(c.WeightMin?.Min() ?? double.NaN)} | {F(c.WeightMax?.Max() ?? double.NaN)} | {F(Mean(c.WeightEss), "0.##")} |");
             }
             sb.AppendLine();
         }

@@ -5,14 +5,14 @@ namespace IwSft.Stages.Reporting;
 
 /// <summary>Per-step training metrics of one run (the train_metrics table; optional columns may be absent).</summary>
 public sealed record TrainingCurve(string Run, double[] Step, double[] Loss, double[]? LearningRate, double[]? GradNorm,
-    double[]? WeightMean, double[]? WeightMin, double[]? WeightMax, double[]? WeightEss, double[]? TokensPerSecond);
+    double[]? WeightMean, double[]? WeightMin, double[]? WeightMax, double[]? WeightEss);
 
 public static class TrainingCurveReader
 {
-    /// <summary>Reads step and loss (required) and lr, grad_norm, w_mean, w_min, w_max, w_ess, tokens_per_s (optional), any numeric type.</summary>
+    /// <summary>Reads step and loss (required) and lr, grad_norm, w_mean, w_min, w_max, w_ess (optional), any numeric type.</summary>
     public static async Task<TrainingCurve> ReadAsync(string run, ITableReader reader, string stage, CancellationToken ct)
     {
-        string[] names = ["step", "loss", "lr", "grad_norm", "w_mean", "w_min", "w_max", "w_ess", "tokens_per_s"];
+        string[] names = ["step", "loss", "lr", "grad_norm", "w_mean", "w_min", "w_max", "w_ess"];
         var columns = names.ToDictionary(n => n, _ => new List<double>());
         var present = new HashSet<string>();
         long row = 0;
@@ -38,7 +38,7 @@ public static class TrainingCurveReader
         }
         double[]? Opt(string n) => present.Contains(n) ? columns[n].ToArray() : null;
         return new TrainingCurve(run, columns["step"].ToArray(), columns["loss"].ToArray(), Opt("lr"), Opt("grad_norm"),
-            Opt("w_mean"), Opt("w_min"), Opt("w_max"), Opt("w_ess"), Opt("tokens_per_s"));
+            Opt("w_mean"), Opt("w_min"), Opt("w_max"), Opt("w_ess"));
     }
 
     static double? Number(IArrowArray a, int i) => a.IsNull(i) ? null : a switch

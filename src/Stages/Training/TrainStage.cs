@@ -156,11 +156,13 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
             File.WriteAllText(Path.Combine(reportDir, "summary.json"), JsonSerializer.Serialize(new
             {
                 loss = tc.Loss.ToString(), steps = trainer.Step, sequences = examples.Count, final_loss = final.Loss,
-                mean_tokens_per_s = trainer.History.Average(h => h.TokensPerSecond), config = tc,
+                config = tc,
             }, new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
             context.SetMetric("final_loss", final.Loss);
             context.SetMetric("steps", trainer.Step);
             context.SetMetric("steps_run", trainer.Step - startStep);   // < steps when this run resumed an interrupted one
+            // Throughput is a fact about this run, so it goes to the run manifest, never into an artifact: the same
+            // key must always produce the same bytes.
             context.SetMetric("tokens_per_s", trainer.History.Average(h => h.TokensPerSecond));
             if (offloaded is not null) context.SetMetric("optimiser_chunks_streamed", offloaded.ChunksStreamed);
         }
@@ -211,7 +213,7 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
         {
             builder.Set("step", m.Step).Set("epoch", m.Epoch).Set("loss", m.Loss).Set("lr", m.LearningRate).Set("grad_norm", m.GradNorm)
                    .Set("w_mean", m.WeightMean).Set("w_min", m.WeightMin).Set("w_max", m.WeightMax).Set("w_ess", m.WeightEss)
-                   .Set("tokens", m.Tokens).Set("loss_tokens", m.LossTokens).Set("tokens_per_s", m.TokensPerSecond);
+                   .Set("tokens", m.Tokens).Set("loss_tokens", m.LossTokens);
             builder.EndRow();
         }
         await writer.WriteAsync(builder.Build(), context.CancellationToken);

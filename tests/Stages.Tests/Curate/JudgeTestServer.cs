@@ -6,15 +6,17 @@ using System.Text.Json.Nodes;
 
 namespace IwSft.Stages.Tests.Curate;
 
-/// <summary>What the fake judge answers for one request.</summary>
+/// <summary>What the fake judge answers for one request (<see cref="Never"/>: holds the request until the client gives up).</summary>
 public sealed record JudgeReply(int Status, string Body, TimeSpan Delay = default, string? RetryAfter = null)
 {
+    public static JudgeReply Never { get; } = new(200, "{}", Timeout.InfiniteTimeSpan);
+
     public static JudgeReply Content(string content) =>
         new(200, new JsonObject { ["choices"] = new JsonArray(new JsonObject { ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = content } }) }.ToJsonString());
 }
 
 /// <summary>A request as the server saw it.</summary>
-public sealed record JudgeRequest(string Prompt, JsonNode Body, string? Authorization, int Attempt, DateTime ReceivedUtc);
+public sealed record JudgeRequest(string Prompt, JsonNode Body, string? Authorization, int Attempt);
 
 /// <summary>
 /// A real OpenAI-compatible chat-completions server on 127.0.0.1 (HttpListener). The reply function gets the
@@ -79,10 +81,10 @@ public sealed class JudgeTestServer : IAsyncDisposable
             var body = JsonNode.Parse(text)!;
             string prompt = body["messages"]!.AsArray()[^1]!["content"]!.GetValue<string>();
             int attempt = _attempts.AddOrUpdate(prompt, 1, (_, n) => n + 1);
-            var req = new JudgeRequest(prompt, body, c.Request.Headers["Authorization"], attempt, DateTime.UtcNow);
+            var req = new JudgeRequest(prompt, body, c.Request.Headers["Authorization"], attempt);
             Requests.Enqueue(req);
             var reply = _reply(req);
-            if (reply.Delay > TimeSpan.Zero)
+            if (reply.Delay > TimeSpan.Zero || reply.Delay == Timeout.InfiniteTimeSpan)
             {
                 try { await Task.Delay(reply.Delay, _stop.Token); } catch (OperationCanceledException) { }
             }
@@ -98,6 +100,9 @@ public sealed class JudgeTestServer : IAsyncDisposable
     static async Task Send(HttpListenerContext c, JudgeReply reply)
     {
         c.Response.StatusCode = reply.Status;
+        // One request per connection: whether a client reuses a kept-alive connection that the listener is closing
+        // (a reset before the request reaches the server: one retry more than a test planned) is left to no race.
+        c.Response.KeepAlive = false;
         c.Response.ContentType = "application/json";
         if (reply.RetryAfter != null) c.Response.Headers["Retry-After"] = reply.RetryAfter;
         var bytes = Encoding.UTF8.GetBytes(reply.Body);

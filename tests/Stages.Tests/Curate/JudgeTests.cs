@@ -1,6 +1,7 @@
 using IwSft.Runtime;
 using System.Text.RegularExpressions;
 using IwSft.Runtime.Arrow;
+using IwSft.Runtime.Tests;
 using IwSft.Stages.Curate.Judge;
 using static IwSft.Stages.Tests.Curate.CurateRows;
 
@@ -24,19 +25,24 @@ public class JudgeTests
         MaxConcurrency = 4,
         Resilience = new JudgeResilienceConfig
         {
-            // 2 s: far above a loopback reply even on a loaded 2-core CI machine (a timeout there would be
-            // retried and show up as an extra request), and well below the 6 s the "late" reply takes.
-            MaxRetryAttempts = 3, BaseDelaySeconds = 0.01, MaxDelaySeconds = 0.05, AttemptTimeoutSeconds = 2,
+            // The clock (TestClock) never moves by itself: an attempt times out only when a test says so,
+            // however slowly a loaded machine answers, and backoff delays are counted, not waited.
+            MaxRetryAttempts = 3, BaseDelaySeconds = 0.01, MaxDelaySeconds = 0.05, AttemptTimeoutSeconds = AttemptTimeoutSeconds,
             BreakerMinimumThroughput = 100_000, BreakerBreakSeconds = 0.5,
         },
     };
 
+    /// <summary>An hour: the timer length by which the test clock tells attempt timeouts from backoff delays.</summary>
+    const double AttemptTimeoutSeconds = 3600;
+
+    static TestClock NewClock() => new(TimeSpan.FromSeconds(AttemptTimeoutSeconds));
+
     static List<Rec> Records(int from, int count) =>
         Enumerable.Range(from, count).Select(i => new Rec($"id{i}", $"Q{i}")).ToList();
 
-    static async Task<StageTestContext> Run(JudgeConfig config, List<Rec> recs, TestMemo memo, int batchRows = 300)
+    static async Task<StageTestContext> Run(JudgeConfig config, List<Rec> recs, TestMemo memo, int batchRows = 300, TestClock? clock = null)
     {
-        var stage = new JudgeStage("judge-domain", config);
+        var stage = new JudgeStage("judge-domain", config) { Clock = clock ?? NewClock() };
         var batches = recs.Chunk(batchRows).Select(c => Candidates(c)).ToArray();
         var ctx = new StageTestContext(stage, memo).Table("records", batches);
         await stage.RunAsync(ctx);
@@ -102,6 +108,7 @@ public class JudgeTests
     [Fact]
     public async Task TransientFaultsAreRetriedAndRetryAfterIsHonoured()
     {
+        var clock = NewClock();
         await using var server = new JudgeTestServer(r =>
         {
             int i = Index(r.Prompt);
@@ -109,23 +116,36 @@ public class JudgeTests
             {
                 (_, 1) when i % 10 == 1 => new JudgeReply(500, "{\"error\":\"boom\"}"),
                 (2, 1) => new JudgeReply(429, "{\"error\":\"slow down\"}", RetryAfter: "1"),
-                (3, 1) => JudgeReply.Content("late") with { Delay = TimeSpan.FromSeconds(6) },
+                // No reply; the attempt's timeout fires now (one call in flight, so the latest timer is this one's).
+                (3, 1) => TimedOut(clock),
                 (4, 1) => new JudgeReply(200, "{\"choices\": [ {\"message\": "),
                 (5, 1) => JudgeReply.Content("I am not sure which field this is."),
                 (6, 1 or 2) => new JudgeReply(503, "unavailable"),
                 _ => Honest(r),
             };
         });
-        var ctx = await Run(Config(server.BaseUrl), Records(0, 40), new TestMemo());
+        var cfg = Config(server.BaseUrl);
+        cfg.MaxConcurrency = 1;   // one call in flight: the timeout that fires is the "late" call's
+        var ctx = await Run(cfg, Records(0, 40), new TestMemo(), clock: clock);
 
         var domains = Column(ctx, "domain");
         Assert.All(Enumerable.Range(0, 40), i => Assert.Equal(Codes[i % 5], domains[$"id{i}"]));
         // 40 first attempts + one retry each for 1, 11, 21, 31, 2, 3, 4, 5 + two for 6.
-        Assert.Equal(50, server.RequestCount);
-        Assert.Equal(10, ctx.Metrics["judge.retries"]);
-        var r2 = server.Requests.Where(r => r.Prompt == "Classify: Q2").OrderBy(r => r.Attempt).ToList();
-        // Backoff here is at most 50 ms; only the server's Retry-After: 1 explains a wait of about a second.
-        Assert.True(r2[1].ReceivedUtc - r2[0].ReceivedUtc >= TimeSpan.FromSeconds(0.95), $"retry after {(r2[1].ReceivedUtc - r2[0].ReceivedUtc).TotalSeconds:F3}s");
+        Assert.True(server.RequestCount == 50 && ctx.Metrics["judge.retries"] == 10,
+            $"{server.RequestCount} requests, {ctx.Metrics["judge.retries"]} retries:\n{string.Join("\n", ctx.Logs)}");
+        Assert.Equal(2, server.AttemptsFor("Classify: Q3"));   // the timed-out attempt was retried
+        Assert.Contains(ctx.Logs, l => l.Contains("timeout", StringComparison.OrdinalIgnoreCase));
+        // Ten waits before the ten retries: the server's Retry-After: 1 once, the computed backoff (≤ 50 ms) otherwise.
+        var delays = clock.Delays.ToList();
+        Assert.True(delays.Count == 10, $"delays: {string.Join(", ", delays.Select(d => d.TotalSeconds))}");
+        Assert.Single(delays, d => d == TimeSpan.FromSeconds(1));
+        Assert.All(delays.Where(d => d != TimeSpan.FromSeconds(1)), d => Assert.InRange(d, TimeSpan.Zero, TimeSpan.FromSeconds(0.05)));
+    }
+
+    static JudgeReply TimedOut(TestClock clock)
+    {
+        clock.TimeOutLatestAttempt();
+        return JudgeReply.Never;
     }
 
     [Fact]
@@ -172,11 +192,11 @@ public class JudgeTests
         await using var server = new JudgeTestServer(_ => new JudgeReply(503, "down"));
         var cfg = Config(server.BaseUrl);
         cfg.MaxConcurrency = 1;
-        // The breaker opens after 4 failures in a row (ratio 1 >= 0.5, throughput 4) and stays open 30 s; the
-        // remaining 3 retries (at most 20 ms apart) are refused by the breaker without reaching the server.
+        // The breaker opens after 4 failures in a row (ratio 1 >= 0.5, throughput 4) and stays open 30 s, which on
+        // the test clock never pass: the remaining 3 retries are refused by the breaker without reaching the server.
         cfg.Resilience = new JudgeResilienceConfig
         {
-            MaxRetryAttempts = 6, BaseDelaySeconds = 0.005, MaxDelaySeconds = 0.02, AttemptTimeoutSeconds = 5,
+            MaxRetryAttempts = 6, BaseDelaySeconds = 0.005, MaxDelaySeconds = 0.02, AttemptTimeoutSeconds = AttemptTimeoutSeconds,
             BreakerFailureRatio = 0.5, BreakerMinimumThroughput = 4, BreakerSamplingSeconds = 30, BreakerBreakSeconds = 30,
         };
         var e = await Assert.ThrowsAsync<JudgeFailedException>(() => Run(cfg, Records(0, 1), new TestMemo()));

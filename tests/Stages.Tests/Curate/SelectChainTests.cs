@@ -42,7 +42,8 @@ public class SelectChainTests
         var chain = S1kCuration.Add(p, ingest["candidates"], new S1kCurationOptions
         {
             JudgeBaseUrl = server.BaseUrl, JudgeModel = "judge",
-            Resilience = new JudgeResilienceConfig { MaxRetryAttempts = 1, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 5 },
+            // attempt timeout an hour: no loopback reply times out, however loaded the machine
+            Resilience = new JudgeResilienceConfig { MaxRetryAttempts = 1, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 3600 },
             ReferenceModels = [new ReferenceModelAnswers { Name = "small", AnswerPlaceholder = "metadata.small_answer" }],
             Select = new SelectConfig { TargetSize = 12, UniformUntil = 8, Seed = 1 },
         });

@@ -198,6 +198,33 @@ public class TrainingStageTests : IDisposable
         foreach (var (p, q) in m1.parameters().Zip(m2.parameters())) Assert.Equal(p.data<float>().ToArray(), q.data<float>().ToArray());
     }
 
+    /// <summary>
+    /// A weight clip set the way a user sets it (`--set train.trainer.weight_clip_min=…`) reaches the weights the
+    /// trainer applies. At step 1 q = π_ref (the base model is the reference), so every unclipped weight is e^0 = 1:
+    /// a minimum above 1 or a maximum below 1 must move all of them to the bound.
+    /// </summary>
+    [Theory]
+    [InlineData("weight_clip_min", 1.5, 1.5)]
+    [InlineData("weight_clip_max", 0.5, 0.5)]
+    public async Task A_configured_weight_clip_reaches_the_trainers_weights(string key, double value, double expected)
+    {
+        var baseModel = Model("base", 1);
+        var rows = Rows(8);
+        using var refCtx = await PrecomputeAsync(baseModel, rows);
+        var stage = new TrainStage("train", TrainConfig(LossKind.IwSftSequence));
+        var pipeline = new Pipeline("clip");
+        pipeline.Add(stage);
+        ConfigOverrides.Apply(pipeline, $"train.trainer.{key}={value.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+
+        using var ctx = new StageTestContext(stage).Table("sequences", Sequences(rows)).Table("ref_logprobs", refCtx.Output("ref_logprobs").ToArray())
+            .Dir("base_model", baseModel);
+        await stage.RunAsync(ctx);
+        var metrics = ctx.Output("metrics").Single();
+        Assert.Equal(expected, metrics.GetDouble("w_min", 0)!.Value, 6);
+        Assert.Equal(expected, metrics.GetDouble("w_max", 0)!.Value, 6);
+        Assert.Equal(expected, metrics.GetDouble("w_mean", 0)!.Value, 6);
+    }
+
     [Fact]
     public async Task Missing_or_stale_reference_log_probs_are_clear_errors()
     {

@@ -16,11 +16,13 @@ public static class JudgeResilience
     public static bool IsTransient(Exception e) =>
         e is TransientJudgeException or UnparseableReplyException or TimeoutRejectedException or BrokenCircuitException or HttpRequestException;
 
-    public static ResiliencePipeline Create(JudgeResilienceConfig c, Action<string>? onRetry = null)
+    /// <param name="time">The clock of timeouts, backoff delays and the breaker's windows (tests inject one that
+    /// never moves by itself, so that no test outcome depends on how fast a loaded machine answers).</param>
+    public static ResiliencePipeline Create(JudgeResilienceConfig c, Action<string>? onRetry = null, TimeProvider? time = null)
     {
         var transient = new PredicateBuilder().Handle<Exception>(IsTransient);
         var maxRetryAfter = TimeSpan.FromSeconds(c.MaxRetryAfterSeconds);
-        return new ResiliencePipelineBuilder()
+        return new ResiliencePipelineBuilder { TimeProvider = time ?? TimeProvider.System }
             .AddRetry(new RetryStrategyOptions
             {
                 ShouldHandle = transient,

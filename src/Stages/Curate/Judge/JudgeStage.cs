@@ -26,6 +26,10 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
     public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates")];
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("records", "features")];
 
+    /// <summary>The clock of the judge client's timeouts, backoff and circuit breaker (tests inject a controlled one).</summary>
+    [field: NotInKey("when timeouts and backoff fire, never what a judge answers")]
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
     public ColumnType OutputType => Config.Kind switch
     {
         JudgeKind.Domain => ColumnType.String,
@@ -72,7 +76,7 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         var pipeline = JudgeResilience.Create(Config.Resilience, msg =>
         {
             if (Interlocked.Increment(ref retries) <= 20) ctx.Log($"{Name}: {msg}");
-        });
+        }, Clock);
         // A record's key: the prompt's field values (with MemoIdentity: everything that decides the answer).
         var loop = new RecordMemoLoop<Ask, object?>(this, ctx,
             a => new JsonObject(template.Fields.Zip(a.Values).Select(p => KeyValuePair.Create(p.First, (JsonNode?)p.Second))),
