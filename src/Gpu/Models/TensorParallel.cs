@@ -92,8 +92,10 @@ public static class TensorParallel
     /// <paramref name="start"/> for column-parallel, input columns (dim 1) for row-parallel.</summary>
     static void CopySlice(Linear shard, Linear full, int dim, long start)
     {
-        shard.weight!.copy_(full.weight!.narrow(dim, start, shard.weight!.shape[dim]));
-        if (shard.bias is not null) shard.bias.copy_(full.bias!.narrow(0, start, shard.bias.shape[0]));
+        using (var w = full.weight!.narrow(dim, start, shard.weight!.shape[dim])) shard.weight!.copy_(w);
+        if (shard.bias is null) return;
+        using var b = full.bias!.narrow(0, start, shard.bias.shape[0]);
+        shard.bias.copy_(b);
     }
 
     /// <summary>Replaces <paramref name="parent"/>'s child <paramref name="name"/>, keeping the children's order (so the
@@ -231,7 +233,7 @@ public sealed class VocabParallel : nn.Module<Tensor, Tensor>
         for (int s = 0; s < devices.Length; s++)
         {
             var rows = empty(starts[s + 1] - starts[s], full.shape[1], full.dtype, devices[s]);
-            rows.copy_(full.narrow(0, starts[s], starts[s + 1] - starts[s]));
+            using (var part = full.narrow(0, starts[s], starts[s + 1] - starts[s])) rows.copy_(part);
             shards.Add(new Parameter(rows));
         }
         _starts = starts;
