@@ -22,6 +22,8 @@ public sealed class EvalParams
     /// <summary>Where benchmarks given by name live; default IWSFT_DATA, else ../shared/data, else data.</summary>
     public string? DataRoot { get; set; }
     public string Device { get; set; } = "cpu";
+    /// <summary>Tensor-parallel devices (two or more shard each model over them; <see cref="Device"/> is then ignored).</summary>
+    public List<string> Devices { get; set; } = [];
     /// <summary>Weights' dtype for inference (default float32 on CPU, bfloat16 on CUDA).</summary>
     public string? DType { get; set; }
     public EvalThresholds Thresholds { get; set; } = new();

@@ -29,8 +29,8 @@ public sealed class EvalPipeline(ICompletionGeneratorFactory? generators = null,
         var p = new Pipeline(name, $"evaluation from {prm.SourcePath}");
         if (File.Exists(prm.SourcePath)) p.Add(new ParamsFileStage("params", new ParamsFileConfig { Path = prm.SourcePath }));
         var items = p.Add(new IngestStage("benchmarks", new IngestConfig { Mode = IngestMode.Benchmark, Sources = prm.Benchmarks }));
-        bool cuda = prm.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
-        var factory = generators ?? new TransformerCompletionGeneratorFactory(new ModelOptions(prm.Device, prm.DType ?? (cuda ? "bfloat16" : "float32"), cuda ? "bfloat16" : null));
+        bool cuda = (prm.Devices.Count > 1 ? prm.Devices[0] : prm.Device).StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        var factory = generators ?? new TransformerCompletionGeneratorFactory(new ModelOptions(prm.Device, prm.DType ?? (cuda ? "bfloat16" : "float32"), cuda ? "bfloat16" : null), prm.Devices);
         var evaluate = p.Add(new EvaluateStage("evaluate", factory, prm.Generation, formatter));
         evaluate.From(EvaluateStage.ItemsInput, items[items.MainOutput]);
         foreach (var c in prm.Checkpoints) evaluate.AddExternalCheckpoint(c.Label, c.Path);

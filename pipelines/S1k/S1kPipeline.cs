@@ -60,7 +60,7 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
         string inferenceDType = s.InferenceDType ?? (cuda ? "bfloat16" : "float32");
         var refLogProbs = p.Add(new ReferenceLogProbStage("ref_logprobs", new ReferenceLogProbConfig
         {
-            Device = s.Device, ComputeDType = s.ComputeDType, BatchSize = s.ReferenceBatchSize, ParamDType = inferenceDType,
+            Device = s.Device, Devices = [.. s.InferenceDevices], ComputeDType = s.ComputeDType, BatchSize = s.ReferenceBatchSize, ParamDType = inferenceDType,
         }));
         refLogProbs.From("sequences", chain.Sequences).From("reference_model", referenceModel[ImportModelStage.ModelOutput]);
 
@@ -73,7 +73,7 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
         train.From("sequences", chain.Sequences).From("base_model", baseModel[ImportModelStage.ModelOutput]).From("ref_logprobs", refLogProbs["ref_logprobs"]);
 
         var modelOptions = new ModelOptions(s.Device, inferenceDType, s.ComputeDType ?? (cuda ? "bfloat16" : null));
-        var evaluate = p.Add(new EvaluateStage("evaluate", new TransformerCompletionGeneratorFactory(modelOptions), Clone(s.Evaluate)));
+        var evaluate = p.Add(new EvaluateStage("evaluate", new TransformerCompletionGeneratorFactory(modelOptions, s.InferenceDevices), Clone(s.Evaluate)));
         evaluate.From(EvaluateStage.ItemsInput, benchmarks[benchmarks.MainOutput]);
         if (s.EvaluateBaseModel) evaluate.AddCheckpoint("base", baseModel[ImportModelStage.ModelOutput]);
         evaluate.AddCheckpoint("iw_sft", train["model"]);

@@ -85,6 +85,8 @@ public sealed class S1kSettings
     public string Device { get; set; } = "cuda:0";
     /// <summary>Tensor-parallel devices of training (the degree is their count); default the node's 8 GPUs.</summary>
     public List<string> TrainDevices { get; set; } = Enumerable.Range(0, 8).Select(i => $"cuda:{i}").ToList();
+    /// <summary>Tensor-parallel devices of reference scoring and evaluation; fewer than two = <see cref="Device"/> alone.</summary>
+    public List<string> InferenceDevices { get; set; } = [];
     /// <summary>Matmul dtype; null = bf16 on CUDA, fp32 on CPU.</summary>
     public string? ComputeDType { get; set; }
     public bool GradientCheckpointing { get; set; } = true;

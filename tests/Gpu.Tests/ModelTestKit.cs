@@ -13,6 +13,14 @@ internal static class ModelTestKit
         TieWordEmbeddings = tied, AttentionBias = modelType == "qwen2", MaxPositionEmbeddings = 128,
     };
 
+    /// <summary>The model <see cref="Checkpoint.CreateRandom"/> gives for <paramref name="seed"/>, sharded over <paramref name="degree"/> CPU shards.</summary>
+    public static Transformer Sharded(TransformerConfig config, long seed, int degree, ModelOptions? options = null)
+    {
+        var model = Checkpoint.CreateRandom(config, seed, options);
+        TensorParallel.Apply(model, Enumerable.Repeat("cpu", degree).ToList());
+        return model;
+    }
+
     public static string TempDir()
     {
         var d = Path.Combine(Path.GetTempPath(), "iwsft-model-" + Guid.NewGuid().ToString("N")[..10]);

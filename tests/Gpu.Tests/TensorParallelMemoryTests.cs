@@ -52,14 +52,13 @@ public class TensorParallelMemoryTests
         using (no_grad()) expected = TokenLogProbs.OfTargets(model.Forward(ids, mask), ids);
 
         model.zero_grad();
-        using var tp = degree > 1 ? new TensorParallelTransformer(model, Enumerable.Repeat("cpu", degree).ToList()) : null;
-        IDecoderModel m = tp is null ? model : tp;
+        using var tp = degree > 1 ? ModelTestKit.Sharded(ModelTestKit.Tiny(tied), seed: 51, degree) : null;
+        var m = tp ?? model;
         var logp = m.TargetLogProbs(ids, mask, chunk);
         Assert.Equal(new long[] { 2, 7 }, logp.shape);
         Assert.True(MaxDiff(expected, logp) < 1e-5, $"log-probs differ by {MaxDiff(expected, logp)}");
         Loss(logp).backward();
-        var actual = tp is not null ? tp.Gather(p => p.grad)
-            : model.named_parameters().ToDictionary(x => x.name, x => x.parameter.grad!.detach().clone());
+        var actual = TensorParallel.Gather(m, p => p.grad);
         AssertGradients(expectedGrads, actual, 1e-5, $"degree {degree}, chunk {chunk}");
 
         // No gradients: the same values through the scorer's path.
@@ -71,7 +70,7 @@ public class TensorParallelMemoryTests
     {
         using var model = Checkpoint.CreateRandom(ModelTestKit.Tiny(), seed: 52, new ModelOptions(LossChunkTokens: 4));
         Assert.Equal(4, model.LossChunkTokens);
-        using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
+        using var tp = ModelTestKit.Sharded(ModelTestKit.Tiny(), seed: 52, degree: 2, new ModelOptions(LossChunkTokens: 4));
         Assert.Equal(4, tp.LossChunkTokens);
         using var ids = tensor(Ids);
         using var mask = tensor(Mask);
@@ -93,17 +92,16 @@ public class TensorParallelMemoryTests
     {
         var config = ModelTestKit.Tiny(tied: false) with { NumHiddenLayers = 3 }; // 3 layers over 2 home devices: 0, 1, 0
         using var model = Checkpoint.CreateRandom(config, seed: 53);
-        var devices = Enumerable.Repeat("cpu", degree).ToList();
-        using var plain = new TensorParallelTransformer(model, devices);
-        using var recomputed = new TensorParallelTransformer(model, devices) { GradientCheckpointing = true };
+        using var plain = ModelTestKit.Sharded(config, seed: 53, degree);
+        using var recomputed = ModelTestKit.Sharded(config, seed: 53, degree, new ModelOptions(GradientCheckpointing: true));
         plain.train(); recomputed.train();
         using var ids = tensor(Ids);
         using var mask = tensor(Mask);
-        Dictionary<string, Tensor> Gradients(TensorParallelTransformer m)
+        Dictionary<string, Tensor> Gradients(Transformer m)
         {
             var loss = Loss(m.TargetLogProbs(ids, mask, 6));
             loss.backward();
-            return m.Gather(p => p.grad);
+            return TensorParallel.Gather(m, p => p.grad);
         }
         var a = Gradients(plain);
         var b = Gradients(recomputed);
@@ -119,11 +117,10 @@ public class TensorParallelMemoryTests
     {
         // 3 layers over 2 devices: device 0 is home to layers 0 and 2, device 1 to layer 1; vocabulary 61 = 31 + 30.
         var config = ModelTestKit.Tiny(tied) with { NumHiddenLayers = 3 };
-        using var model = Checkpoint.CreateRandom(config, seed: 55);
-        using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
-        long On(int shard) => tp.ParametersOn(shard).Sum(p => p.numel());
+        using var tp = ModelTestKit.Sharded(config, seed: 55, degree: 2);
+        long On(int shard) => TensorParallel.ParametersOn(tp, shard).Sum(p => p.numel());
         Assert.Equal(tp.parameters().Sum(p => p.numel()), On(0) + On(1));
-        Assert.Equal(tp.parameters().Count(), tp.ParametersOn(0).Count() + tp.ParametersOn(1).Count());
+        Assert.Equal(tp.parameters().Count(), TensorParallel.ParametersOn(tp, 0).Count() + TensorParallel.ParametersOn(tp, 1).Count());
 
         var plan = MemoryPlan.Compute(config, 2, blockSize: 10, microBatch: 1, gradientCheckpointing: true, lossChunkTokens: 4);
         var weights = plan.Components.Single(c => c.Name == "weights (fp32)");
@@ -143,8 +140,7 @@ public class TensorParallelMemoryTests
         int HandlesAfterBackward(int layers, int chunk)
         {
             var config = ModelTestKit.Tiny(tied: false) with { NumHiddenLayers = layers };
-            using var model = Checkpoint.CreateRandom(config, seed: 56, new ModelOptions(GradientCheckpointing: true));
-            using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
+            using var tp = ModelTestKit.Sharded(config, seed: 56, degree: 2, new ModelOptions(GradientCheckpointing: true));
             using var ids = tensor(Ids);
             using var mask = tensor(Mask);
             using var scope = NewDisposeScope();
@@ -159,15 +155,15 @@ public class TensorParallelMemoryTests
     [Fact]
     public void VocabularyShardsCoverEveryRowOnceAndLayersRotateOverTheDevices()
     {
-        Assert.Equal(new long[] { 31, 30 }, Enumerable.Range(0, 2).Select(s => TensorParallelTransformer.VocabRows(61, 2, s)));
+        Assert.Equal(new long[] { 31, 30 }, Enumerable.Range(0, 2).Select(s => TensorParallel.VocabRows(61, 2, s)));
         Assert.Equal(new long[] { 19008, 19008, 19008, 19008, 19008, 19008, 19008, 19008 },
-                     Enumerable.Range(0, 8).Select(s => TensorParallelTransformer.VocabRows(152064, 8, s)));
-        Assert.Equal(new long[] { 4, 4, 3 }, Enumerable.Range(0, 3).Select(s => TensorParallelTransformer.VocabRows(11, 3, s)));
-        Assert.Equal(new[] { 0, 1, 2, 0, 1 }, Enumerable.Range(0, 5).Select(l => TensorParallelTransformer.HomeOf(l, 3)));
+                     Enumerable.Range(0, 8).Select(s => TensorParallel.VocabRows(152064, 8, s)));
+        Assert.Equal(new long[] { 4, 4, 3 }, Enumerable.Range(0, 3).Select(s => TensorParallel.VocabRows(11, 3, s)));
+        Assert.Equal(new[] { 0, 1, 2, 0, 1 }, Enumerable.Range(0, 5).Select(l => TensorParallel.HomeOf(l, 3)));
 
         using var model = Checkpoint.CreateRandom(ModelTestKit.Tiny(tied: false), seed: 54);
-        using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
-        var shapes = tp.named_parameters().Where(x => x.name.StartsWith("_embed") || x.name.StartsWith("_lmHead"))
+        using var tp = ModelTestKit.Sharded(ModelTestKit.Tiny(tied: false), seed: 54, degree: 2);
+        var shapes = tp.named_parameters().Where(x => x.name.StartsWith("model.embed_tokens.") || x.name.StartsWith("lm_head."))
                        .Select(x => x.parameter.shape[0]).ToList();
         Assert.Equal(new long[] { 31, 30, 31, 30 }, shapes);
         Assert.Equal(model.parameters().Sum(p => p.numel()), tp.parameters().Sum(p => p.numel()));

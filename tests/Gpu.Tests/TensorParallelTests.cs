@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace IwSft.Gpu.Tests;
 
-/// <summary>Degree 2 (two logical shards on the CPU) against degree 1: logits, log-probs, generation and gradients.</summary>
+/// <summary>Degree 2 (two logical shards on the CPU) against degree 1: logits, log-probs, generation, gradients, saving.</summary>
 public class TensorParallelTests
 {
     static readonly long[,] Ids = { { 0, 0, 4, 9, 22, 31, 8, 15 }, { 7, 3, 4, 50, 22, 1, 19, 6 } };
@@ -18,13 +18,15 @@ public class TensorParallelTests
     public void DegreeTwoLogitsAndLogProbsMatchDegreeOne(bool tied)
     {
         using var model = Checkpoint.CreateRandom(ModelTestKit.Tiny(tied), seed: 41);
-        using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
-        Assert.Equal(2, tp.Degree);
+        using var tp = ModelTestKit.Sharded(ModelTestKit.Tiny(tied), seed: 41, degree: 2);
+        Assert.Equal(2, tp.ShardDevices.Count);
+        Assert.IsType<ShardedBlock>(tp.model.layers[1].mlp);
         using var _ = no_grad();
         using var ids = tensor(Ids);
         using var mask = tensor(Mask);
         using var a = model.Forward(ids, mask);
         using var b = tp.Forward(ids, mask);
+        Assert.Equal(a.shape, b.shape);
         Assert.True(MaxDiff(a, b) < 1e-5, $"logits differ by {MaxDiff(a, b)}");
 
         var pairs = new[] { (new[] { 3, 14, 15 }, new[] { 9, 26, 5 }), (new[] { 8 }, new[] { 41, 2 }) };
@@ -32,18 +34,33 @@ public class TensorParallelTests
         var sb = CompletionScorer.Score(tp, pairs, 2);
         for (int i = 0; i < pairs.Length; i++)
             for (int j = 0; j < sa[i].Length; j++) Assert.True(Math.Abs(sa[i][j] - sb[i][j]) < 1e-5);
+    }
 
-        var prompts = new[] { new[] { 5, 17, 3 }, new[] { 44 } };
-        var ga = TokenGenerator.Generate(model, prompts, new GenerationOptions(MaxNewTokens: 6));
-        var gb = TokenGenerator.Generate(tp, prompts, new GenerationOptions(MaxNewTokens: 6));
-        for (int i = 0; i < prompts.Length; i++) Assert.Equal(ga[i].Tokens, gb[i].Tokens);
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void DegreeTwoGreedyGenerationWithTheKvCacheMatchesDegreeOne(bool tied)
+    {
+        using var model = Checkpoint.CreateRandom(ModelTestKit.Tiny(tied), seed: 44);
+        using var tp = ModelTestKit.Sharded(ModelTestKit.Tiny(tied), seed: 44, degree: 2);
+        model.eval(); tp.eval();
+        // Left-padded batch of different prompt lengths: the cache slots of both shards of every layer are in use.
+        var prompts = new[] { new[] { 5, 17, 3 }, new[] { 44 }, new[] { 60, 2, 9, 30, 1 } };
+        var options = new GenerationOptions(MaxNewTokens: 12);
+        var ga = TokenGenerator.Generate(model, prompts, options);
+        var gb = TokenGenerator.Generate(tp, prompts, options);
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            Assert.Equal(12, ga[i].Tokens.Length);
+            Assert.Equal(ga[i].Tokens, gb[i].Tokens);
+        }
     }
 
     [Fact]
     public void DegreeTwoGradientsMatchDegreeOne()
     {
         using var model = Checkpoint.CreateRandom(ModelTestKit.Tiny(tied: false), seed: 42);
-        using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
+        using var tp = ModelTestKit.Sharded(ModelTestKit.Tiny(tied: false), seed: 42, degree: 2);
         using var ids = tensor(Ids);
         using var mask = tensor(Mask);
         void Backward(ICausalLanguageModel m)
@@ -53,9 +70,8 @@ public class TensorParallelTests
         }
         Backward(model);
         Backward(tp);
-        var gathered = tp.Gather(p => p.grad);
-        var names = model.named_parameters().Select(x => x.name).ToHashSet();
-        Assert.Equal(names.OrderBy(x => x), gathered.Keys.OrderBy(x => x));
+        var gathered = TensorParallel.Gather(tp, p => p.grad);
+        Assert.Equal(model.named_parameters().Select(x => x.name), gathered.Keys);   // the HF names, in the plain model's order
         foreach (var (name, p) in model.named_parameters())
         {
             float diff = MaxDiff(p.grad!, gathered[name]);
@@ -63,24 +79,41 @@ public class TensorParallelTests
         }
     }
 
-    [Fact]
-    public void CopyIntoRestoresTheOriginalWeights()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ASavedShardedModelIsTheOriginalCheckpoint(bool tied)
     {
-        var config = ModelTestKit.Tiny();
+        var config = ModelTestKit.Tiny(tied);
         using var model = Checkpoint.CreateRandom(config, seed: 43);
-        using var tp = new TensorParallelTransformer(model, new[] { "cpu", "cpu" });
-        using var back = new Transformer(config);
-        tp.CopyInto(back);
-        var original = model.named_parameters().ToDictionary(x => x.name, x => x.parameter);
-        foreach (var (name, p) in back.named_parameters())
-            Assert.Equal(original[name].data<float>().ToArray(), p.data<float>().ToArray());
+        using var tp = ModelTestKit.Sharded(config, seed: 43, degree: 2);
+        var single = ModelTestKit.TempDir();
+        var sharded = ModelTestKit.TempDir();
+        try
+        {
+            Checkpoint.Save(model, single);
+            Checkpoint.Save(tp, sharded);
+            // Same tensors in the same order: the same bytes.
+            Assert.Equal(File.ReadAllBytes(Path.Combine(single, Checkpoint.SingleFile)), File.ReadAllBytes(Path.Combine(sharded, Checkpoint.SingleFile)));
+        }
+        finally { Directory.Delete(single, true); Directory.Delete(sharded, true); }
+    }
+
+    [Theory]
+    [InlineData(3, "num_key_value_heads 2 is not divisible by the tensor-parallel degree 3")]
+    [InlineData(4, "intermediate_size 50 is not divisible by the tensor-parallel degree 4")]
+    public void IndivisibleHeadsOrIntermediateAreRejected(int degree, string message)
+    {
+        var config = ModelTestKit.Tiny() with { NumKeyValueHeads = degree == 4 ? 4 : 2, IntermediateSize = 50 };
+        using var model = Checkpoint.CreateRandom(config, seed: 1);
+        var e = Assert.Throws<ArgumentException>(() => TensorParallel.Apply(model, Enumerable.Repeat("cpu", degree).ToList()));
+        Assert.Equal(message, e.Message);
     }
 
     [Fact]
-    public void IndivisibleKvHeadsAreRejected()
+    public void AShardedModelCannotBeShardedAgain()
     {
-        using var model = Checkpoint.CreateRandom(ModelTestKit.Tiny(), seed: 1);
-        var e = Assert.Throws<ArgumentException>(() => new TensorParallelTransformer(model, new[] { "cpu", "cpu", "cpu" }));
-        Assert.Contains("num_key_value_heads 2", e.Message);
+        using var tp = ModelTestKit.Sharded(ModelTestKit.Tiny(), seed: 1, degree: 2);
+        Assert.Throws<InvalidOperationException>(() => TensorParallel.Apply(tp, ["cpu", "cpu"]));
     }
 }

@@ -53,12 +53,14 @@ public sealed class EvalStageIdentityTests : IDisposable
     [Fact]
     public void The_inference_dtype_is_in_the_key_and_the_device_is_not()
     {
-        StageIdentity Of(ModelOptions o) => StageIdentity.Of(new EvaluateStage("evaluate", new TransformerCompletionGeneratorFactory(o)));
+        StageIdentity Of(ModelOptions o, List<string>? devices = null) => StageIdentity.Of(new EvaluateStage("evaluate", new TransformerCompletionGeneratorFactory(o, devices)));
         var fp32 = Of(new ModelOptions("cpu", "float32"));
         Assert.NotEqual(fp32.Behaviour.ToJsonString(), Of(new ModelOptions("cpu", "float32", "bfloat16")).Behaviour.ToJsonString());
         Assert.NotEqual(fp32.Behaviour.ToJsonString(), Of(new ModelOptions("cpu", "bfloat16")).Behaviour.ToJsonString());
         Assert.Equal(fp32.Behaviour.ToJsonString(), Of(new ModelOptions("cuda:1", "float32")).Behaviour.ToJsonString());
         Assert.Equal(fp32.Code, Of(new ModelOptions("cuda:1", "float32")).Code);
+        // Nor are tensor-parallel devices: like the device, they place the work (degree 2 generates what degree 1 does).
+        Assert.Equal(fp32.Behaviour.ToJsonString(), Of(new ModelOptions("cpu", "float32"), ["cuda:0", "cuda:1"]).Behaviour.ToJsonString());
     }
 
     [Fact]

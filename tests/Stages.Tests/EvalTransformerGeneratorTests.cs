@@ -1,4 +1,5 @@
 using IwSft.Runtime;
+using IwSft.Runtime.Arrow;
 using System.Text.Json.Nodes;
 using IwSft.Gpu.Models;
 using IwSft.Gpu.Text;
@@ -124,6 +125,27 @@ public sealed class EvalTransformerGeneratorTests : IDisposable
         Assert.Equal(1, counting.Opens); // all four samples came from the memo; the model was not loaded again
         Assert.Equal(0, second.Metrics[RecordMemoLoop.ComputedMetric]);
         Assert.Equal(4, second.Written[EvaluateStage.ResultsOutput].Sum(b => b.Length));
+    }
+
+    [Fact]
+    public async Task TheEvaluateStageGeneratesTheSameResultsOnTwoTensorParallelShards()
+    {
+        var cfg = new EvaluateConfig { MaxNewTokens = 12, PromptStyle = PromptStyle.Plain, BatchSize = 2 };
+        async Task<List<string>> Results(List<string>? devices)
+        {
+            var stage = new EvaluateStage("evaluate", new TransformerCompletionGeneratorFactory(devices: devices), cfg).AddExternalCheckpoint("random", _checkpointDir);
+            var ctx = new EvalFakeContext("evaluate") { MemoStore = new EvalFakeMemo() };
+            ctx.Tables[EvaluateStage.ItemsInput] = [EvalStageTests.Items(("1", "toy", "1+1?", "2", null), ("2", "toy", "Pick.", "A", ["x", "y"]),
+                                                                         ("3", "toy", "A longer question, so that the batch is left-padded?", "7", null))];
+            ctx.Directories[EvaluateStage.TokenizerInput] = _tokenizerDir;
+            await stage.RunAsync(ctx);
+            Assert.Equal(3, ctx.Metrics[RecordMemoLoop.ComputedMetric]);
+            var batches = ctx.Written[EvaluateStage.ResultsOutput];
+            return batches.SelectMany(b => Enumerable.Range(0, b.Length).Select(r => $"{b.GetString("item_id", r)}|{b.GetString("response", r)}|{b.GetInt32("tokens", r)}")).ToList();
+        }
+        var single = await Results(null);
+        Assert.Equal(3, single.Count);
+        Assert.Equal(single, await Results(["cpu", "cpu"]));
     }
 
     sealed class CountingFactory(ICompletionGeneratorFactory inner) : ICompletionGeneratorFactory

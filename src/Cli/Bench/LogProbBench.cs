@@ -24,7 +24,8 @@ public static class LogProbBench
             IntermediateSize = 256, TieWordEmbeddings = false, AttentionBias = true, MaxPositionEmbeddings = tokens,
         };
         using var model = Checkpoint.CreateRandom(config, seed: 0);
-        using var sharded = new TensorParallelTransformer(model, ["cpu", "cpu"]);
+        using var sharded = Checkpoint.CreateRandom(config, seed: 0);
+        TensorParallel.Apply(sharded, ["cpu", "cpu"]);
         using var gen = new Generator(1, CPU);
         using var ids = randint(0, vocab, new long[] { 1, tokens }, generator: gen);
         context.Log.WriteLine($"logprobs bench: CPU, {torch.get_num_threads()} torch threads; V {vocab}, T {tokens}, chunk {chunk}; " +
@@ -34,7 +35,8 @@ public static class LogProbBench
         var deep = config with { VocabSize = 512, NumHiddenLayers = 8, HiddenSize = 256, IntermediateSize = 1024 };
         using var layered = Checkpoint.CreateRandom(deep, seed: 0);
         using var recomputed = Checkpoint.CreateRandom(deep, seed: 0, new ModelOptions(GradientCheckpointing: true));
-        using var recomputedShards = new TensorParallelTransformer(recomputed, ["cpu", "cpu"]);
+        using var recomputedShards = Checkpoint.CreateRandom(deep, seed: 0, new ModelOptions(GradientCheckpointing: true));
+        TensorParallel.Apply(recomputedShards, ["cpu", "cpu"]);
         using var deepIds = randint(0, deep.VocabSize, new long[] { 1, tokens }, generator: gen);
 
         var names = new[] { "plain", "chunked", "tp2_chunked", "layers_plain", "layers_checkpointed", "tp2_layers_checkpointed" };

@@ -165,7 +165,8 @@ public static class Checkpoint
         Directory.CreateDirectory(tmp);
         try
         {
-            var tensors = model.named_parameters().Select(np => (np.name, np.parameter.detach().to(type).cpu())).ToList();
+            // Sharded models are gathered back into the HF tensors.
+            var tensors = TensorParallel.GatherEach(model, p => p, type).ToList();
             var shards = new List<List<(string, Tensor)>> { new() };
             long shardBytes = 0;
             foreach (var (name, t) in tensors)

@@ -8,9 +8,9 @@ public sealed record MemoryComponent(string Name, long Device0Bytes, long OtherD
 
 /// <summary>
 /// Per-GPU memory of full fine-tuning as this repository's code does it, computed from the model config.
-/// Placement follows <see cref="TensorParallelTransformer"/>: every device holds 1/n of each layer's attention
-/// and MLP, its vocabulary shard of the embedding and lm_head (<see cref="TensorParallelTransformer.VocabRows"/>),
-/// and the norms and residual stream of the layers it is home to (<see cref="TensorParallelTransformer.HomeOf"/>);
+/// Placement follows <see cref="TensorParallel"/>: every device holds 1/n of each layer's attention
+/// and MLP, its vocabulary shard of the embedding and lm_head (<see cref="TensorParallel.VocabRows"/>),
+/// and the norms and residual stream of the layers it is home to (<see cref="TensorParallel.HomeOf"/>);
 /// the final norm and the hidden states that feed the log-probs are on device 0. The train stage keeps fp32
 /// parameters with bf16 matmuls (2 B activations), fp32 gradients and <see cref="IwSft.Gpu.Training.AdamW"/>'s two
 /// fp32 moments per parameter, either next to the parameter or, with <see cref="OptimizerOnHost"/> (the trainer's
@@ -84,8 +84,8 @@ public sealed record MemoryPlan(
         long layerShard = ShardedPerLayer(c) / n;
         int vocabCopies = c.TieWordEmbeddings ? 1 : 2;
         long total = ParameterCount(c);
-        long Rows(int d) => TensorParallelTransformer.VocabRows(v, n, d);
-        long HomeLayers(int d) => Enumerable.Range(0, (int)L).Count(l => TensorParallelTransformer.HomeOf(l, n) == d);
+        long Rows(int d) => Models.TensorParallel.VocabRows(v, n, d);
+        long HomeLayers(int d) => Enumerable.Range(0, (int)L).Count(l => Models.TensorParallel.HomeOf(l, n) == d);
         long Params(int d) => L * layerShard + HomeLayers(d) * 2 * h + (d == 0 ? h : 0) + vocabCopies * Rows(d) * h;
 
         long homePerToken = 12 * h;
@@ -109,7 +109,7 @@ public sealed record MemoryPlan(
 
         Add("weights (fp32)", d => 4 * Params(d),
             "4 B/param: 1/n of every layer, the vocabulary shard of embedding and lm_head, the norms of the layers homed here; " +
-            "host: the train stage's fp32 copy of the model (loaded there, sharded out, kept for saving)", n > 1 ? 4 * total : 0);
+            "host: the full fp32 model while it is loaded and sharded out; saving a checkpoint gathers it there again (in the save dtype)", n > 1 ? 4 * total : 0);
         Add("gradients (fp32)", d => 4 * Params(d), "4 B/param, same dtype and device as the parameters");
         Add("AdamW moments (fp32 m, v)", d => optimizerOnHost ? 0 : 8 * Params(d),
             optimizerOnHost ? "8 B/param in host memory" : "8 B/param next to the parameter; no fp32 master copy since parameters are fp32",

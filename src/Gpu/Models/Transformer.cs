@@ -24,8 +24,8 @@ public sealed record ModelOptions(string Device = "cpu", string DType = "float32
 
 /// <summary>
 /// A model the scorer and generator can drive position by position: explicit position ids, a key
-/// mask over every key (cached and new), and an optional KV cache. Both the single-device
-/// <see cref="Transformer"/> and <see cref="TensorParallelTransformer"/> implement it.
+/// mask over every key (cached and new), and an optional KV cache. <see cref="Transformer"/> implements it,
+/// on one device or sharded over several (<see cref="TensorParallel.Apply"/>).
 /// </summary>
 public interface IDecoderModel : ICausalLanguageModel
 {
@@ -92,15 +92,51 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>
+/// One forward's rotary tables and attention mask, with a copy on every device the layers run on (made once
+/// per forward, not once per layer).
+/// </summary>
+public sealed class PositionTables
+{
+    readonly Dictionary<(DeviceType, int), (Tensor Cos, Tensor Sin, Tensor? Mask)> _copies = new();
+    readonly (Tensor Cos, Tensor Sin, Tensor? Mask) _only;
+
+    internal PositionTables(Tensor cos, Tensor sin, Tensor? mask, IEnumerable<Device> devices)
+    {
+        foreach (var d in devices)
+            _copies.TryAdd((d.type, d.index), d.type == cos.device_type && d.index == cos.device_index ? (cos, sin, mask) : (cos.to(d), sin.to(d), mask?.to(d)));
+        _only = _copies.Count == 1 ? _copies.Values.Single() : default;
+    }
+
+    /// <summary>The tables on <paramref name="x"/>'s device.</summary>
+    public (Tensor Cos, Tensor Sin, Tensor? Mask) For(Tensor x) => _copies.Count == 1 ? _only : _copies[(x.device_type, x.device_index)];
+
+    /// <summary>The replay of a checkpointed layer runs after the forward's scope has closed: the tables must outlive it (the GC frees them).</summary>
+    internal void DetachFromDisposeScope()
+    {
+        foreach (var (cos, sin, mask) in _copies.Values) { cos.DetachFromDisposeScope(); sin.DetachFromDisposeScope(); mask?.DetachFromDisposeScope(); }
+    }
+}
+
+/// <summary>
+/// A decoder layer's attention or MLP: normalised input in, the layer's residual update out. The seam for
+/// <see cref="TensorParallel.Apply"/>, which swaps each block for its shards plus the sum of their outputs.
+/// </summary>
+public abstract class LayerBlock(string name) : nn.Module(name)
+{
+    /// <param name="slot">The block's KV-cache slot (its layer's index on one device).</param>
+    public abstract Tensor Forward(Tensor x, PositionTables positions, KvCache? cache, int slot);
+}
+
+/// <summary>
 /// Grouped-query attention with rotary embeddings. A tensor-parallel shard is the same module with
 /// fewer heads: its o_proj output is then a partial sum over its heads.
 /// </summary>
-public sealed class Attention : nn.Module
+public sealed class Attention : LayerBlock
 {
     public Linear q_proj, k_proj, v_proj, o_proj;
     internal readonly int Heads, KvHeads, HeadDim;
 
-    public Attention(long hidden, int heads, int kvHeads, int headDim, bool qkvBias, bool oBias, Device device, ScalarType dtype) : base("Attention")
+    public Attention(long hidden, int heads, int kvHeads, int headDim, bool qkvBias, bool oBias, Device device, ScalarType dtype) : base(nameof(Attention))
     {
         Heads = heads; KvHeads = kvHeads; HeadDim = headDim;
         q_proj = nn.Linear(hidden, heads * headDim, qkvBias, device, dtype);
@@ -110,10 +146,11 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="mask">Boolean [B,1,T,S], true where a query may attend to a key; null = plain causal (no padding, no past).</param>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int slot)
+    /// <summary>The mask is boolean [B,1,T,S], true where a query may attend to a key; null = plain causal (no padding, no past).</summary>
+    public override Tensor Forward(Tensor x, PositionTables positions, KvCache? cache, int slot)
     {
         long b = x.shape[0], t = x.shape[1];
+        var (cos, sin, mask) = positions.For(x);
         var q = Lin(x, q_proj).view(b, t, Heads, HeadDim).transpose(1, 2);
         var k = Lin(x, k_proj).view(b, t, KvHeads, HeadDim).transpose(1, 2);
         var v = Lin(x, v_proj).view(b, t, KvHeads, HeadDim).transpose(1, 2);
@@ -134,11 +171,12 @@ public sealed class Attention : nn.Module
     internal static Tensor Lin(Tensor x, Linear l) => F.linear(x, l.weight!.to(x.dtype), l.bias?.to(x.dtype));
 }
 
-public sealed class Mlp : nn.Module<Tensor, Tensor>
+/// <summary>SwiGLU MLP; it needs no positions or cache. A tensor-parallel shard has fewer intermediate columns.</summary>
+public sealed class Mlp : LayerBlock
 {
     public Linear gate_proj, up_proj, down_proj;
 
-    public Mlp(long hidden, long intermediate, Device device, ScalarType dtype) : base("Mlp")
+    public Mlp(long hidden, long intermediate, Device device, ScalarType dtype) : base(nameof(Mlp))
     {
         gate_proj = nn.Linear(hidden, intermediate, false, device, dtype);
         up_proj = nn.Linear(hidden, intermediate, false, device, dtype);
@@ -146,15 +184,16 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) =>
+    public override Tensor Forward(Tensor x, PositionTables positions, KvCache? cache, int slot) =>
         Attention.Lin(F.silu(Attention.Lin(x, gate_proj)) * Attention.Lin(x, up_proj), down_proj);
 }
 
 public sealed class DecoderLayer : nn.Module
 {
-    public Attention self_attn;
-    public Mlp mlp;
+    public LayerBlock self_attn, mlp;
     public RmsNorm input_layernorm, post_attention_layernorm;
+    /// <summary>Where the residual stream and norms live when the model spans several devices; null on one device.</summary>
+    internal Device? Home { get; set; }
 
     public DecoderLayer(TransformerConfig c, Device device, ScalarType dtype) : base("DecoderLayer")
     {
@@ -166,17 +205,18 @@ public sealed class DecoderLayer : nn.Module
     }
 
     /// <summary>Attention and MLP each in their own dispose scope: one block's temporaries are gone before the next starts.</summary>
-    public Tensor Forward(Tensor h, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int slot)
+    public Tensor Forward(Tensor h, PositionTables positions, KvCache? cache, int slot)
     {
-        h = h + Checkpointing.Scoped(() => self_attn.Forward(input_layernorm.forward(h), cos, sin, mask, cache, slot));
-        return h + Checkpointing.Scoped(() => mlp.forward(post_attention_layernorm.forward(h)));
+        h = h + Checkpointing.Scoped(() => self_attn.Forward(input_layernorm.forward(h), positions, cache, slot));
+        return h + Checkpointing.Scoped(() => mlp.Forward(post_attention_layernorm.forward(h), positions, cache, slot));
     }
 }
 
 /// <summary>The "model." prefix of the HF layout: embeddings, layers, final norm.</summary>
 public sealed class DecoderStack : nn.Module
 {
-    public Embedding embed_tokens;
+    /// <summary>An <see cref="Embedding"/>, or its vocabulary shards after <see cref="TensorParallel.Apply"/>.</summary>
+    public nn.Module<Tensor, Tensor> embed_tokens;
     public ModuleList<DecoderLayer> layers;
     public RmsNorm norm;
 
@@ -214,16 +254,21 @@ public static class Rope
 /// Decoder-only transformer for Qwen2 and Llama-family checkpoints (RMSNorm, RoPE, grouped-query
 /// attention, SwiGLU MLP, optional q/k/v bias, optional tied embeddings). Parameter names follow the
 /// HF layout (model.layers.N.self_attn.q_proj.weight, ..., lm_head.weight) so checkpoints round-trip.
+/// <see cref="TensorParallel.Apply"/> shards it over several devices in place; the forward pass is the same.
 /// </summary>
 public sealed class Transformer : nn.Module, IDecoderModel
 {
     public DecoderStack model;
-    public Linear? lm_head;
+    /// <summary>A <see cref="Linear"/>, or its vocabulary shards after <see cref="TensorParallel.Apply"/>; null when tied.</summary>
+    public nn.Module<Tensor, Tensor>? lm_head;
     readonly ScalarType _compute;
 
     public TransformerConfig Config { get; }
-    public ModelOptions Options { get; }
-    public Device Device { get; }
+    public ModelOptions Options { get; internal set; }
+    /// <summary>Where inputs, embeddings, the final norm and the logits live (the first shard's device when sharded).</summary>
+    public Device Device { get; internal set; }
+    /// <summary>The device of each tensor-parallel shard (may repeat); just <see cref="Device"/> when not sharded.</summary>
+    public IReadOnlyList<Device> ShardDevices { get; internal set; }
     public bool GradientCheckpointing { get; set; }
     /// <summary>Positions per chunk of <see cref="TargetLogProbs(Tensor, Tensor?)"/>; 0 = one chunk.</summary>
     public int LossChunkTokens { get; set; }
@@ -234,6 +279,7 @@ public sealed class Transformer : nn.Module, IDecoderModel
         Config = config;
         Options = options ?? ModelOptions.Cpu;
         Device = new Device(Options.Device);
+        ShardDevices = [Device];
         _compute = Options.ComputeType;
         GradientCheckpointing = Options.GradientCheckpointing;
         LossChunkTokens = Options.LossChunkTokens;
@@ -242,7 +288,14 @@ public sealed class Transformer : nn.Module, IDecoderModel
         RegisterComponents();
     }
 
-    public Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
+    /// <summary>The output projection (lm_head, or the embedding when tied) as row blocks: one, or one per shard.</summary>
+    IReadOnlyList<VocabShard> OutputShards => (lm_head ?? model.embed_tokens) switch
+    {
+        Linear l => [new VocabShard(l.weight!, 0)],
+        Embedding e => [new VocabShard(e.weight!, 0)],
+        VocabParallel v => v.Shards,
+        var m => throw new InvalidOperationException($"unexpected output module {m.GetType().Name}"),
+    };
 
     public IEnumerable<Parameter> TrainableParameters() => parameters();
 
@@ -273,16 +326,19 @@ public sealed class Transformer : nn.Module, IDecoderModel
         var (positions, keyMask) = PositionsAndKeys(inputIds, attentionMask);
         var hidden = Hidden(inputIds, positions, keyMask, null);
         // The module's weight getter may hand out a fresh handle; the replay in backward needs it after this scope.
-        var weight = OutputWeight;
-        weight.DetachFromDisposeScope();
-        return ChunkedLogProbs.OfTargets(hidden, inputIds, [new VocabShard(weight, 0)], chunkTokens).MoveToOuterDisposeScope();
+        var shards = OutputShards;
+        foreach (var s in shards) s.Weight.DetachFromDisposeScope();
+        return ChunkedLogProbs.OfTargets(hidden, inputIds, shards, chunkTokens).MoveToOuterDisposeScope();
     }
 
     public Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor keyMask, KvCache? cache)
     {
         using var scope = NewDisposeScope();
         var h = Hidden(inputIds, positionIds, keyMask, cache);
-        var logits = F.linear(h, OutputWeight.to(h.dtype)).to(ScalarType.Float32);
+        var shards = OutputShards;
+        // Sharded: each shard's logits side by side, on the first device.
+        var logits = shards.Count == 1 ? F.linear(h, shards[0].Weight.to(h.dtype)).to(ScalarType.Float32)
+            : cat(shards.Select(s => F.linear(h.to(s.Weight.device), s.Weight.to(h.dtype)).to(ScalarType.Float32).to(Device)).ToArray(), -1);
         return logits.MoveToOuterDisposeScope();
     }
 
@@ -296,24 +352,22 @@ public sealed class Transformer : nn.Module, IDecoderModel
         long past = cache?.Length ?? 0;
         var h = Checkpointing.Scoped(() => model.embed_tokens.forward(ids).to(_compute));
         var (cos, sin) = Rope.Tables(positionIds, Config.HeadDim, Config.RopeTheta, _compute);
-        var mask = AttentionMask(keyMask, ids.shape[1], past);
+        var positions = new PositionTables(cos, sin, AttentionMask(keyMask, ids.shape[1], past), ShardDevices);
         bool recompute = GradientCheckpointing && cache is null && is_grad_enabled() && training;
-        if (recompute)
-        {
-            // The replay in backward runs after this scope has closed: these must outlive it (the GC frees them).
-            cos.DetachFromDisposeScope(); sin.DetachFromDisposeScope(); mask?.DetachFromDisposeScope();
-        }
+        if (recompute) positions.DetachFromDisposeScope();
         for (int i = 0; i < model.layers.Count; i++)
         {
             var layer = model.layers[i];
             var input = h;
+            if (layer.Home is { } home) { input = h.to(home); h.Dispose(); }
             // Each layer in its own scope, and its input's handle released after it: what backward needs, autograd keeps.
             h = recompute
-                ? Checkpointing.Run(x => layer.Forward(x, cos, sin, mask, null, i), input, layer.parameters())
-                : Checkpointing.Scoped(() => layer.Forward(input, cos, sin, mask, cache, i));
+                ? Checkpointing.Run(x => layer.Forward(x, positions, null, i), input, layer.parameters())
+                : Checkpointing.Scoped(() => layer.Forward(input, positions, cache, i));
             input.Dispose();
         }
         if (cache is not null) cache.Length = past + ids.shape[1];
+        if (ShardDevices.Count > 1) h = h.to(Device);
         return model.norm.forward(h).MoveToOuterDisposeScope();
     }
 

@@ -7,18 +7,23 @@ namespace IwSft.Stages.Evaluate;
 /// <summary>
 /// Opens checkpoints with the TorchSharp model core: <see cref="Checkpoint.Load"/> for the weights,
 /// <see cref="HfTokenizer"/> for the tokenizer (the stage's tokenizer input, else the checkpoint's own files).
+/// With two or more <paramref name="devices"/> the model is loaded in host memory and sharded over them
+/// (<see cref="TensorParallel.Apply"/>); the device in <paramref name="modelOptions"/> is then ignored.
 /// </summary>
-public sealed class TransformerCompletionGeneratorFactory(ModelOptions? modelOptions = null) : ICompletionGeneratorFactory
+public sealed class TransformerCompletionGeneratorFactory(ModelOptions? modelOptions = null, IReadOnlyList<string>? devices = null) : ICompletionGeneratorFactory
 {
     public ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken)
     {
         var tokenizer = HfTokenizer.Load(tokenizerDirectory ?? checkpointDirectory);
-        var model = Checkpoint.Load(checkpointDirectory, modelOptions);
+        bool tensorParallel = devices is { Count: > 1 };
+        var options = modelOptions ?? ModelOptions.Cpu;
+        var model = Checkpoint.Load(checkpointDirectory, tensorParallel ? options with { Device = "cpu" } : options);
+        if (tensorParallel) TensorParallel.Apply(model, devices!);
         model.eval();
         return new TransformerCompletionGenerator(model, tokenizer);
     }
 
-    /// <summary>Dtypes change the numbers and so the text; the device only places the work.</summary>
+    /// <summary>Dtypes change the numbers and so the text; the device (or devices) only places the work.</summary>
     public System.Text.Json.Nodes.JsonNode KeyIdentity()
     {
         var o = modelOptions ?? ModelOptions.Cpu;

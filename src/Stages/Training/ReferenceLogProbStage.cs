@@ -14,6 +14,11 @@ public sealed class ReferenceLogProbConfig
     public int ChunkSize { get; set; } = 64;
     /// <summary>Torch device, e.g. "cpu" or "cuda:0".</summary>
     public string Device { get; set; } = "cpu";
+    /// <summary>
+    /// Tensor parallelism, as in the train stage: two or more devices shard the reference model with
+    /// <see cref="TensorParallel.Apply"/> (loaded in host memory and sharded out; <see cref="Device"/> is ignored).
+    /// </summary>
+    public List<string> Devices { get; set; } = [];
     /// <summary>Matmul dtype (null: the checkpoint's); "bfloat16" on GPU as in the authors' runs.</summary>
     public string? ComputeDType { get; set; }
     /// <summary>dtype the weights are loaded in: "float32" (default), or "bfloat16" to fit a 32B model on one 80 GB GPU.</summary>
@@ -24,7 +29,7 @@ public sealed class ReferenceLogProbConfig
 /// Scores every curated sequence's completion under the reference model once and stores per-token
 /// log-probs. Record-wise: a record's key holds the reference checkpoint's content hash, the sequence's hash
 /// (token ids and completion start) and the dtypes the model is loaded and run in — not the batch size, chunk
-/// size or device — so when the curated set grows only new records are scored, a rerun after lowering the
+/// size or device(s) — so when the curated set grows only new records are scored, a rerun after lowering the
 /// batch size or moving to another GPU scores nothing, and a different reference model never reuses another's
 /// values (the lm-eval-harness #2715 failure).
 /// </summary>
@@ -38,8 +43,16 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
         [PortSpec.Table("sequences", "sequences"), PortSpec.Dir("reference_model")];
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("ref_logprobs", "ref_logprobs")];
 
-    /// <summary>Throughput and placement: the values scored do not depend on them.</summary>
-    public override IReadOnlyList<string> NotInRecordKey => ["batch_size", "chunk_size", "device"];
+    /// <summary>Throughput and placement: the values scored do not depend on them (beyond float rounding, as between two GPUs).</summary>
+    public override IReadOnlyList<string> NotInRecordKey => ["batch_size", "chunk_size", "device", "devices"];
+
+    Transformer Load(string dir)
+    {
+        bool tensorParallel = Config.Devices.Count > 1;
+        var model = Checkpoint.Load(dir, new ModelOptions(tensorParallel ? "cpu" : Config.Device, Config.ParamDType, Config.ComputeDType));
+        if (tensorParallel) TensorParallel.Apply(model, Config.Devices);
+        return model;
+    }
 
     public override async Task RunAsync(IStageContext context)
     {
@@ -62,7 +75,7 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
         {
             values = await loop.RunAsync(Enumerable.Range(0, sequences.Count).ToList(), (chunk, ct) =>
             {
-                model ??= Checkpoint.Load(modelDir, new ModelOptions(Config.Device, Config.ParamDType, Config.ComputeDType));
+                model ??= Load(modelDir);
                 var pairs = chunk.Select(i => (sequences[i].InputIds[..sequences[i].CompletionStart], sequences[i].InputIds[sequences[i].CompletionStart..])).ToList();
                 return Task.FromResult<IReadOnlyList<float[]>>(CompletionScorer.Score(model, pairs, Config.BatchSize));
             }, "sequences");

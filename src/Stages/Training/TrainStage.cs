@@ -18,9 +18,9 @@ public sealed class TrainStageConfig
     public string Device { get; set; } = "cpu";
     /// <summary>
     /// Tensor parallelism: two or more devices (e.g. cuda:0 … cuda:7) shard the policy with
-    /// <see cref="TensorParallelTransformer"/> (one process; attention, MLP, embedding and lm_head sharded, layer l's
-    /// residual stream on device l mod n, <see cref="GradientCheckpointing"/> applied inside the shards);
-    /// the checkpoint is loaded in host memory and <see cref="Device"/> is ignored. Supports q = current policy with
+    /// <see cref="TensorParallel.Apply"/> (one process; attention, MLP, embedding and lm_head sharded, layer l's
+    /// residual stream on device l mod n, <see cref="GradientCheckpointing"/> as on one device);
+    /// the checkpoint is loaded in host memory and sharded out, and <see cref="Device"/> is ignored. Supports q = current policy with
     /// precomputed reference log-probs (the s1k recipe).
     /// </summary>
     public List<string> Devices { get; set; } = [];
@@ -83,8 +83,7 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
         var options = new ModelOptions(tensorParallel ? "cpu" : Config.Device, "float32", Config.ComputeDType ?? (cuda ? "bfloat16" : null),
                                        Config.GradientCheckpointing, Config.LossChunkTokens);
         using var policy = Checkpoint.Load(baseDir, options);
-        using var sharded = tensorParallel ? new TensorParallelTransformer(policy, Config.Devices) : null;
-        ICausalLanguageModel trained = sharded is null ? policy : sharded;
+        if (tensorParallel) TensorParallel.Apply(policy, Config.Devices);
         using var ema = iw && tc.Proposal == ProposalPolicy.Ema ? Checkpoint.Load(baseDir, options) : null;
         Transformer? reference = null;
         if (iw && tc.Reference == ReferenceSource.Live)
@@ -95,13 +94,9 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
         }
         try
         {
-            using var trainer = new Trainer(trained, examples, tc, new AuxiliaryModels(ema, reference));
+            using var trainer = new Trainer(policy, examples, tc, new AuxiliaryModels(ema, reference));
             var saveDType = Config.SaveDType;
-            trainer.ExportModel = (m, dir) =>
-            {
-                sharded?.CopyInto(policy);
-                Checkpoint.Save(policy, dir, saveDType);
-            };
+            trainer.ExportModel = (m, dir) => Checkpoint.Save(policy, dir, saveDType);
             // One subdirectory per (trainer fingerprint, base model): a rerun of the same run resumes, a changed
             // configuration, data set or base model starts afresh instead of continuing someone else's state.
             var runKey = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
@@ -145,7 +140,6 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
             // Saved in scratch and moved in file by file: the engine owns the output directory itself.
             var modelDir = context.OutputDirectory("model");
             var staged = Path.Combine(context.ScratchDirectory, "final-model");
-            sharded?.CopyInto(policy);
             Checkpoint.Save(policy, staged, Config.SaveDType);
             foreach (var file in Directory.GetFiles(staged)) File.Move(file, Path.Combine(modelDir, Path.GetFileName(file)), overwrite: true);
             CopyTokenizerFiles(baseDir, modelDir);

@@ -75,7 +75,7 @@ public sealed class ReferenceLogProbPipelineTests : IDisposable
         Assert.Equal((0, 6), Counts(first));
 
         // cuda:1 does not exist here: the run succeeds only because no record needs the model, which is never loaded.
-        var knobs = new Dictionary<string, string> { ["batch_size"] = "1", ["chunk_size"] = "1", ["device"] = "cuda:1" };
+        var knobs = new Dictionary<string, string> { ["batch_size"] = "1", ["chunk_size"] = "1", ["device"] = "cuda:1", ["devices"] = "[\"cuda:1\", \"cuda:2\"]" };
         Assert.Equal(new ReferenceLogProbStage().NotInRecordKey.Order(), knobs.Keys.Order());
         foreach (var (knob, value) in knobs)
         {

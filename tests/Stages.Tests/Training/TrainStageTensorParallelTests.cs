@@ -63,6 +63,29 @@ public sealed class TrainStageTensorParallelTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_shards_score_the_single_device_reference_log_probs()
+    {
+        var reference = Path.Combine(_root, "ref");
+        Checkpoint.WriteRandom(reference, TransformerConfig.Preset("tiny", vocabSize: 33), 14); // 33 rows: shards of 17 and 16
+        var rows = TrainingStageTests.Rows(6, seed: 9);
+        async Task<List<float[]>> Score(List<string> devices)
+        {
+            var stage = new ReferenceLogProbStage(config: new ReferenceLogProbConfig { BatchSize = 4, Devices = devices });
+            using var ctx = new StageTestContext(stage).Table("sequences", TrainingStageTests.Sequences(rows)).Dir("reference_model", reference);
+            await stage.RunAsync(ctx);
+            return ctx.Output("ref_logprobs").SelectMany(b => Enumerable.Range(0, b.Length).Select(r => b.GetFloatList("ref_logprobs", r)!)).ToList();
+        }
+        var single = await Score([]);
+        var sharded = await Score(["cpu", "cpu"]);
+        Assert.Equal(rows.Length, sharded.Count);
+        for (int i = 0; i < single.Count; i++)
+        {
+            Assert.Equal(single[i].Length, sharded[i].Length);
+            for (int j = 0; j < single[i].Length; j++) Assert.True(Math.Abs(single[i][j] - sharded[i][j]) < 1e-5, $"sequence {i}, token {j}: {single[i][j]} vs {sharded[i][j]}");
+        }
+    }
+
+    [Fact]
     public async Task A_killed_tensor_parallel_run_resumes_exactly_even_with_the_optimiser_state_moved_to_the_host()
     {
         var baseModel = Path.Combine(_root, "base3");
