@@ -8,7 +8,8 @@ namespace IwSft.Pipelines.Eval;
 
 /// <summary>
 /// Batch evaluation driven by a parameters file (<see cref="EvalParams"/>): the file itself (hashed as an
-/// external input) → ingest of the listed benchmarks → evaluate every external checkpoint → eval_summary.
+/// external input) → ingest of the listed benchmarks → evaluate every checkpoint (model directories, and store
+/// artifacts used in place as external directories) → eval_summary.
 /// Every sample is memoised per (checkpoint content × item × sample × generation settings), so adding a
 /// checkpoint or a benchmark to the file generates only the new cells.
 /// </summary>
@@ -22,10 +23,19 @@ public sealed class EvalPipeline(ICompletionGeneratorFactory? generators = null,
     public Pipeline Build(PipelineBuildOptions options) =>
         options.ParamsFile is null && options.Quick && !File.Exists(DefaultParamsFile)
             ? Build(Name, EvalParams.Example())
-            : Build(Name, EvalParams.Load(options.ParamsFile ?? DefaultParamsFile));
+            : Build(Name, EvalParams.Load(options.ParamsFile ?? DefaultParamsFile), options.StoreRoot);
 
-    public Pipeline Build(string name, EvalParams prm)
+    /// <param name="storeRoot">Where <c>store_artifact</c> checkpoints are resolved (default <see cref="ArtifactStore.DefaultRoot"/>).</param>
+    public Pipeline Build(string name, EvalParams prm, string? storeRoot = null)
     {
+        if (prm.Checkpoints.Any(c => !string.IsNullOrWhiteSpace(c.StoreArtifact)))
+        {
+            var root = Path.GetFullPath(storeRoot ?? ArtifactStore.DefaultRoot);
+            // Checked first: opening a store creates its directory, and a mistyped --store should not leave one behind.
+            if (!Directory.Exists(root))
+                throw new InvalidDataException($"{prm.SourcePath}: checkpoints name store artifacts, but store {root} does not exist (pass --store DIR)");
+            prm.ResolveStoreArtifacts(new ArtifactStore(root));
+        }
         var p = new Pipeline(name, $"evaluation from {prm.SourcePath}");
         if (File.Exists(prm.SourcePath)) p.Add(new ParamsFileStage("params", new ParamsFileConfig { Path = prm.SourcePath }));
         var items = p.Add(new IngestStage("benchmarks", new IngestConfig { Mode = IngestMode.Benchmark, Sources = prm.Benchmarks }));
