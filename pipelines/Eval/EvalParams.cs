@@ -15,6 +15,8 @@ public sealed class EvalParams
 {
     /// <summary>Model directories outside the store (Hugging Face layout: config.json, *.safetensors, tokenizer files).</summary>
     public List<EvalCheckpoint> Checkpoints { get; set; } = new();
+    /// <summary>Tokenizer directory for every checkpoint (a path or a store artifact); absent = each checkpoint's own tokenizer files.</summary>
+    public EvalTokenizer? Tokenizer { get; set; }
     /// <summary>Benchmarks: a known name under the data root (<see cref="KnownBenchmarks"/>), or a path with a column mapping (the ingest stage's <see cref="IngestSource"/> keys).</summary>
     public List<IngestSource> Benchmarks { get; set; } = new();
     /// <summary>The evaluate stage's configuration (samples_per_item, max_new_tokens, temperature, top_p, seed, batch_size, ...).</summary>
@@ -96,6 +98,14 @@ public sealed class EvalParams
             if (hasPath) c.Path = Abs(c.Path);
             else StoreCheckpointRef.Parse(c.StoreArtifact!, $"{SourcePath}: checkpoint '{c.Label}'");   // syntax errors now, resolution against the store later
         }
+        if (Tokenizer is not null)
+        {
+            bool hasPath = !string.IsNullOrWhiteSpace(Tokenizer.Path), hasArtifact = !string.IsNullOrWhiteSpace(Tokenizer.StoreArtifact);
+            if (hasPath == hasArtifact)
+                throw new InvalidDataException($"{SourcePath}: tokenizer needs exactly one of 'path' (a directory) and 'store_artifact' (PIPELINE/STAGE.OUTPUT or a 64-hex content hash)");
+            if (hasPath) Tokenizer.Path = Abs(Tokenizer.Path!);
+            else StoreCheckpointRef.Parse(Tokenizer.StoreArtifact!, $"{SourcePath}: tokenizer");
+        }
         var dups = Checkpoints.GroupBy(c => c.Label).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
         if (dups.Count > 0) throw new InvalidDataException($"{SourcePath}: checkpoint label(s) used twice: {string.Join(", ", dups)}");
         string dataRoot = ResolvedDataRoot(dir);
@@ -137,7 +147,16 @@ public sealed class EvalParams
             c.Path = store.ObjectPath(a);
             c.ArtifactHash = a.Hash;
         }
+        if (!string.IsNullOrWhiteSpace(Tokenizer?.StoreArtifact))
+        {
+            var where = $"{SourcePath}: tokenizer";
+            Tokenizer.Path = store.ObjectPath(StoreCheckpointRef.Parse(Tokenizer.StoreArtifact!, where).Resolve(store, where));
+        }
     }
+
+    /// <summary>Whether anything in the file names a store artifact (so the store must be opened to build the pipeline).</summary>
+    [JsonIgnore] public bool NamesStoreArtifacts =>
+        Checkpoints.Any(c => !string.IsNullOrWhiteSpace(c.StoreArtifact)) || !string.IsNullOrWhiteSpace(Tokenizer?.StoreArtifact);
 
     string ResolvedDataRoot(string paramsDir)
     {
@@ -158,6 +177,14 @@ public sealed class EvalCheckpoint
     public string? StoreArtifact { get; set; }
     /// <summary>The resolved artifact's content hash (store artifacts only).</summary>
     [JsonIgnore] public string? ArtifactHash { get; set; }
+}
+
+public sealed class EvalTokenizer
+{
+    /// <summary>A Hugging Face tokenizer directory (tokenizer.json, tokenizer_config.json, ...).</summary>
+    public string? Path { get; set; }
+    /// <summary>Or a directory artifact of the store, named as a checkpoint's <see cref="EvalCheckpoint.StoreArtifact"/>.</summary>
+    public string? StoreArtifact { get; set; }
 }
 
 public sealed class EvalThresholds

@@ -123,6 +123,33 @@ public sealed class EvalStoreCheckpointTests : IDisposable
         Assert.All(again.Stages.Values, s => Assert.Equal(StageStatus.Cached, s.Status));
     }
 
+    [Fact]
+    public async Task Cli_evaluates_a_demo_checkpoint_and_its_tokenizer_named_by_store_reference_with_the_real_generator()
+    {
+        await TrainDemoReference(steps: 2);
+        var trained = DemoOutput("train_reference", "model");
+        // The demo's model directories carry no tokenizer files: the tokenizer is named from the store too.
+        var prm = WriteParams(StoreCkpt("reference", "demo/train_reference.model"));
+        var o = JsonNode.Parse(File.ReadAllText(prm))!.AsObject();
+        o["tokenizer"] = new JsonObject { ["store_artifact"] = "demo/tokenizer" };
+        File.WriteAllText(prm, o.ToJsonString());
+        string summaryPath = Path.Combine(_root, "summary.json");
+
+        var run = CliProcess.Run(_root, null, "run", "eval", "--params", prm, "--store", StoreDir, "--plain", "--summary-json", summaryPath);
+        Assert.True(run.Code == 0, run.Stderr + run.Stdout);
+        Assert.Empty(CiSchemas.SummaryErrors(File.ReadAllText(summaryPath)));
+        var cell = JsonNode.Parse(File.ReadAllText(summaryPath))!["results"]!.AsArray().Single()!;
+        Assert.Equal("reference", (string?)cell["checkpoint"]);
+        Assert.Equal(trained.Hash, (string?)cell["checkpoint_hash"]);
+        Assert.Equal(3, (int)cell["n"]!);
+        Assert.True((double)cell["mean_tokens"]! > 0);   // the model generated
+
+        // Without --store the default store (.iwsft in the working directory) is used, and it has no demo run.
+        var elsewhere = CliProcess.Run(_root, null, "run", "eval", "--params", prm, "--plain");
+        Assert.Equal(1, elsewhere.Code);
+        Assert.Contains("does not exist", elsewhere.Stderr);
+    }
+
     InvalidDataException BuildFails(params JsonObject[] checkpoints)
     {
         var prm = WriteParams(checkpoints);
