@@ -23,8 +23,8 @@ public static class EngineCommands
 
     static ArtifactStore OpenStore(string? dir) => new(dir ?? ArtifactStore.DefaultRoot);
 
-    static Pipeline Build(string name, bool quick, string? paramsFile = null) =>
-        PipelineCatalog.Get(name).Build(new PipelineBuildOptions { Quick = quick, ParamsFile = paramsFile });
+    static Pipeline Build(string name, bool quick, string? paramsFile = null, string? store = null) =>
+        PipelineCatalog.Get(name).Build(new PipelineBuildOptions { Quick = quick, ParamsFile = paramsFile, StoreRoot = store });
 
     /// <summary>Runs an action; user errors (bad names, bad input, failed stages) print one line to stderr, exit 1.</summary>
     internal static async Task<int> Guard(Func<Task<int>> action)
@@ -66,7 +66,7 @@ public static class EngineCommands
             // Before any tensor work and before the stages start: libtorch's thread count is the host's to set.
             TorchThreads.ConfigureProcess(TorchThreads.PipelineRun);
             string name = pr.GetValue(pipeline)!;
-            var p = Build(name, pr.GetValue(quick), pr.GetValue(paramsFile));
+            var p = Build(name, pr.GetValue(quick), pr.GetValue(paramsFile), pr.GetValue(store));
             IProgressSink sink = !pr.GetValue(plain) && SpectreProgressSink.IsInteractive ? new SpectreProgressSink() : new PlainProgressSink(Console.Out);
             var runner = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions
             {
@@ -106,7 +106,7 @@ public static class EngineCommands
         var c = new Command("status", "Show which stages are up to date and why the others would rerun.") { pipeline, store, quick, verify, set };
         c.SetAction(pr => Guard(() =>
         {
-            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
             var report = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions { VerifyHashes = pr.GetValue(verify), Overrides = pr.GetValue(set) ?? [] }).Status(p);
             foreach (var s in report.Stages)
                 Console.WriteLine(s.State == StageState.UpToDate ? $"{s.Stage,-24} up to date" : $"{s.Stage,-24} stale: {string.Join("; ", s.Reasons)}");
@@ -147,7 +147,7 @@ public static class EngineCommands
         var c = new Command("why", "Explain where a record was kept or dropped, stage by stage.") { pipeline, record, store, quick };
         c.SetAction((pr, ct) => Guard(async () =>
         {
-            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
             var id = pr.GetValue(record)!;
             var w = await new PipelineRunner(OpenStore(pr.GetValue(store))).WhyAsync(p, id, ct);
             foreach (var s in w.StagesNotMaterialised) Console.WriteLine($"{s,-24} (no decisions materialised yet: run the pipeline)");
@@ -189,7 +189,7 @@ public static class EngineCommands
         var c = new Command("show", "Print a materialised table (or list a directory artifact).") { pipeline, target, format, limit, store, quick };
         c.SetAction((pr, ct) => Guard(async () =>
         {
-            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
             var st = OpenStore(pr.GetValue(store));
             using var shared = st.LockShared(ct); // gc waits until the table is printed
             var a = st.Resolve(p, pr.GetValue(target)!);

@@ -159,6 +159,9 @@ public sealed class EvalParamsPipelineTests : IDisposable
         Assert.True(first.Code == 0, first.Stderr + first.Stdout);
         Assert.Equal(2, ComputedInLatestRun(store));
 
+        // Both files of the real command validate against their schemas (schemas/ci/).
+        Assert.Empty(CiSchemas.SummaryErrors(File.ReadAllText(s1)));
+        Assert.Empty(CiSchemas.JUnitErrors(Path.Combine(_root, "j1.xml")));
         var json = JsonNode.Parse(File.ReadAllText(s1))!;
         Assert.Equal(1, (int)json["format"]!);
         Assert.True(json.AsObject().ContainsKey("commit"));
@@ -184,6 +187,9 @@ public sealed class EvalParamsPipelineTests : IDisposable
         Assert.DoesNotContain("b1:", line);
         Assert.Equal(1 + 2 + 1, ComputedInLatestRun(store));   // m1 × b2 (1 item), m2 × b1 (2), m2 × b2 (1)
 
+        // With failing cells too: a <failure> per failed threshold, still valid.
+        Assert.Empty(CiSchemas.SummaryErrors(File.ReadAllText(s2)));
+        Assert.Empty(CiSchemas.JUnitErrors(j2));
         var doc = XDocument.Load(j2);
         Assert.Equal("testsuites", doc.Root!.Name.LocalName);
         Assert.Equal(4, (int)doc.Root.Attribute("tests")!);

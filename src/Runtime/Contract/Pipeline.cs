@@ -37,6 +37,8 @@ public sealed record PipelineBuildOptions
     public string? DataRoot { get; init; }
     /// <summary>A parameters file for pipelines driven by one (<c>iwsft run eval --params eval.json</c>).</summary>
     public string? ParamsFile { get; init; }
+    /// <summary>The store the pipeline will run against (the CLI's --store; null = <see cref="ArtifactStore.DefaultRoot"/>), for definitions that name store artifacts (eval's store_artifact checkpoints).</summary>
+    public string? StoreRoot { get; init; }
 }
 
 /// <summary>A pipeline as code, registered in the pipelines catalog.</summary>
