@@ -117,12 +117,13 @@ public class EngineCliTests : IDisposable
         void CorruptKeepingSizeAndMtime()
         {
             var mtime = File.GetLastWriteTimeUtc(squared);
-            var mode = File.GetUnixFileMode(squared);
-            File.SetUnixFileMode(squared, mode | UnixFileMode.UserWrite);
+            // Store objects are read-only; lift that for the edit (file attributes: portable, unlike Unix modes).
+            var attributes = File.GetAttributes(squared);
+            File.SetAttributes(squared, attributes & ~FileAttributes.ReadOnly);
             var bytes = File.ReadAllBytes(squared);
             bytes[bytes.Length / 2] ^= 0xFF;
             File.WriteAllBytes(squared, bytes);
-            File.SetUnixFileMode(squared, mode);
+            File.SetAttributes(squared, attributes);
             File.SetLastWriteTimeUtc(squared, mtime);
         }
         CorruptKeepingSizeAndMtime();

@@ -22,7 +22,7 @@ public class ModelCliTests
     }
 
     [Fact]
-    public void ScoreWritesTheScorersValuesForJsonlAndParquetInput()
+    public async Task ScoreWritesTheScorersValuesForJsonlAndParquetInput()
     {
         var dir = TempDir();
         var ckpt = Path.Combine(dir, "ckpt");
@@ -37,7 +37,7 @@ public class ModelCliTests
         });
         var parquet = Path.Combine(dir, "in.parquet");
         using (var s = File.Create(parquet))
-            ParquetSerializer.SerializeAsync(pairs.Select((p, i) => new ScoreInputRow { id = i == 0 ? "a" : "b", prompt_ids = p.Item1.ToList(), completion_ids = p.Item2.ToList() }), s).GetAwaiter().GetResult();
+            await ParquetSerializer.SerializeAsync(pairs.Select((p, i) => new ScoreInputRow { id = i == 0 ? "a" : "b", prompt_ids = p.Item1.ToList(), completion_ids = p.Item2.ToList() }), s);
 
         using var model = Checkpoint.Load(ckpt);
         var expected = CompletionScorer.Score(model, pairs, batchSize: 1);
@@ -117,7 +117,7 @@ public class ModelCliTests
         Assert.Equal(0, Program.Main(new[] { "model", "score", ckpt, "--input", input, "--out", output }));
         var row = JsonNode.Parse(File.ReadAllLines(output).Single())!;
         var want = CompletionScorer.Score(model, new[] { (tok.EncodeToIds("1+1=").ToArray(), tok.EncodeToIds("2").ToArray()) }, 1)[0];
-        Assert.Equal(1, want.Length);
+        Assert.Single(want);
         Assert.Equal(want[0], row["logprobs"]![0]!.GetValue<float>(), 5);
     }
 }

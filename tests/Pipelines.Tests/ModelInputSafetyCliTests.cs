@@ -39,7 +39,7 @@ public sealed class ModelInputSafetyCliTests : IDisposable
     }
 
     [Fact]
-    public void A70BConfigNextToATinyCheckpointFailsOnShapesWithoutAllocatingTheModel()
+    public async Task A70BConfigNextToATinyCheckpointFailsOnShapesWithoutAllocatingTheModel()
     {
         var ckpt = TinyCheckpoint();
         RewriteConfig(ckpt, o =>
@@ -61,7 +61,7 @@ public sealed class ModelInputSafetyCliTests : IDisposable
         Assert.True(p.WaitForExit(120_000), "iwsft timed out");
         Assert.Equal(1, p.ExitCode);
         Assert.Equal($"error: {Path.Combine(ckpt, "model.safetensors")}: tensor 'model.embed_tokens.weight' has shape [256, 64], " +
-                     "but config.json (80 layers, hidden 8192, intermediate 28672, vocab 128256) needs [128256, 8192]", stderr.Result.Trim());
+                     "but config.json (80 layers, hidden 8192, intermediate 28672, vocab 128256) needs [128256, 8192]", (await stderr).Trim());
     }
 
     [Fact]

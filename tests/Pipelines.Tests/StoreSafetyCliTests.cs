@@ -29,7 +29,7 @@ public sealed class StoreSafetyCliTests : IDisposable
     }
 
     [Fact]
-    public void GcLoopingBesideRunsNeverDeletesWhatTheyProduce()
+    public async Task GcLoopingBesideRunsNeverDeletesWhatTheyProduce()
     {
         // Three runs, each with another seed (so each supersedes the last), while gc --grace 0 is called in a loop.
         var runs = Task.Run(() => new[] { 11, 12, 13 }.Select(seed => Iwsft("run", "example", "--quick", "--set", $"generate.seed={seed}")).ToList());
@@ -42,7 +42,7 @@ public sealed class StoreSafetyCliTests : IDisposable
             AssertOneLineError(gc.Stderr, "is in use by another iwsft process");
             refused++;
         }
-        foreach (var r in runs.Result) Assert.True(r.Code == 0, r.Stderr);
+        foreach (var r in await runs) Assert.True(r.Code == 0, r.Stderr);
         Assert.True(attempts > 0);
 
         // The last run's outputs are all there and trusted; a final gc leaves them alone.
