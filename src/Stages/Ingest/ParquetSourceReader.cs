@@ -93,7 +93,8 @@ public sealed class ParquetSourceReader(string path, string stage = "ingest", IR
             s.Fields.FirstOrDefault(x => x.Name == name) is DataField { IsArray: false } d && IsString(d) ? d : null;
     }
 
-    static bool IsString(DataField d) => (Nullable.GetUnderlyingType(d.ClrType) ?? d.ClrType) == typeof(string);
+    // Parquet.Net types a string leaf inside a nested group as ReadOnlyMemory<char>, a top-level one as string.
+    static bool IsString(DataField d) => (Nullable.GetUnderlyingType(d.ClrType) ?? d.ClrType) is var t && (t == typeof(string) || t == typeof(ReadOnlyMemory<char>));
 
     /// <summary>
     /// Names of the columns whose Arrow type is null according to the <c>ARROW:schema</c> key that pyarrow (and so
@@ -130,7 +131,7 @@ public sealed class ParquetSourceReader(string path, string stage = "ingest", IR
     static string Primitive(DataField d)
     {
         var t = Nullable.GetUnderlyingType(d.ClrType) ?? d.ClrType;
-        return t == typeof(string) ? "string" : t == typeof(int) ? "int32" : t == typeof(long) ? "int64" : t == typeof(float) ? "float32"
+        return IsString(d) ? "string" : t == typeof(int) ? "int32" : t == typeof(long) ? "int64" : t == typeof(float) ? "float32"
             : t == typeof(double) ? "float64" : t == typeof(bool) ? "bool" : t == typeof(byte[]) ? "binary" : t.Name.ToLowerInvariant();
     }
 
