@@ -1,6 +1,7 @@
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
 using IwSft.Stages.Curate;
+using IwSft.Stages.Curate.Export;
 using IwSft.Stages.Decontaminate;
 using IwSft.Stages.Evaluate;
 using IwSft.Stages.Ingest;
@@ -63,6 +64,13 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
             Device = s.Device, Devices = [.. s.InferenceDevices], ComputeDType = s.ComputeDType, BatchSize = s.ReferenceBatchSize, ParamDType = inferenceDType,
         }));
         refLogProbs.From("sequences", chain.Sequences).From("reference_model", referenceModel[ImportModelStage.ModelOutput]);
+
+        // The curated set for the Python stack: s1K-1.1's layout (+ text), and with the reference log-probs the layout
+        // of the authors' trainer (emmyqin/iw_sft main.py --ref_log_probs_in_input).
+        p.Add(new S1kExportStage("export", Clone(s.Export))).From(S1kExportStage.RecordsInput, chain.Curated);
+        p.Add(new IwSftExportStage("export_iw_sft", Clone(s.Export)))
+            .From(IwSftExportStage.RecordsInput, chain.Curated).From(IwSftExportStage.SequencesInput, chain.Sequences)
+            .From(IwSftExportStage.RefLogProbsInput, refLogProbs["ref_logprobs"]);
 
         var trainer = Clone(s.Trainer, t => t.MaxSequenceLength = Math.Max(t.MaxSequenceLength, s.BlockSize));
         var train = p.Add(new TrainStage("train", new TrainStageConfig

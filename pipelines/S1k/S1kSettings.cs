@@ -64,6 +64,9 @@ public sealed class S1kSettings
 
     public SelectConfig Select { get; set; } = new() { TargetSize = 1000, UniformUntil = 700 };
 
+    /// <summary>Exports of the curated set (stages <c>export</c>, <c>export_iw_sft</c>): which model's s1K-1.1 columns the trace fills, text's system prompt.</summary>
+    public IwSft.Stages.Curate.Export.S1kExportConfig Export { get; set; } = new();
+
     /// <summary>The starting model (trained, evaluated, and the source of the tokenizer).</summary>
     public string BaseModel { get; set; } = "models/Qwen2.5-32B-Instruct";
     /// <summary>π_ref for the importance weights; null = the base model (the authors' approximation of the unknown data-generating model).</summary>

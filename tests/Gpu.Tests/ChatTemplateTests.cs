@@ -41,6 +41,16 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void S1AnswerPrefixesAnswerOnlyWhenTheAttemptLacksItAndStrips()
+    {
+        // s1 data/tokenization.py, process_cot_example: "Answer: " + attempt if "Answer:" not in attempt, then strip().
+        Assert.Equal("Answer: 42", QwenChatTemplate.S1Answer("42\n"));
+        Assert.Equal("The final Answer: 42", QwenChatTemplate.S1Answer("  The final Answer: 42 "));
+        Assert.Equal("Answer: answer: 42", QwenChatTemplate.S1Answer("answer: 42"));   // the test is case-sensitive, as in Python
+        Assert.Equal("<|im_start|>think\nt\n<|im_start|>answer\nAnswer: x", QwenChatTemplate.S1AssistantContent(" t \n", "Answer: x\n"));
+    }
+
+    [Fact]
     public void TokenisingPromptAndCompletionSeparatelyEqualsTokenisingTheWhole()
     {
         var tok = HfTokenizer.Load(TokenizerTestData.WriteVocabMergesDir());

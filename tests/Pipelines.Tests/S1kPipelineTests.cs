@@ -23,7 +23,7 @@ public sealed class S1kPipelineTests(ITestOutputHelper output) : IDisposable
 
     static readonly string[] Upstream =
         ["ingest", "benchmarks", "decontaminate", "base_model", "judge_domain", "judge_attempt", "judge_solved_qwen2_5_7b", "judge_solved_qwen2_5_32b", "trace_tokens", "filter"];
-    static readonly string[] FromSelection = ["select", "format", "ref_logprobs", "train", "evaluate", "report"];
+    static readonly string[] FromSelection = ["select", "format", "export", "ref_logprobs", "export_iw_sft", "train", "evaluate", "report"];
 
     S1kSettings CpuSettings(S1kFixtures.PoolFiles pool, string judgeUrl, string model) => new()
     {
@@ -97,6 +97,8 @@ public sealed class S1kPipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(12, first.Stages["select"].Decisions!.Kept);
         Assert.Equal(12, first.Stages["format"].Rows["sequences"]);
         Assert.Equal(12, first.Stages["ref_logprobs"].Rows["ref_logprobs"]);
+        Assert.Equal(12, (int)first.Stages["export"].Metrics["rows"]);            // s1K-1.1 layout
+        Assert.Equal(12, (int)first.Stages["export_iw_sft"].Metrics["rows"]);     // with ref_log_probs for iw_sft's trainer
         Assert.Equal(3, (int)first.Stages["train"].Metrics["steps"]);              // 12 sequences / global batch 4, 1 epoch
         Assert.Equal(2 * 2 * 3, first.Stages["evaluate"].Rows["results"]);         // {base, iw_sft} × {aime24, math500} × 3 items
 

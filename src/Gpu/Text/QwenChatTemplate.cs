@@ -66,11 +66,16 @@ public sealed class QwenChatTemplate
         Render(systemPrompt is null ? [ChatMessage.User(question)] : [ChatMessage.System(systemPrompt), ChatMessage.User(question)], addGenerationPrompt: true);
 
     /// <summary>
-    /// s1's assistant content: <c>&lt;|im_start|&gt;think\n{trace}\n&lt;|im_start|&gt;answer\nAnswer: {attempt}</c>
-    /// (s1 strips the joined trace before inserting it).
+    /// s1's assistant content: <c>&lt;|im_start|&gt;think\n{trace}\n&lt;|im_start|&gt;answer\n{answer}</c>, as s1's
+    /// <c>data/tokenization.py</c> (<c>process_cot_example</c>) builds it: the trace stripped; the answer is the attempt
+    /// with <c>"Answer: "</c> put in front unless it already contains <c>"Answer:"</c>, then stripped.
     /// </summary>
     public static string S1AssistantContent(string trace, string attempt) =>
-        $"{ImStart}think\n{trace.Trim()}\n{ImStart}answer\nAnswer: {attempt}";
+        $"{ImStart}think\n{trace.Trim()}\n{ImStart}answer\n{S1Answer(attempt)}";
+
+    /// <summary>s1's answer part: <c>"Answer: " + attempt</c> unless the attempt contains <c>"Answer:"</c>; stripped.</summary>
+    public static string S1Answer(string attempt) =>
+        (attempt.Contains("Answer:", StringComparison.Ordinal) ? attempt : "Answer: " + attempt).Trim();
 
     /// <summary>
     /// A training example split where the loss starts: the prompt (system + user + generation prompt) and

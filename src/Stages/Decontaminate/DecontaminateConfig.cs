@@ -13,9 +13,10 @@ public sealed class DecontaminateConfig
     public List<string> BenchmarkInputs { get; set; } = ["benchmarks"];
 
     /// <summary>
-    /// s1's ordering: candidates are taken source by source (contiguous runs of the <c>source</c> column, in
-    /// input order); after a source is done, its kept questions join the test pool, so later sources are also
-    /// checked against earlier ones. Runs on one thread. Off by default (plain decontamination against benchmarks).
+    /// s1's ordering: candidates are taken source by source (values of the <c>source</c> column, in order of first
+    /// appearance; interleaved sources, as in one pool split by ingest's <c>source_column</c>, cost one read of the
+    /// candidates per source); after a source is done, its kept questions join the test pool, so later sources are
+    /// also checked against earlier ones. Runs on one thread. Off by default (plain decontamination against benchmarks).
     /// </summary>
     public bool ChainSources { get; set; }
 }

@@ -21,7 +21,8 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
     public const string CleanReason = "clean";
 
     public override string Kind => "decontaminate";
-    public override int Version => 1;
+    // v2: chained sources that are interleaved in the input are checked source by source (first appearance order).
+    public override int Version => 2;
     public override bool WritesDecisions => true;
 
     public override IReadOnlyList<PortSpec> Inputs =>
@@ -49,6 +50,7 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var b in items.Select(i => i.Benchmark).Distinct()) counts[b] = 0;
         long kept = 0, removed = 0;
+        var bySource = new SortedDictionary<string, (long Kept, long Contaminated)>(StringComparer.Ordinal);
         await using var clean = ctx.WriteTable(CleanOutput);
 
         async Task Emit(CheckedBatch result)
@@ -56,6 +58,9 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
             for (int r = 0; r < result.Batch.Length; r++)
             {
                 var id = result.Batch.GetString("id", r)!;
+                var src = result.Batch.GetString("source", r) ?? "";
+                var (k, c) = bySource.GetValueOrDefault(src);
+                bySource[src] = result.Matches[r] is null ? (k + 1, c) : (k, c + 1);
                 if (result.Matches[r] is { } m)
                 {
                     removed++;
@@ -78,6 +83,12 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         ctx.SetMetric("kept", kept);
         ctx.SetMetric("contaminated", removed);
         foreach (var (benchmark, count) in counts) ctx.SetMetric($"contaminated.{benchmark}", count);
+        // Per record source (a file, or a value of ingest's source_column): what each source lost.
+        foreach (var (source, (k, c)) in bySource)
+        {
+            ctx.SetMetric($"source.{source}.kept", k);
+            ctx.SetMetric($"source.{source}.contaminated", c);
+        }
         ctx.Log($"{removed} contaminated, {kept} kept; " + string.Join(", ", counts.Where(c => c.Value > 0).Select(c => $"{c.Key}: {c.Value}")));
     }
 
@@ -174,6 +185,44 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
     }
 
     async Task RunChainedAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, CancellationToken ct)
+    {
+        // s1 decontaminates source by source: each against the benchmarks and every source done before it. Sources are
+        // taken in order of first appearance. One pass when each source is one contiguous run (a file per source);
+        // one pass per source when they are interleaved (one pool split by a source column), so no record is checked
+        // against a later source, nor against another record of its own source.
+        var order = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        bool contiguous = true;
+        string? previous = null;
+        await foreach (var batch in candidates.ReadBatchesAsync(ct))
+            for (int r = 0; r < batch.Length; r++)
+            {
+                var source = batch.GetString("source", r) ?? "";
+                if (source == previous) continue;
+                if (seen.Add(source)) order.Add(source); else contiguous = false;
+                previous = source;
+            }
+        if (contiguous) await RunContiguousAsync(candidates, index, emit, ct);
+        else
+            foreach (var source in order)
+            {
+                var pending = new List<BenchmarkText>();
+                await foreach (var batch in candidates.ReadBatchesAsync(ct))
+                {
+                    var rows = new List<int>();
+                    for (int r = 0; r < batch.Length; r++)
+                        if ((batch.GetString("source", r) ?? "") == source) rows.Add(r);
+                    if (rows.Count == 0) continue;
+                    var checkedRows = Check(RecordBatchRows.Take(batch, rows), index);   // the pool is fixed within a source
+                    foreach (var k in checkedRows.Kept)
+                        pending.Add(new BenchmarkText($"source:{source}", checkedRows.Batch.GetString("id", k)!, checkedRows.Batch.GetString("question", k)!));
+                    await emit(checkedRows);
+                }
+                foreach (var p in pending) index.Add(p);
+            }
+    }
+
+    async Task RunContiguousAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, CancellationToken ct)
     {
         string? currentSource = null;
         var pending = new List<BenchmarkText>();

@@ -48,7 +48,7 @@ public sealed class IngestConfig
             Require(src is not null, $"sources[{i}] is null; each source is an object with at least a \"path\"");
             Require(!string.IsNullOrWhiteSpace(src!.Path), $"sources[{i}] has no 'path'");
             Require(!string.IsNullOrEmpty(src.Question), $"sources[{i}] ({src.Path}): 'question' must name the question field");
-            foreach (var (key, value) in new[] { ("solution", src.Solution), ("answer", src.Answer), ("trace", src.Trace), ("attempt", src.Attempt), ("domain", src.Domain), ("item_id", src.ItemId) })
+            foreach (var (key, value) in new[] { ("solution", src.Solution), ("answer", src.Answer), ("trace", src.Trace), ("attempt", src.Attempt), ("domain", src.Domain), ("item_id", src.ItemId), ("messages", src.Messages), ("source_column", src.SourceColumn) })
                 Require(value is not null, $"sources[{i}] ({src.Path}): '{key}' is null; use \"\" for a source without that field");
             Require(src.Choices is not null && src.Choices.All(c => c is not null), $"sources[{i}] ({src.Path}): 'choices' must be a list of field names");
         }
@@ -79,7 +79,26 @@ public sealed class IngestSource
     public string ItemId { get; set; } = "";
     /// <summary>Benchmarks: answer options, either one field holding an array of strings or several fields, one option each.</summary>
     public List<string> Choices { get; set; } = new();
+    /// <summary>
+    /// A chat field (list&lt;struct&lt;content, role&gt;&gt;, e.g. s1K-1.1's <c>messages</c>); empty = none. Fills what the
+    /// named columns leave null: question ← the first <c>user</c> turn; trace and attempt ← the first <c>assistant</c>
+    /// turn, split at s1's delimiters (<c>&lt;|im_start|&gt;think\n</c> … <c>\n&lt;|im_start|&gt;answer\n</c>, a leading
+    /// <c>Answer: </c> removed) or DeepSeek's (<c>&lt;think&gt;</c> … <c>&lt;/think&gt;</c>), else the whole turn as the attempt.
+    /// </summary>
+    public string Messages { get; set; } = "";
+    /// <summary>
+    /// A field whose string value is each record's <c>source</c> (e.g. <c>source_type</c> of s1's one-table pool), so one
+    /// file splits into sources for per-source decontamination and reporting; empty = the file's <see cref="SourceName"/>.
+    /// </summary>
+    public string SourceColumn { get; set; } = "";
     public bool ExtraFieldsToMetadata { get; set; } = true;
+
+    /// <summary>(target, source field) of every mapping that names a field.</summary>
+    public IReadOnlyList<(string Target, string Column)> MappedFields() =>
+        new[] { ("question", Question), ("solution", Solution), ("answer", Answer), ("trace", Trace), ("attempt", Attempt), ("domain", Domain),
+                ("item_id", ItemId), ("messages", Messages), ("source_column", SourceColumn) }
+            .Concat(Choices.Select(c => ("choices", c)))
+            .Where(m => !string.IsNullOrEmpty(m.Item2)).ToList();
 
     public string SourceName => string.IsNullOrEmpty(Name) ? System.IO.Path.GetFileNameWithoutExtension(Path) : Name;
 

@@ -25,7 +25,8 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
 
     public override string Kind => "ingest";
     // v2: duplicate JSON keys are bad rows; CSV resynchronises only outside quoted text.
-    public override int Version => 2;
+    // v3: nested Parquet columns (list<string>, chat messages), null-typed columns left out, list traces joined, source_column.
+    public override int Version => 3;
     public override bool WritesDecisions => true;
     public override IReadOnlyList<PortSpec> Inputs => [];
 
@@ -64,6 +65,8 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
         int batchRows = Math.Max(1, ctx.Execution.BatchRows);
         var firstSeen = new Dictionary<string, string>(StringComparer.Ordinal);
         long kept = 0, duplicates = 0, quarantined = 0, blank = 0, emptySources = 0;
+        // Kept records per record source: a file's name, or each value of its source column (summed over files).
+        var keptPerSource = new Dictionary<string, long>(StringComparer.Ordinal);
 
         await using var mainWriter = ctx.WriteTable(MainOutput);
         await using var quarantineWriter = ctx.WriteTable(QuarantineOutput);
@@ -75,11 +78,12 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
             if (!File.Exists(source.Path)) throw new FileNotFoundException($"stage '{Name}': source file not found: {source.Path}", source.Path);
             ctx.Log($"reading {source.SourceName} from {source.Path} ({format})");
             long sourceKept = 0, recordNumber = 0;
+            var keptBySource = new Dictionary<string, long>(StringComparer.Ordinal);
 
             var jsonl = format == SourceFormat.Jsonl ? new JsonlSourceReader(source.Path, Config.MaxLineBytes) : null;
             var csv = format == SourceFormat.Csv ? new CsvSourceReader(source.Path, Config.MaxLineBytes) : null;
             var rows = jsonl?.ReadAsync(ctx.CancellationToken) ?? csv?.ReadAsync(ctx.CancellationToken)
-                       ?? new ParquetSourceReader(source.Path).ReadAsync(ctx.CancellationToken);
+                       ?? new ParquetSourceReader(source.Path, Name, source.MappedFields()).ReadAsync(ctx.CancellationToken);
 
             long sourceRows = 0;
             await foreach (var row in rows.WithCancellation(ctx.CancellationToken))
@@ -99,7 +103,8 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
                     continue;
                 }
                 var m = mapped!;
-                string where = $"{source.SourceName} {lineWord} {row.Line} ({source.Path})";
+                string recordSource = m.Source ?? source.SourceName;
+                string where = $"{recordSource} {lineWord} {row.Line} ({source.Path})";
                 if (Config.Mode == IngestMode.Candidates)
                 {
                     if (firstSeen.TryGetValue(m.Id, out var first))
@@ -110,7 +115,7 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
                     }
                     firstSeen[m.Id] = where;
                     main.Set("id", m.Id).Set("question", m.Question).Set("solution", m.Solution).Set("answer", m.Answer)
-                        .Set("trace", m.Trace).Set("attempt", m.Attempt).Set("source", source.SourceName)
+                        .Set("trace", m.Trace).Set("attempt", m.Attempt).Set("source", recordSource)
                         .Set("domain", m.Domain).Set("metadata", m.Metadata).EndRow();
                     ctx.Decisions.Record(m.Id, true, "ingested", where);
                 }
@@ -122,6 +127,7 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
                 }
                 kept++;
                 sourceKept++;
+                keptBySource[recordSource] = keptBySource.GetValueOrDefault(recordSource) + 1;
                 if (main.Count >= batchRows)
                 {
                     await mainWriter.WriteAsync(main.Build(), ctx.CancellationToken);
@@ -136,12 +142,15 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
                 ctx.Log($"warning: {empty}");
                 emptySources++;
             }
-            ctx.SetMetric($"source.{source.SourceName}.kept", sourceKept);
-            ctx.Log($"{source.SourceName}: {sourceKept} records");
+            foreach (var (name, n) in keptBySource) keptPerSource[name] = keptPerSource.GetValueOrDefault(name) + n;
+            if (keptBySource.Count == 0) keptPerSource.TryAdd(source.SourceName, 0);
+            ctx.Log($"{source.SourceName}: {sourceKept} records" + (string.IsNullOrEmpty(source.SourceColumn) ? ""
+                : $" in {keptBySource.Count} sources by '{source.SourceColumn}' ({string.Join(", ", keptBySource.Select(kv => $"{kv.Key}: {kv.Value}"))})"));
         }
         if (main.Count > 0) await mainWriter.WriteAsync(main.Build(), ctx.CancellationToken);
         if (quarantine.Count > 0) await quarantineWriter.WriteAsync(quarantine.Build(), ctx.CancellationToken);
         ctx.ReportProgress(kept, kept);
+        foreach (var (name, n) in keptPerSource) ctx.SetMetric($"source.{name}.kept", n);
         ctx.SetMetric("kept", kept);
         ctx.SetMetric("duplicates", duplicates);
         ctx.SetMetric("quarantined", quarantined);

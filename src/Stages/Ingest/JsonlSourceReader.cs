@@ -144,9 +144,35 @@ public sealed class JsonlSourceReader(string path, int maxLineBytes)
         JsonValueKind.False => new RawValue(RawKind.Bool, "false"),
         JsonValueKind.Null => RawValue.Null,
         JsonValueKind.Array => new RawValue(RawKind.Array, e.GetRawText(),
-            e.EnumerateArray().All(x => x.ValueKind == JsonValueKind.String) ? e.EnumerateArray().Select(x => x.GetString()!).ToList() : null),
+            e.EnumerateArray().All(x => x.ValueKind == JsonValueKind.String) ? e.EnumerateArray().Select(x => x.GetString()!).ToList() : null,
+            ChatTurns(e)),
         _ => new RawValue(RawKind.Object, e.GetRawText()),
     };
+
+    /// <summary>
+    /// The turns of an array of chat messages: every element an object whose <c>role</c> and <c>content</c> are strings
+    /// (or null); other keys are ignored. Null for any other array (an empty array has no turns, and is not a chat).
+    /// </summary>
+    static List<ChatTurn>? ChatTurns(JsonElement array)
+    {
+        var turns = new List<ChatTurn>();
+        foreach (var x in array.EnumerateArray())
+        {
+            if (x.ValueKind != JsonValueKind.Object) return null;
+            string? role = null, content = null;
+            bool hasRole = false, hasContent = false;
+            foreach (var p in x.EnumerateObject())
+            {
+                if (p.Name is not ("role" or "content")) continue;
+                if (p.Value.ValueKind is not (JsonValueKind.String or JsonValueKind.Null)) return null;
+                if (p.Name == "role") { hasRole = true; role = p.Value.GetString(); }
+                else { hasContent = true; content = p.Value.GetString(); }
+            }
+            if (!hasRole || !hasContent) return null;
+            turns.Add(new ChatTurn(role, content));
+        }
+        return turns.Count > 0 ? turns : null;
+    }
 
     static bool IsBlank(ReadOnlySpan<byte> s)
     {

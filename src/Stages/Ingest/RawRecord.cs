@@ -3,12 +3,16 @@ namespace IwSft.Stages.Ingest;
 /// <summary>The JSON-ish type of a source value, so the mapper can name wrong types.</summary>
 public enum RawKind { Null, String, Number, Bool, Array, Object }
 
+/// <summary>One chat turn of a <c>messages</c> field (list&lt;struct&lt;content, role&gt;&gt; in Parquet, an array of {role, content} objects in JSONL).</summary>
+public sealed record ChatTurn(string? Role, string? Content);
+
 /// <summary>
 /// One field value as read from a source file. <see cref="Text"/> is the string for strings, the literal
 /// for numbers and booleans, and the JSON text for arrays and objects. <see cref="Strings"/> holds the
-/// elements of an array whose elements are all strings (else null).
+/// elements of an array whose elements are all strings (else null); <see cref="Messages"/> the turns of an
+/// array of chat messages (objects with string <c>role</c> and <c>content</c>; else null).
 /// </summary>
-public readonly record struct RawValue(RawKind Kind, string? Text, IReadOnlyList<string>? Strings = null)
+public readonly record struct RawValue(RawKind Kind, string? Text, IReadOnlyList<string>? Strings = null, IReadOnlyList<ChatTurn>? Messages = null)
 {
     public static readonly RawValue Null = new(RawKind.Null, null);
     public static RawValue Str(string s) => new(RawKind.String, s);

@@ -13,7 +13,8 @@ namespace IwSft.Stages.Curate.Format;
 public sealed class FormatStage(string name, FormatConfig? config = null) : Stage<FormatConfig>(name, config)
 {
     public override string Kind => "format-sequences";
-    public override int Version => 1;
+    // v2: s1's answer rule ("Answer: " only when the attempt lacks it; stripped), as in s1's data/tokenization.py.
+    public override int Version => 2;
     public override bool WritesDecisions => true;
     public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates"), PortSpec.Dir("tokenizer", optional: true)];
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("sequences", "sequences")];
