@@ -114,7 +114,7 @@ static class RunPages
     static async Task<EvalSummaryFile?> SummaryOfRunAsync(UiSite site, string pipeline, RunManifestView run, string stage, string output, CancellationToken ct)
     {
         var hash = run.Stage(stage)?["outputs"]?[output]?["hash"]?.ToString();
-        if (!IwSft.Runtime.Store.Hashing.IsHash(hash) || site.Store.FindArtifact(hash) is not { Kind: ArtifactKind.Table } a || site.Store.Verify(a) != ArtifactHealth.Ok) return null;
+        if (hash is null || !IwSft.Runtime.Store.Hashing.IsHash(hash) || site.Store.FindArtifact(hash) is not { Kind: ArtifactKind.Table } a || site.Store.Verify(a) != ArtifactHealth.Ok) return null;
         return await EvalCi.FromSummaryTableAsync(site.Store.OpenTable(a, $"{stage}.{output}"), pipeline, ct);
     }
 }
