@@ -90,13 +90,26 @@ public static class EvalCi
             CreatedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             StoreKeys = new(lk.Stages.ToDictionary(kv => kv.Key, kv => kv.Value.Key), StringComparer.Ordinal),
             SummaryArtifact = artifact.Hash,
-            Results = rows.Select(r => new EvalCell
-            {
-                Checkpoint = r.Checkpoint, CheckpointHash = r.CheckpointHash, Benchmark = r.Benchmark, N = r.Items, Samples = r.Samples,
-                Accuracy = r.Accuracy, CiLow = r.CiLow, CiHigh = r.CiHigh, PassAtK = r.PassAtK, K = r.K, MeanTokens = r.MeanTokens,
-            }).OrderBy(c => c.Checkpoint, StringComparer.Ordinal).ThenBy(c => c.Benchmark, StringComparer.Ordinal).ToList(),
+            Results = Cells(rows),
         };
     }
+
+    /// <summary>
+    /// The cells of one stored eval_summary table (any run's, by its content address), as <c>metrics diff</c> compares
+    /// them; the web view diffs two runs' summaries with this and <see cref="Diff"/>.
+    /// </summary>
+    public static async Task<EvalSummaryFile> FromSummaryTableAsync(ITableReader summary, string pipelineName, CancellationToken ct = default) => new()
+    {
+        Pipeline = pipelineName,
+        SummaryArtifact = summary.ContentHash,
+        Results = Cells(await EvalSummaryReader.ReadAsync(summary, ct)),
+    };
+
+    static List<EvalCell> Cells(IReadOnlyList<SummaryRow> rows) => rows.Select(r => new EvalCell
+    {
+        Checkpoint = r.Checkpoint, CheckpointHash = r.CheckpointHash, Benchmark = r.Benchmark, N = r.Items, Samples = r.Samples,
+        Accuracy = r.Accuracy, CiLow = r.CiLow, CiHigh = r.CiHigh, PassAtK = r.PassAtK, K = r.K, MeanTokens = r.MeanTokens,
+    }).OrderBy(c => c.Checkpoint, StringComparer.Ordinal).ThenBy(c => c.Benchmark, StringComparer.Ordinal).ToList();
 
     /// <summary>A summary file, or a store directory (its latest eval run).</summary>
     public static async Task<EvalSummaryFile> LoadAsync(string fileOrStore, CancellationToken ct = default) =>

@@ -13,6 +13,7 @@ public static partial class CommandCatalog
         yield return ReportCommands.Report();
         yield return GradeCommand.Create();
         yield return EvalCiCommands.Metrics();
+        yield return Ui.UiCommand.Create();
     }
 
     static Command ListCommand()

@@ -108,8 +108,7 @@ public static class EngineCommands
         {
             var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
             var report = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions { VerifyHashes = pr.GetValue(verify), Overrides = pr.GetValue(set) ?? [] }).Status(p);
-            foreach (var s in report.Stages)
-                Console.WriteLine(s.State == StageState.UpToDate ? $"{s.Stage,-24} up to date" : $"{s.Stage,-24} stale: {string.Join("; ", s.Reasons)}");
+            foreach (var s in report.Stages) Console.WriteLine($"{s.Stage,-24} {StatusText(s)}");
             return Task.FromResult(0);
         }).GetAwaiter().GetResult());
         return c;
@@ -148,33 +147,40 @@ public static class EngineCommands
         c.SetAction((pr, ct) => Guard(async () =>
         {
             var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
-            var id = pr.GetValue(record)!;
-            var w = await new PipelineRunner(OpenStore(pr.GetValue(store))).WhyAsync(p, id, ct);
+            var w = await new PipelineRunner(OpenStore(pr.GetValue(store))).WhyAsync(p, pr.GetValue(record)!, ct);
             foreach (var s in w.StagesNotMaterialised) Console.WriteLine($"{s,-24} (no decisions materialised yet: run the pipeline)");
             if (!w.Found)
             {
-                Console.Error.WriteLine($"error: record '{id}' is in no decisions table of pipeline '{p.Name}'" +
-                                        (w.StagesNotMaterialised.Count > 0 ? $" (not materialised yet: {string.Join(", ", w.StagesNotMaterialised)})" : ""));
+                Console.Error.WriteLine(WhyNotFound(w));
                 return 1;
             }
-            foreach (var d in w.Decisions)
-            {
-                // A stage that kept one occurrence of the id and dropped others dropped duplicates, not the record.
-                bool otherOccurrence = !d.Kept && w.Decisions.Any(k => k.Stage == d.Stage && k.Kept);
-                string verdict = d.Kept ? "kept   " : otherOccurrence ? "DROPPED (another occurrence)" : "DROPPED";
-                Console.WriteLine($"{d.Stage,-24} {verdict} {d.Reason}{(d.Detail is null ? "" : " — " + d.Detail)}");
-            }
-            if (w.DroppedAt is { } at)
-                Console.WriteLine($"'{id}' was dropped at stage '{at}': {w.Decisions.First(d => d.Stage == at && !d.Kept).Reason}");
-            else
-            {
-                var duplicates = w.Decisions.Where(d => !d.Kept).GroupBy(d => d.Stage).Select(g => $"{g.Count()} at '{g.Key}'").ToList();
-                Console.WriteLine($"'{id}' was kept by every filtering stage" +
-                                  (duplicates.Count > 0 ? $" (other occurrences of the same id were dropped: {string.Join(", ", duplicates)})" : ""));
-            }
+            foreach (var d in w.Decisions) Console.WriteLine($"{d.Stage,-24} {WhyVerdict(w, d)} {WhyReason(d)}");
+            Console.WriteLine(WhyConclusion(w));
             return 0;
         }));
         return c;
+    }
+
+    /// <summary>What <c>status</c> prints after the stage name (the web view shows the same text).</summary>
+    internal static string StatusText(StageStatusEntry s) => s.State == StageState.UpToDate ? "up to date" : $"stale: {string.Join("; ", s.Reasons)}";
+
+    internal static string WhyNotFound(WhyReport w) =>
+        $"error: record '{w.RecordId}' is in no decisions table of pipeline '{w.Pipeline}'" +
+        (w.StagesNotMaterialised.Count > 0 ? $" (not materialised yet: {string.Join(", ", w.StagesNotMaterialised)})" : "");
+
+    /// <summary>A stage that kept one occurrence of the id and dropped others dropped duplicates, not the record.</summary>
+    internal static string WhyVerdict(WhyReport w, RecordDecision d) =>
+        d.Kept ? "kept   " : w.Decisions.Any(k => k.Stage == d.Stage && k.Kept) ? "DROPPED (another occurrence)" : "DROPPED";
+
+    internal static string WhyReason(RecordDecision d) => $"{d.Reason}{(d.Detail is null ? "" : " — " + d.Detail)}";
+
+    /// <summary>The last line of <c>why</c>: where the record was dropped, or that every stage kept it.</summary>
+    internal static string WhyConclusion(WhyReport w)
+    {
+        if (w.DroppedAt is { } at) return $"'{w.RecordId}' was dropped at stage '{at}': {w.Decisions.First(d => d.Stage == at && !d.Kept).Reason}";
+        var duplicates = w.Decisions.Where(d => !d.Kept).GroupBy(d => d.Stage).Select(g => $"{g.Count()} at '{g.Key}'").ToList();
+        return $"'{w.RecordId}' was kept by every filtering stage" +
+               (duplicates.Count > 0 ? $" (other occurrences of the same id were dropped: {string.Join(", ", duplicates)})" : "");
     }
 
     static Command Show()
@@ -312,7 +318,7 @@ public static class TableOutput
         }
     }
 
-    static string Text(object? v) => v switch
+    internal static string Text(object? v) => v switch
     {
         null => "",
         string s => s,

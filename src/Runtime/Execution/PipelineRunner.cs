@@ -90,6 +90,7 @@ public sealed class PipelineRunner
 
     public async Task<RunResult> RunAsync(Pipeline p, CancellationToken ct = default)
     {
+        _store.ThrowIfReadOnly($"run pipeline '{p.Name}'");
         ConfigOverrides.Apply(p, _options.Overrides);
         var graph = new PipelineGraph(p);
         foreach (var f in _options.Force.Concat(_options.ForceRecords)) p.Get(f);
@@ -322,7 +323,7 @@ public sealed class PipelineRunner
     {
         ConfigOverrides.Apply(p, _options.Overrides);
         var graph = new PipelineGraph(p);
-        using var storeLock = StoreLock.Shared(_store.Root);
+        using var storeLock = _store.LockShared();
         var files = new FileHashMemo(_store.FileHashCachePath, trustStamps: !_options.VerifyHashes);
         var pipelineLock = _store.ReadLock(p.Name);
         var outputs = new Dictionary<Stage, IReadOnlyDictionary<string, ArtifactRef>>();
@@ -360,7 +361,7 @@ public sealed class PipelineRunner
             else
                 entries.Add(new StageStatusEntry(s.Name, StageState.Stale, [entry != null ? problem : StalenessReasons.Describe(s, key, previous)], key.Key));
         }
-        files.Save();
+        if (!_store.IsReadOnly) files.Save(); // a read-only reader re-hashes changed external files each time instead
         return new StatusReport(p.Name, entries);
     }
 
@@ -370,7 +371,7 @@ public sealed class PipelineRunner
     public async Task<WhyReport> WhyAsync(Pipeline p, string recordId, CancellationToken ct = default)
     {
         var graph = new PipelineGraph(p);
-        using var storeLock = StoreLock.Shared(_store.Root, ct);
+        using var storeLock = _store.LockShared(ct);
         var pipelineLock = _store.ReadLock(p.Name);
         var decisions = new List<RecordDecision>();
         var missing = new List<string>();

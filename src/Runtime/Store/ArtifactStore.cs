@@ -15,10 +15,28 @@ public enum ArtifactHealth { Ok, Missing, Corrupt }
 /// </summary>
 public sealed class ArtifactStore
 {
-    public ArtifactStore(string rootDir)
+    public ArtifactStore(string rootDir) : this(rootDir, readOnly: false) { }
+
+    ArtifactStore(string rootDir, bool readOnly)
     {
         Root = Path.GetFullPath(rootDir);
-        Directory.CreateDirectory(Root);
+        IsReadOnly = readOnly;
+        if (!readOnly) Directory.CreateDirectory(Root);
+    }
+
+    /// <summary>
+    /// A view of the store that never writes to it (the web view, <c>iwsft ui</c>): no directory, lock file, sidecar
+    /// refresh or quarantine move is made; a damaged object is reported, not moved; every method that would write
+    /// (commits, cache entries, locks, temp space, gc, runs) throws <see cref="InvalidOperationException"/>.
+    /// </summary>
+    public static ArtifactStore OpenReadOnly(string rootDir) => new(rootDir, readOnly: true);
+
+    /// <summary>Opened with <see cref="OpenReadOnly"/>.</summary>
+    public bool IsReadOnly { get; }
+
+    internal void ThrowIfReadOnly(string what)
+    {
+        if (IsReadOnly) throw new InvalidOperationException($"store {Root} is open read-only: cannot {what}");
     }
 
     /// <summary>Store used by the CLI when no --store is given: <c>.iwsft/</c> in the current directory.</summary>
@@ -59,6 +77,7 @@ public sealed class ArtifactStore
     /// <summary>A fresh directory under tmp/ named after this process, so a later run can tell abandoned ones.</summary>
     internal string NewTempDir()
     {
+        ThrowIfReadOnly("create temporary space");
         var dir = Path.Combine(TmpDir, $"{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         return dir;
@@ -67,6 +86,7 @@ public sealed class ArtifactStore
     /// <summary>Deletes temp directories left by processes that no longer exist (killed runs). Returns how many.</summary>
     public int CleanAbandonedTemp()
     {
+        ThrowIfReadOnly("clean temporary space");
         if (!Directory.Exists(TmpDir)) return 0;
         int n = 0;
         foreach (var d in Directory.GetDirectories(TmpDir))
@@ -92,6 +112,7 @@ public sealed class ArtifactStore
     /// <summary>Moves a finished Parquet file into the store under its content hash.</summary>
     internal ArtifactRef CommitTable(string tempFile, long rows)
     {
+        ThrowIfReadOnly("commit a table");
         var hash = Hashing.HashFile(tempFile);
         var dest = ObjectPath(hash, ArtifactKind.Table);
         Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
@@ -107,6 +128,7 @@ public sealed class ArtifactStore
     /// <summary>Moves a finished directory into the store under its tree hash.</summary>
     internal ArtifactRef CommitDirectory(string tempDir)
     {
+        ThrowIfReadOnly("commit a directory");
         FsyncTree(tempDir);
         var hash = Hashing.HashDirectory(tempDir);
         var dest = ObjectPath(hash, ArtifactKind.Directory);
@@ -178,6 +200,7 @@ public sealed class ArtifactStore
         try { actual = a.Kind == ArtifactKind.Table ? Hashing.HashFile(path) : Hashing.HashDirectory(path); }
         catch (IOException) { actual = ""; }
         catch (UnauthorizedAccessException) { actual = ""; }
+        if (actual == a.Hash && IsReadOnly) return ArtifactHealth.Ok; // intact; the stamps stay as they are
         if (actual == a.Hash)
         {
             // Touched but intact: refresh the stamps so the next check is cheap again.
@@ -235,6 +258,7 @@ public sealed class ArtifactStore
 
     void Quarantine(ArtifactRef a, string path)
     {
+        if (IsReadOnly) return; // reported to the reader; a writing process moves it aside when it next checks
         Directory.CreateDirectory(QuarantineDir);
         var dest = Path.Combine(QuarantineDir, $"{Path.GetFileName(path)}.{DateTime.UtcNow:yyyyMMddHHmmssfff}");
         try
@@ -252,7 +276,7 @@ public sealed class ArtifactStore
     /// </summary>
     public async Task<ArtifactRef> ImportTableAsync(IAsyncEnumerable<RecordBatch> batches, Schema schema, int rowGroupRows = 8192, CancellationToken ct = default)
     {
-        var dir = NewTempDir();
+        var dir = NewTempDir(); // throws on a read-only store
         try
         {
             var path = Path.Combine(dir, "table.parquet");
@@ -280,7 +304,11 @@ public sealed class ArtifactStore
         return e is null ? null : StoreValidation.Cache(e, path, key);
     }
 
-    internal void PutCacheEntry(CacheEntry e) => AtomicFile.WriteAllText(CachePath(e.Key), StoreJson.Serialize(e));
+    internal void PutCacheEntry(CacheEntry e)
+    {
+        ThrowIfReadOnly("write a cache entry");
+        AtomicFile.WriteAllText(CachePath(e.Key), StoreJson.Serialize(e));
+    }
 
     /// <summary>
     /// The pipeline's lock (an empty one when it has never run). A lock file that cannot be read, has a null entry
@@ -293,7 +321,32 @@ public sealed class ArtifactStore
         return l is null ? new PipelineLock { Pipeline = pipeline } : StoreValidation.Lock(l, path);
     }
 
-    internal void WriteLock(PipelineLock l) => AtomicFile.WriteAllText(LockPath(l.Pipeline), StoreJson.Serialize(l));
+    internal void WriteLock(PipelineLock l)
+    {
+        ThrowIfReadOnly("write a lock file");
+        AtomicFile.WriteAllText(LockPath(l.Pipeline), StoreJson.Serialize(l));
+    }
+
+    /// <summary>
+    /// The stored object named <paramref name="hash"/> (a table or a directory), or null when there is none. Only a
+    /// valid address (<see cref="Hashing.IsHash"/>) becomes a path; anything else throws <see cref="InvalidDataException"/>.
+    /// Rows come from the object's sidecar (0 when it has none).
+    /// </summary>
+    public ArtifactRef? FindArtifact(string hash)
+    {
+        Address(hash);
+        var meta = ReadMeta(hash);
+        if (meta != null && (meta.Kind == ArtifactKind.Table ? File.Exists(ObjectPath(hash, meta.Kind)) : Directory.Exists(ObjectPath(hash, meta.Kind))))
+            return new ArtifactRef(hash, meta.Kind, meta.Bytes, meta.Rows);
+        var table = new FileInfo(ObjectPath(hash, ArtifactKind.Table));
+        if (table.Exists) return new ArtifactRef(hash, ArtifactKind.Table, table.Length, 0);
+        return Directory.Exists(ObjectPath(hash, ArtifactKind.Directory)) ? new ArtifactRef(hash, ArtifactKind.Directory, 0, 0) : null;
+    }
+
+    /// <summary>Runs in progress (or killed without cleaning up): their in-flight records, read without locking.</summary>
+    public IReadOnlyList<InflightRunInfo> InflightRuns() =>
+        InflightRun.ReadAll(Root).Select(x => new InflightRunInfo(x.Record.RunId, x.Record.Pipeline, x.Record.Pid, x.Record.StartedUtc,
+            x.Record.Hashes.Count, IsAlive(x.Record.Pid))).OrderBy(r => r.RunId, StringComparer.Ordinal).ToList();
 
     /// <summary>Run manifests of a pipeline, oldest first.</summary>
     public IReadOnlyList<string> RunManifests(string pipeline) =>
@@ -331,7 +384,7 @@ public sealed class ArtifactStore
     /// Holds the store's shared lock (<see cref="StoreLock"/>) until disposed: gc waits for (refuses to run beside)
     /// every holder. Runs, status and why take it themselves; take it around other reads of the store.
     /// </summary>
-    public IDisposable LockShared(CancellationToken ct = default) => StoreLock.Shared(Root, ct);
+    public IDisposable LockShared(CancellationToken ct = default) => IsReadOnly ? StoreLock.SharedIfPresent(Root, ct) : StoreLock.Shared(Root, ct);
 
     /// <summary>Path of the latest materialised directory <c>stage.output</c> (read-only: do not modify).</summary>
     public string GetDirectory(Pipeline p, string stageOutput)
@@ -377,6 +430,7 @@ public sealed class ArtifactStore
     /// </summary>
     public GcResult CollectGarbage(GcOptions? options = null)
     {
+        ThrowIfReadOnly("collect garbage");
         using var exclusive = StoreLock.Exclusive(Root, "gc");
         return new GarbageCollector(this, options ?? new GcOptions()).Run();
     }
@@ -386,6 +440,9 @@ public sealed class ArtifactStore
     internal static bool ProcessIsAlive(int pid) => IsAlive(pid);
     internal string MetaPathOf(string hash) => MetaPath(hash);
 }
+
+/// <summary>A run's in-flight record (<c>inflight/RUNID.json</c>): the run has not written its manifest yet.</summary>
+public sealed record InflightRunInfo(string RunId, string Pipeline, int Pid, DateTime StartedUtc, int PinnedArtifacts, bool ProcessAlive);
 
 /// <summary>Options of <see cref="ArtifactStore.CollectGarbage(GcOptions?)"/>.</summary>
 public sealed record GcOptions

@@ -36,6 +36,32 @@ internal sealed class StoreLock : IDisposable
         }
     }
 
+    /// <summary>
+    /// A shared lock for a read-only reader: opens an existing lock file only (a store nothing has run in has none,
+    /// and a reader creates nothing), else holds nothing. It never conflicts with a run, which also holds it shared.
+    /// </summary>
+    public static IDisposable SharedIfPresent(string root, CancellationToken ct = default)
+    {
+        var path = PathOf(root);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        int delayMs = 10;
+        while (true)
+        {
+            try { return new StoreLock(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite)); }
+            catch (FileNotFoundException) { return new NoLock(); }
+            catch (DirectoryNotFoundException) { return new NoLock(); }
+            catch (IOException) when (IsContention(path))
+            {
+                if (waited.Elapsed > SharedWait)
+                    throw new StoreBusyException($"store {root} has been locked by gc for {waited.Elapsed.TotalMinutes:F0} minutes (lock {path}); try again later");
+            }
+            if (ct.WaitHandle.WaitOne(delayMs)) ct.ThrowIfCancellationRequested();
+            delayMs = Math.Min(delayMs * 2, 500);
+        }
+    }
+
+    sealed class NoLock : IDisposable { public void Dispose() { } }
+
     /// <summary>Exclusive lock, or <see cref="StoreBusyException"/> at once when anything else holds the store.</summary>
     public static StoreLock Exclusive(string root, string purpose)
     {
