@@ -101,6 +101,28 @@ public class GraderNormalisationTests
     [InlineData("\\frac", "\\frac")]
     public void CleanGivesTheParsersInput(string raw, string cleaned) => Assert.Equal(cleaned, MathEquivalence.Clean(raw));
 
+    /// <summary>The unit words Clean drops after a number, even written without a space or capitalised (docs/evaluate.md).</summary>
+    public static TheoryData<string> UnitWords => new("cm", "km", "mm", "inches", "inch", "feet", "foot", "ft", "yards", "yard", "yd", "miles", "mile", "meters", "meter", "metres", "metre", "centimeters", "centimetres", "millimeters", "kilometers", "units", "unit", "degrees", "degree", "radians", "hours", "hour", "hrs", "minutes", "minute", "mins", "seconds", "second", "days", "day", "weeks", "week", "months", "month", "years", "year", "dollars", "dollar", "cents", "cent", "euros", "euro", "yuan", "pounds", "pound", "mph", "kph", "ounces", "ounce", "oz", "grams", "gram", "kg", "kilograms", "lb", "lbs", "liters", "liter", "litres", "ml", "gallons", "gallon", "students", "people", "persons", "points", "ways", "p.m.", "a.m.", "pm", "am", "sq", "square", "cubic", "times", "items", "books");
+
+    [Theory]
+    [MemberData(nameof(UnitWords))]
+    public void AUnitWordAfterANumberIsDroppedWithOrWithoutASpace(string unit)
+    {
+        Assert.Equal("5", MathEquivalence.Clean("5" + unit));
+        Assert.Equal("5", MathEquivalence.Clean("5 " + unit.ToUpperInvariant()));
+    }
+
+    /// <summary>Words that are never units: after a number they are part of the answer (a connective, a function).</summary>
+    public static TheoryData<string> NotUnitWords => new("and", "or", "sin", "cos", "tan", "sec", "csc", "cot", "log", "ln", "exp", "is", "of", "the", "to", "for", "not", "but", "pi", "sqrt");
+
+    [Theory]
+    [MemberData(nameof(NotUnitWords))]
+    public void AWordThatIsNoUnitIsKept(string word)
+    {
+        Assert.Equal("5 " + word, MathEquivalence.Clean("5 " + word));
+        Assert.Equal("5 " + word, MathEquivalence.Clean("5\\text{ " + word + "}"));
+    }
+
     [Theory]
     [InlineData("1000,99", false, "1000,99")]
     [InlineData("1000,99", true, "1000.99")]
