@@ -51,8 +51,8 @@ main() {
     done
     reports=()
     for t in "${all[@]}"; do
-        report=$(find "$out/$t" -name mutation-report.json 2>/dev/null | head -1)
-        [ -n "$report" ] && reports+=("$t=$report")
+        report="$out/$t/reports/mutation-report.json"
+        if [ -f "$report" ]; then reports+=("$t=$report"); fi
     done
     [ ${#reports[@]} -gt 0 ] || { echo "no Stryker report under $out" >&2; exit 1; }
     dotnet run build/MutationReport.cs -- "$out/report.md" "${reports[@]}"

@@ -131,12 +131,12 @@ public class RecordMemoUnitTests : IDisposable
         var ctx = new Context(memo);
         var loop = Loop(ctx, chunk: 2, unit: "tokens", weight: v => v);
         memo.Entries[loop.KeyOf(10)] = "100";
-        await loop.RunAsync([10L, 1L, 2L, 3L, 1L], Squares);
-        // reused 10 first; then the chunks {1, 2} and {3}; then the duplicate 1
-        Assert.Equal([(10L, (long?)17L, "tokens"), (13L, 17L, "tokens"), (16L, 17L, "tokens"), (17L, 17L, "tokens")], ctx.Progress);
+        await loop.RunAsync([10L, 1L, 2L, 3L, 1L, 2L], Squares);
+        // reused 10 first; then the chunks {1, 2} and {3}; then the duplicates 1 and 2 together
+        Assert.Equal([(10L, (long?)19L, "tokens"), (13L, 19L, "tokens"), (16L, 19L, "tokens"), (19L, 19L, "tokens")], ctx.Progress);
 
         await loop.RunAsync([5L], Squares); // the total grows with the records seen when none is given
-        Assert.Equal((22L, (long?)22L, "tokens"), ctx.Progress[^1]);
+        Assert.Equal((24L, (long?)24L, "tokens"), ctx.Progress[^1]);
     }
 
     [Fact]
@@ -209,6 +209,17 @@ public class RecordMemoUnitTests : IDisposable
         var loop = Loop(new Context(memo) { CancellationToken = cts.Token });
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop.RunAsync([1L], Squares));
         Assert.Empty(memo.Entries);
+    }
+
+    [Fact]
+    public void SettingsWithoutRemovesNestedKeysAndNamesAKeyTheConfigurationLacks()
+    {
+        var config = JsonNode.Parse("""{"a":{"b":{"c":1,"d":2},"e":3},"c":4}""")!;
+        var copy = RecordKeys.SettingsWithout(new Square(), config, ["a.b.c", "a.e"]);
+        Assert.Equal("""{"a":{"b":{"d":2}},"c":4}""", copy.ToJsonString());
+        Assert.Equal("""{"a":{"b":{"c":1,"d":2},"e":3},"c":4}""", config.ToJsonString()); // the original is untouched
+        var e = Assert.Throws<InvalidOperationException>(() => RecordKeys.SettingsWithout(new Square(), config, ["a.x.c"]));
+        Assert.Contains("'a.x.c'", e.Message);
     }
 
     // ---------------------------------------------------------------- RecordMemo (the on-disk log)
