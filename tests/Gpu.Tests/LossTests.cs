@@ -23,6 +23,8 @@ public class LossTests
         // the global-batch normaliser: same sum over 7 loss tokens (the rest in other micro-batches)
         Assert.Equal(3.5 / 7, Losses.WeightedTokenNll(logp, mask, null, 7).item<float>(), Tol);
         Assert.Throws<ArgumentOutOfRangeException>(() => Losses.WeightedTokenNll(logp, mask, null, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Losses.WeightedTokenNll(logp, mask, null, -3));
+        Assert.Equal(3.5 / 0.5, Losses.WeightedTokenNll(logp, mask, null, 0.5).item<float>(), Tol); // a fraction is allowed
     }
 
     [Fact]

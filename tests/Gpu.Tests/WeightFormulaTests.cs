@@ -118,6 +118,48 @@ public class WeightFormulaTests
         Assert.Equal(2.5, masked.Mean, Tol);
         Assert.Equal(25.0 / 17.0, masked.EffectiveSampleSize, Tol);   // (4+1)² / (16+1)
     }
+
+    [Fact]
+    public void Token_level_epsilon_must_be_in_zero_to_one_inclusive()
+    {
+        var policy = F(new float[,] { { -1.0f, -3.0f } });
+        var reference = F(new float[,] { { -1.5f, -1.0f } });   // ratios e^0.5 ≈ 1.6487 and e^−2 ≈ 0.1353
+        var mask = F(new float[,] { { 1, 1 } });
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImportanceWeights.Token(policy, reference, mask, epsilon: -0.01));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImportanceWeights.Token(policy, reference, mask, epsilon: 1.01));
+        var none = ImportanceWeights.Token(policy, reference, mask, epsilon: 0).data<float>().ToArray();   // [1, 1]: plain SFT
+        Assert.Equal(new[] { 1.0, 1.0 }, none.Select(x => (double)x), new ToleranceComparer(Tol));
+        var widest = ImportanceWeights.Token(policy, reference, mask, epsilon: 1).data<float>().ToArray(); // [0, 2]
+        Assert.Equal(new[] { 1.6487212707, 0.1353352832 }, widest.Select(x => (double)x), new ToleranceComparer(Tol));
+    }
+
+    [Fact]
+    public void Ema_decay_must_be_in_zero_to_one_inclusive_and_the_shapes_must_agree()
+    {
+        var q = new TorchSharp.Modules.Parameter(tensor(new[] { 1f, 2f }));
+        var p = new TorchSharp.Modules.Parameter(tensor(new[] { 3f, -2f }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Losses.EmaUpdate([q], [p], -0.01));
+        Losses.EmaUpdate([q], [p], 1);   // decay 1: q stays
+        Assert.Equal(new[] { 1.0, 2.0 }, q.data<float>().ToArray().Select(x => (double)x), new ToleranceComparer(Tol));
+        Losses.EmaUpdate([q], [p], 0);   // decay 0: q becomes the policy
+        Assert.Equal(new[] { 3.0, -2.0 }, q.data<float>().ToArray().Select(x => (double)x), new ToleranceComparer(Tol));
+        var wide = new TorchSharp.Modules.Parameter(tensor(new[] { 1f, 2f, 3f }));
+        Assert.Throws<ArgumentException>(() => Losses.EmaUpdate([q], [wide], 0.9));
+    }
+
+    [Fact]
+    public void Weight_stats_of_nothing_are_nan_with_count_zero_and_of_zero_weights_have_no_effective_sample()
+    {
+        var empty = WeightStats.Of(tensor(new[] { 4f, 5f }), tensor(new[] { false, false }));
+        Assert.Equal(0, empty.Count);
+        Assert.True(double.IsNaN(empty.Mean) && double.IsNaN(empty.Min) && double.IsNaN(empty.Max));
+        Assert.Equal(0.0, empty.EffectiveSampleSize);
+
+        var zeros = WeightStats.Of(tensor(new[] { 0f, 0f, 0f }));
+        Assert.Equal(3, zeros.Count);
+        Assert.Equal(0.0, zeros.Mean);
+        Assert.Equal(0.0, zeros.EffectiveSampleSize);   // not NaN (0/0)
+    }
 }
 
 internal sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
