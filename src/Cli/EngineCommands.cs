@@ -15,7 +15,7 @@ namespace IwSft.Cli;
 /// <summary>The engine's commands: run, status, dag, why, show, gc, bench.</summary>
 public static class EngineCommands
 {
-    public static IEnumerable<Command> All() => [Run(), Status(), Dag(), Why(), Show(), Gc(), BenchCommand()];
+    public static IEnumerable<Command> All(PipelineRegistry pipelines) => [Run(pipelines), Status(pipelines), Dag(pipelines), Why(pipelines), Show(pipelines), Gc(), BenchCommand()];
 
     static Argument<string> PipelineArg() => new("pipeline") { Description = "Pipeline name (see `iwsft list`)." };
     static Option<string?> StoreOpt() => new("--store") { Description = "Artifact store directory (default: .iwsft in the current directory)." };
@@ -23,8 +23,8 @@ public static class EngineCommands
 
     static ArtifactStore OpenStore(string? dir) => new(dir ?? ArtifactStore.DefaultRoot);
 
-    static Pipeline Build(string name, bool quick, string? paramsFile = null, string? store = null) =>
-        PipelineCatalog.Get(name).Build(new PipelineBuildOptions { Quick = quick, ParamsFile = paramsFile, StoreRoot = store });
+    static Pipeline Build(PipelineRegistry pipelines, string name, bool quick, string? paramsFile = null, string? store = null) =>
+        pipelines.Build(name, new PipelineBuildOptions { Quick = quick, ParamsFile = paramsFile, StoreRoot = store });
 
     /// <summary>Runs an action; user errors (bad names, bad input, failed stages) print one line to stderr, exit 1.</summary>
     internal static async Task<int> Guard(Func<Task<int>> action)
@@ -45,7 +45,7 @@ public static class EngineCommands
         }
     }
 
-    static Command Run()
+    static Command Run(PipelineRegistry pipelines)
     {
         var pipeline = PipelineArg();
         var force = new Option<string[]>("--force") { Description = "Recompute this stage even if cached (repeatable).", AllowMultipleArgumentsPerToken = false };
@@ -66,7 +66,7 @@ public static class EngineCommands
             // Before any tensor work and before the stages start: libtorch's thread count is the host's to set.
             TorchThreads.ConfigureProcess(TorchThreads.PipelineRun);
             string name = pr.GetValue(pipeline)!;
-            var p = Build(name, pr.GetValue(quick), pr.GetValue(paramsFile), pr.GetValue(store));
+            var p = Build(pipelines, name, pr.GetValue(quick), pr.GetValue(paramsFile), pr.GetValue(store));
             IProgressSink sink = !pr.GetValue(plain) && SpectreProgressSink.IsInteractive ? new SpectreProgressSink() : new PlainProgressSink(Console.Out);
             var runner = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions
             {
@@ -95,7 +95,7 @@ public static class EngineCommands
         AnsiConsole.Write(t);
     }
 
-    static Command Status()
+    static Command Status(PipelineRegistry pipelines)
     {
         var pipeline = PipelineArg();
         var store = StoreOpt();
@@ -106,7 +106,7 @@ public static class EngineCommands
         var c = new Command("status", "Show which stages are up to date and why the others would rerun.") { pipeline, store, quick, verify, set };
         c.SetAction(pr => Guard(() =>
         {
-            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
+            var p = Build(pipelines, pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
             var report = new PipelineRunner(OpenStore(pr.GetValue(store)), new RunOptions { VerifyHashes = pr.GetValue(verify), Overrides = pr.GetValue(set) ?? [] }).Status(p);
             foreach (var s in report.Stages) Console.WriteLine($"{s.Stage,-24} {StatusText(s)}");
             return Task.FromResult(0);
@@ -114,14 +114,14 @@ public static class EngineCommands
         return c;
     }
 
-    static Command Dag()
+    static Command Dag(PipelineRegistry pipelines)
     {
         var pipeline = PipelineArg();
         var quick = QuickOpt();
         var c = new Command("dag", "Print the pipeline's stages in dependency order with their inputs and outputs.") { pipeline, quick };
         c.SetAction(pr => Guard(() =>
         {
-            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick));
+            var p = Build(pipelines, pr.GetValue(pipeline)!, pr.GetValue(quick));
             var tree = new Tree($"[bold]{Markup.Escape(p.Name)}[/] {Markup.Escape(p.Description)}");
             foreach (var s in PipelineRunner.Order(p))
             {
@@ -137,7 +137,7 @@ public static class EngineCommands
         return c;
     }
 
-    static Command Why()
+    static Command Why(PipelineRegistry pipelines)
     {
         var pipeline = PipelineArg();
         var record = new Argument<string>("record-id") { Description = "The record id (as in the decisions tables)." };
@@ -146,7 +146,7 @@ public static class EngineCommands
         var c = new Command("why", "Explain where a record was kept or dropped, stage by stage.") { pipeline, record, store, quick };
         c.SetAction((pr, ct) => Guard(async () =>
         {
-            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
+            var p = Build(pipelines, pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
             var w = await new PipelineRunner(OpenStore(pr.GetValue(store))).WhyAsync(p, pr.GetValue(record)!, ct);
             foreach (var s in w.StagesNotMaterialised) Console.WriteLine($"{s,-24} (no decisions materialised yet: run the pipeline)");
             if (!w.Found)
@@ -183,7 +183,7 @@ public static class EngineCommands
                (duplicates.Count > 0 ? $" (other occurrences of the same id were dropped: {string.Join(", ", duplicates)})" : "");
     }
 
-    static Command Show()
+    static Command Show(PipelineRegistry pipelines)
     {
         var pipeline = PipelineArg();
         var target = new Argument<string>("stage") { Description = "<stage> or <stage>.<output> (default: the stage's first output)." };
@@ -195,7 +195,7 @@ public static class EngineCommands
         var c = new Command("show", "Print a materialised table (or list a directory artifact).") { pipeline, target, format, limit, store, quick };
         c.SetAction((pr, ct) => Guard(async () =>
         {
-            var p = Build(pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
+            var p = Build(pipelines, pr.GetValue(pipeline)!, pr.GetValue(quick), store: pr.GetValue(store));
             var st = OpenStore(pr.GetValue(store));
             using var shared = st.LockShared(ct); // gc waits until the table is printed
             var a = st.Resolve(p, pr.GetValue(target)!);

@@ -10,7 +10,7 @@ namespace IwSft.Cli;
 /// <summary><c>iwsft report &lt;pipeline&gt;</c>: the latest materialised evaluation summaries as terminal tables.</summary>
 public static class ReportCommands
 {
-    public static Command Report()
+    public static Command Report(PipelineRegistry pipelines)
     {
         var pipeline = new Argument<string>("pipeline") { Description = "Pipeline name (see `iwsft list`)." };
         var stage = new Option<string?>("--stage") { Description = "The stage whose summary to show (default: every summary table of the pipeline)." };
@@ -22,8 +22,9 @@ public static class ReportCommands
         {
             try
             {
-                var p = PipelineCatalog.Get(pr.GetValue(pipeline)!).Build(new PipelineBuildOptions { Quick = pr.GetValue(quick) });
-                return await PrintAsync(new ArtifactStore(pr.GetValue(store) ?? ArtifactStore.DefaultRoot), p, pr.GetValue(stage), AnsiConsole.Console, ct);
+                string storeRoot = pr.GetValue(store) ?? ArtifactStore.DefaultRoot;
+                var p = pipelines.Build(pr.GetValue(pipeline)!, new PipelineBuildOptions { Quick = pr.GetValue(quick), StoreRoot = storeRoot });
+                return await PrintAsync(new ArtifactStore(storeRoot), p, pr.GetValue(stage), AnsiConsole.Console, ct);
             }
             catch (Exception e) when (e is ArgumentException or KeyNotFoundException or InvalidOperationException or IOException or SchemaMismatchException)
             {

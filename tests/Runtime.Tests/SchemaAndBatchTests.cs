@@ -22,6 +22,25 @@ public class SchemaAndBatchTests
     }
 
     [Fact]
+    public void AProgramRegistersItsOwnSchemaOnceAndANameKeepsOneShape()
+    {
+        // A unique name per test run: the registry is process-wide, as the embedded schemas are.
+        string name = "registered_" + Guid.NewGuid().ToString("N");
+        var mine = new TableSchema(name, [new ColumnSpec("source", ColumnType.String, false), new ColumnSpec("count", ColumnType.Int64, false)]);
+        Assert.Throws<KeyNotFoundException>(() => TableSchema.Get(name));
+        Assert.Same(mine, TableSchema.Register(mine));
+        Assert.Same(mine, TableSchema.Get(name));
+        // The same shape again (a second stage instance building its schema) is the first one.
+        Assert.Same(mine, TableSchema.Register(new TableSchema(name, [new ColumnSpec("source", ColumnType.String, false), new ColumnSpec("count", ColumnType.Int64, false)])));
+        var other = Assert.Throws<ArgumentException>(() => TableSchema.Register(new TableSchema(name, [new ColumnSpec("source", ColumnType.String, true)])));
+        Assert.Contains($"schema '{name}' is already registered with other columns", other.Message);
+        var shipped = Assert.Throws<ArgumentException>(() => TableSchema.Register(new TableSchema("candidates", [new ColumnSpec("id", ColumnType.String, false)])));
+        Assert.Contains("schema 'candidates' is shipped in schemas/", shipped.Message);
+        Assert.Same(TableSchema.Get("decisions"), TableSchema.Register(TableSchema.Get("decisions")));
+        Assert.Contains(name, Assert.Throws<KeyNotFoundException>(() => TableSchema.Get("nope")).Message);
+    }
+
+    [Fact]
     public void BatchBuilderRoundTripsEveryColumnType()
     {
         var schema = new TableSchema("t", new[]

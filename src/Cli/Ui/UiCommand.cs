@@ -6,7 +6,7 @@ namespace IwSft.Cli.Ui;
 /// <summary><c>iwsft ui</c>: the read-only local web view of pipelines, runs, lineage and results.</summary>
 public static class UiCommand
 {
-    public static Command Create()
+    public static Command Create(PipelineRegistry pipelines)
     {
         var store = new Option<string?>("--store") { Description = "Artifact store directory (default: .iwsft in the current directory)." };
         var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port).", DefaultValueFactory = _ => 8080 };
@@ -17,7 +17,7 @@ public static class UiCommand
         {
             await using var server = await UiServer.StartAsync(new UiOptions
             {
-                StoreDirectory = pr.GetValue(store) ?? ArtifactStore.DefaultRoot, Port = pr.GetValue(port), Host = pr.GetValue(host)!, Quick = pr.GetValue(quick),
+                StoreDirectory = pr.GetValue(store) ?? ArtifactStore.DefaultRoot, Port = pr.GetValue(port), Host = pr.GetValue(host)!, Quick = pr.GetValue(quick), Pipelines = pipelines.All,
             }, ct);
             Console.WriteLine($"iwsft ui: {server.BaseAddress} (read-only view of {Path.GetFullPath(pr.GetValue(store) ?? ArtifactStore.DefaultRoot)}; Ctrl-C to stop)");
             await server.WaitAsync(ct);

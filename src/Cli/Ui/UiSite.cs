@@ -47,7 +47,7 @@ sealed class UiSite(ArtifactStore store, IReadOnlyList<IPipelineDefinition> defi
     public IPipelineDefinition Definition(string name) =>
         Definitions.FirstOrDefault(d => d.Name == name) ?? throw new KeyNotFoundException($"unknown pipeline '{name}'");
 
-    public Pipeline Build(string name) => Definition(name).Build(new PipelineBuildOptions { Quick = Quick });
+    public Pipeline Build(string name) => Definition(name).Build(new PipelineBuildOptions { Quick = Quick, StoreRoot = Store.Root });
 
     /// <summary>The pipeline's stages with the status <c>iwsft status</c> computes (the same runner code, on the read-only store).</summary>
     public PipelineView View(string name)

@@ -87,13 +87,36 @@ public sealed class TableSchema
         return all;
     });
 
+    // Schemas a program outside this repository adds for its own stage kinds (examples/my-curation).
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, TableSchema> Registered = new(StringComparer.Ordinal);
+
     /// <summary>All schemas shipped in <c>schemas/</c>.</summary>
     public static IReadOnlyCollection<TableSchema> All => Embedded.Value.Values;
 
-    /// <summary>A schema from <c>schemas/</c> by name; unknown names list the valid ones.</summary>
+    /// <summary>
+    /// Adds a schema for a stage kind defined outside this repository, so its ports can name it like a shipped one.
+    /// Registering the same schema again is a no-op; a different schema under a taken name is an error, because a
+    /// name must mean one shape in every run that reads the store.
+    /// </summary>
+    public static TableSchema Register(TableSchema schema)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        if (Embedded.Value.TryGetValue(schema.Name, out var shipped))
+            return SameShape(shipped, schema) ? shipped
+                : throw new ArgumentException($"schema '{schema.Name}' is shipped in schemas/ with other columns; give yours another name");
+        var kept = Registered.GetOrAdd(schema.Name, schema);
+        return SameShape(kept, schema) ? kept
+            : throw new ArgumentException($"schema '{schema.Name}' is already registered with other columns");
+    }
+
+    static bool SameShape(TableSchema a, TableSchema b) =>
+        a.Columns.Select(c => (c.Name, c.Type, c.Nullable)).SequenceEqual(b.Columns.Select(c => (c.Name, c.Type, c.Nullable)));
+
+    /// <summary>A schema from <c>schemas/</c> (or one a program registered) by name; unknown names list the valid ones.</summary>
     public static TableSchema Get(string name) =>
         Embedded.Value.TryGetValue(name, out var s) ? s
-            : throw new KeyNotFoundException($"unknown schema '{name}'; known: {string.Join(", ", Embedded.Value.Keys.Order())}");
+            : Registered.TryGetValue(name, out var r) ? r
+            : throw new KeyNotFoundException($"unknown schema '{name}'; known: {string.Join(", ", Embedded.Value.Keys.Concat(Registered.Keys).Order())}");
 
     public static IArrowType ToArrowType(ColumnType t) => t switch
     {
