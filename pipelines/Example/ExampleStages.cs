@@ -3,6 +3,7 @@ using Apache.Arrow;
 using Apache.Arrow.Types;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
+using IwSft.Stages;
 
 namespace IwSft.Pipelines.Example;
 
@@ -110,20 +111,8 @@ public sealed class DropMultiples(string name, FilterConfig? config = null) : St
                 if (values[i] % divisor == 0) ctx.Decisions.Record(ids.GetString(i), false, "divisible", $"{values[i]} % {divisor} == 0");
                 else { ctx.Decisions.Record(ids.GetString(i), true, "kept"); keep.Add(i); }
             }
-            return Take(batch, keep);
+            return RecordBatchRows.Take(batch, keep);
         }, ctx.Execution, ctx.CancellationToken, ctx);
-    }
-
-    static RecordBatch Take(RecordBatch b, List<int> rows)
-    {
-        var ids = (StringArray)b.Col("id");
-        var values = ((Int64Array)b.Col("value")).Values;
-        var squares = ((Int64Array)b.Col("square")).Values;
-        var groups = ((Int32Array)b.Col("group")).Values;
-        var id = new StringArray.Builder();
-        var v = new Int64Array.Builder(); var s = new Int64Array.Builder(); var g = new Int32Array.Builder();
-        foreach (var r in rows) { id.Append(ids.GetString(r)); v.Append(values[r]); s.Append(squares[r]); g.Append(groups[r]); }
-        return new RecordBatch(b.Schema, [id.Build(), v.Build(), s.Build(), g.Build()], rows.Count);
     }
 }
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using IwSft.Gpu.Inference;
 using IwSft.Gpu.Models;
 using IwSft.Gpu.Safetensors;
-using IwSft.Gpu.Text;
+using IwSft.Text;
 
 namespace IwSft.Cli;
 

@@ -2,31 +2,49 @@ using Apache.Arrow;
 
 namespace IwSft.Stages;
 
-/// <summary>Row selection on Arrow record batches, for filtering stages.</summary>
+/// <summary>Row selection on Arrow record batches (filters, selection), every column kept whatever its type.</summary>
 public static class RecordBatchRows
 {
+    /// <summary>A batch with the given rows (in the given order) of <paramref name="batch"/>.</summary>
+    public static RecordBatch Take(RecordBatch batch, IReadOnlyList<int> rows) =>
+        rows.Count == batch.Length && IsIdentity(rows) ? batch
+        : rows.Count == 0 ? batch.Slice(0, 0)
+        : Take(batch.Schema, rows.Select(r => (batch, r)).ToList());
+
     /// <summary>
-    /// A batch with the given rows (ascending indices) of <paramref name="batch"/>, every column kept,
-    /// whatever its type: runs of consecutive rows are sliced and the slices concatenated.
+    /// The given rows (in the given order) of batches that share <paramref name="schema"/>, as one batch: runs of
+    /// consecutive rows of one batch are sliced (no copy) and the slices concatenated once per column.
     /// </summary>
-    public static RecordBatch Take(RecordBatch batch, IReadOnlyList<int> rows)
+    public static RecordBatch Take(Schema schema, IReadOnlyList<(RecordBatch Batch, int Row)> rows)
     {
-        if (rows.Count == batch.Length) return batch;
-        var runs = new List<(int Start, int Length)>();
+        if (rows.Count == 0) throw new ArgumentException("no rows to take: write nothing instead of an empty batch", nameof(rows));
+        var runs = new List<(RecordBatch Batch, int Start, int Length)>();
         for (int i = 0; i < rows.Count;)
         {
-            int start = rows[i], length = 1;
-            while (i + length < rows.Count && rows[i + length] == start + length) length++;
-            runs.Add((start, length));
+            var (batch, start) = rows[i];
+            if (!SameShape(batch.Schema, schema))
+                throw new ArgumentException($"row {start} comes from a batch whose columns ({Describe(batch.Schema)}) differ from the output's ({Describe(schema)})");
+            int length = 1;
+            while (i + length < rows.Count && ReferenceEquals(rows[i + length].Batch, batch) && rows[i + length].Row == start + length) length++;
+            runs.Add((batch, start, length));
             i += length;
         }
-        var columns = new IArrowArray[batch.ColumnCount];
-        for (int c = 0; c < batch.ColumnCount; c++)
-        {
-            var column = batch.Column(c);
-            if (runs.Count == 0) columns[c] = ArrowArrayFactory.Slice(column, 0, 0);
-            else columns[c] = ArrowArrayConcatenator.Concatenate(runs.Select(r => ArrowArrayFactory.Slice(column, r.Start, r.Length)).ToList());
-        }
-        return new RecordBatch(batch.Schema, columns, rows.Count);
+        var columns = new IArrowArray[schema.FieldsList.Count];
+        for (int c = 0; c < columns.Length; c++)
+            columns[c] = runs.Count == 1 ? ArrowArrayFactory.Slice(runs[0].Batch.Column(c), runs[0].Start, runs[0].Length)
+                : ArrowArrayConcatenator.Concatenate(runs.Select(r => ArrowArrayFactory.Slice(r.Batch.Column(c), r.Start, r.Length)).ToList());
+        return new RecordBatch(schema, columns, rows.Count);
     }
+
+    static bool IsIdentity(IReadOnlyList<int> rows)
+    {
+        for (int i = 0; i < rows.Count; i++) if (rows[i] != i) return false;
+        return true;
+    }
+
+    static bool SameShape(Schema a, Schema b) =>
+        ReferenceEquals(a, b) || a.FieldsList.Count == b.FieldsList.Count
+        && a.FieldsList.Zip(b.FieldsList).All(p => p.First.Name == p.Second.Name && p.First.DataType.TypeId == p.Second.DataType.TypeId);
+
+    static string Describe(Schema s) => string.Join(", ", s.FieldsList.Select(f => $"{f.Name}:{f.DataType.Name}"));
 }

@@ -1,4 +1,4 @@
-using IwSft.Gpu.Text;
+using IwSft.Text;
 
 namespace IwSft.Gpu.Tests;
 

@@ -1,5 +1,5 @@
 using IwSft.Gpu.Control;
-using IwSft.Gpu.Control.Environments;
+using IwSft.Control.Environments;
 
 namespace IwSft.Gpu.Tests;
 

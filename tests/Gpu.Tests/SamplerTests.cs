@@ -1,3 +1,4 @@
+using IwSft.Core;
 using IwSft.Gpu.Training;
 
 namespace IwSft.Gpu.Tests;

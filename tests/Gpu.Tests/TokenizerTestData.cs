@@ -75,7 +75,7 @@ public static class TokenizerTestData
             {
                 ["type"] = "Sequence",
                 ["pretokenizers"] = new JsonArray(
-                    new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = IwSft.Gpu.Text.HfTokenizer.Qwen2PreTokenizerPattern } },
+                    new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = IwSft.Text.HfTokenizer.Qwen2PreTokenizerPattern } },
                     new JsonObject { ["type"] = "ByteLevel" }),
             },
             ["model"] = new JsonObject

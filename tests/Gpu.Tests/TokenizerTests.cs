@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using IwSft.Gpu.Text;
+using IwSft.Text;
 using IwSft.Stages.Tests;
 
 namespace IwSft.Gpu.Tests;

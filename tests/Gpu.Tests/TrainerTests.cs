@@ -1,3 +1,4 @@
+using IwSft.Core;
 using IwSft.Gpu.Models;
 using IwSft.Gpu.Training;
 using static TorchSharp.torch;

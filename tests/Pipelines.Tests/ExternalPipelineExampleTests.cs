@@ -1,3 +1,4 @@
+using IwSft.Stages.Tests;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
@@ -13,7 +14,7 @@ public sealed class ExternalPipelineExampleTests : IDisposable
 {
     static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(10); // a hang guard, not a speed limit
     readonly string _work = Directory.CreateTempSubdirectory("iwsft-external-").FullName;
-    readonly string _app = Path.Combine(RepoRoot(), "examples", "my-curation", "my-curation.cs");
+    readonly string _app = Path.Combine(TestRepository.Root, "examples", "my-curation", "my-curation.cs");
 
     public void Dispose() { try { Directory.Delete(_work, recursive: true); } catch (IOException) { } }
 
@@ -87,10 +88,4 @@ public sealed class ExternalPipelineExampleTests : IDisposable
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "IwSft.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("repository root (IwSft.sln) not found above " + AppContext.BaseDirectory);
-    }
 }

@@ -98,10 +98,10 @@ public class ModelCliTests
         var ckpt = Path.Combine(dir, "ckpt");
         Assert.Equal(0, Program.Main(new[] { "model", "init", ckpt, "--config", "tiny", "--seed", "3", "--vocab-size", IwSft.Pipelines.Demo.CharTokenizerDirectory.VocabularySize.ToString() }));
         IwSft.Pipelines.Demo.CharTokenizerDirectory.Write(ckpt);
-        var tok = IwSft.Gpu.Text.HfTokenizer.Load(ckpt);
+        var tok = IwSft.Text.HfTokenizer.Load(ckpt);
         using var model = Checkpoint.Load(ckpt);
 
-        var prompt = new IwSft.Gpu.Text.QwenChatTemplate().Prompt("2+2=?");
+        var prompt = new IwSft.Text.QwenChatTemplate().Prompt("2+2=?");
         var stops = new[] { tok.EosId, tok.TokenId("<|im_end|>") };
         var expected = TokenGenerator.Generate(model, new[] { tok.EncodeToIds(prompt).ToArray() }, new GenerationOptions(MaxNewTokens: 6, StopTokens: stops))[0];
         var outWriter = new StringWriter();

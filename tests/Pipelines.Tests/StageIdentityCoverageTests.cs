@@ -12,7 +12,7 @@ namespace IwSft.Pipelines.Tests;
 public class StageIdentityCoverageTests
 {
     static IEnumerable<Type> StageKinds() =>
-        new[] { typeof(PipelineCatalog).Assembly, typeof(IwSft.Stages.Ingest.IngestStage).Assembly }
+        new[] { typeof(PipelineCatalog).Assembly, typeof(IwSft.Stages.Ingest.IngestStage).Assembly, typeof(IwSft.Stages.Training.TrainStage).Assembly }
             .SelectMany(a => a.GetTypes())
             .Where(t => typeof(Stage).IsAssignableFrom(t) && !t.IsAbstract);
 

@@ -2,7 +2,7 @@ using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 using System.Text.Json.Nodes;
 using IwSft.Gpu.Models;
-using IwSft.Gpu.Text;
+using IwSft.Text;
 using IwSft.Stages.Evaluate;
 
 namespace IwSft.Stages.Tests;

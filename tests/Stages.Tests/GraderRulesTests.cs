@@ -204,16 +204,10 @@ public class GraderRulesTests
     public void DeliberatelyNotEquivalent(string gold, string prediction)
     {
         Assert.False(MathEquivalence.AreEquivalent(gold, prediction), $"'{gold}' vs '{prediction}'");
-        string doc = File.ReadAllText(Path.Combine(RepoRoot(), "docs", "evaluate.md"));
+        string doc = File.ReadAllText(Path.Combine(TestRepository.Root, "docs", "evaluate.md"));
         Assert.Contains($"`{prediction.Replace("|", "\\|")}`", doc); // pipes are escaped in Markdown tables
     }
 
-    static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "IwSft.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("repository root (IwSft.sln) not found");
-    }
 
     [Fact]
     public void DecimalCommaIsAnExplicitLocaleOption()

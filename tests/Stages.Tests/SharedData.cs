@@ -60,14 +60,9 @@ public static class SharedData
         return null;
     }
 
-    /// <summary>../shared/data beside the repository holding the test binaries (the directory with IwSft.sln).</summary>
-    static string? RepositorySharedData()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (System.IO.File.Exists(Path.Combine(dir.FullName, "IwSft.sln")))
-                return dir.Parent is { } parent ? Path.Combine(parent.FullName, "shared", "data") : null;
-        return null;
-    }
+    /// <summary>../shared/data beside the repository holding the test binaries.</summary>
+    static string? RepositorySharedData() =>
+        TestRepository.Find() is { } root && Directory.GetParent(root) is { } parent ? Path.Combine(parent.FullName, "shared", "data") : null;
 }
 
 /// <summary>A fact that needs the shared real data: skipped (path shown) where it is absent, except in CI, where it fails.</summary>
@@ -86,4 +81,17 @@ public sealed class SharedDataTheoryAttribute : TheoryAttribute
     {
         if (SharedData.SkipReason is { } reason) Skip = reason;
     }
+}
+
+/// <summary>The repository holding the test binaries: the nearest directory above them with IwSft.sln.</summary>
+public static class TestRepository
+{
+    public static string? Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (System.IO.File.Exists(Path.Combine(dir.FullName, "IwSft.sln"))) return dir.FullName;
+        return null;
+    }
+
+    public static string Root => Find() ?? throw new DirectoryNotFoundException("repository root (IwSft.sln) not found above " + AppContext.BaseDirectory);
 }

@@ -1,6 +1,6 @@
 using IwSft.Gpu.Inference;
 using IwSft.Gpu.Models;
-using IwSft.Gpu.Text;
+using IwSft.Text;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 

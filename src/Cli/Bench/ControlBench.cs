@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using IwSft.Gpu.Control;
-using IwSft.Gpu.Control.Environments;
+using IwSft.Control.Environments;
 using IwSft.Gpu.Models;
 
 namespace IwSft.Cli.Bench;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using IwSft.Gpu.Models;
-using IwSft.Gpu.Text;
+using IwSft.Text;
 using IwSft.Pipelines.Demo;
 using IwSft.Stages.Evaluate;
 

@@ -1,4 +1,4 @@
-using IwSft.Gpu.Control.Environments;
+using IwSft.Control.Environments;
 using IwSft.Gpu.Models;
 using IwSft.Gpu.Training;
 

@@ -1,3 +1,4 @@
+using IwSft.Core;
 namespace IwSft.Gpu.Training;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using IwSft.Core;
 using System.Diagnostics;
 using System.Text.Json;
 using IwSft.Gpu.Models;

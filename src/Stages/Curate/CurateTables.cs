@@ -58,22 +58,6 @@ public static class CurateTables
         }).ToArray());
     }
 
-    /// <summary>The given rows (in the given order) of several batches sharing one schema, as one batch.</summary>
-    public static RecordBatch Take(Schema schema, IReadOnlyList<(RecordBatch Batch, int Row)> rows)
-    {
-        var bb = new BatchBuilder(schema);
-        foreach (var (batch, row) in rows)
-        {
-            foreach (var f in schema.FieldsList)
-            {
-                var v = Cell(batch.Column(batch.Schema.GetFieldIndex(f.Name)), row);
-                if (v != null) bb.Set(f.Name, v);
-            }
-            bb.EndRow();
-        }
-        return bb.Build();
-    }
-
     /// <summary>A field declared nullable for a column type (the curate stages write nullable feature columns).</summary>
     public static Field NullableField(string name, ColumnType type) => new(name, TableSchema.ToArrowType(type), true);
 

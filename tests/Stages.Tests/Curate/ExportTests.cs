@@ -36,17 +36,11 @@ public sealed class ExportTests
         return bb.Build();
     }
 
-    static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "IwSft.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("repository root (IwSft.sln) not found");
-    }
 
     /// <summary>(name, type, nullable) of each column of a schemas/export file, in order.</summary>
     static List<(string, string, bool)> SchemaFile(string name)
     {
-        var doc = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoRoot(), "schemas", "export", name + ".schema.json")))!;
+        var doc = JsonNode.Parse(File.ReadAllText(Path.Combine(TestRepository.Root, "schemas", "export", name + ".schema.json")))!;
         Assert.Equal(name, (string)doc["name"]!);
         return doc["columns"]!.AsArray().Select(c => ((string)c!["name"]!, (string)c["type"]!, (bool)c["nullable"]!)).ToList();
     }

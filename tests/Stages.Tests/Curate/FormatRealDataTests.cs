@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using IwSft.Gpu.Text;
+using IwSft.Text;
 using IwSft.Runtime.Arrow;
 using IwSft.Stages.Curate.Filter;
 using IwSft.Stages.Curate.Format;

@@ -1,4 +1,4 @@
-using IwSft.Gpu.Text;
+using IwSft.Text;
 using IwSft.Runtime.Arrow;
 using IwSft.Stages.Curate.Format;
 using IwSft.Stages.Curate.Weight;

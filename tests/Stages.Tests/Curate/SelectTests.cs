@@ -1,3 +1,4 @@
+using IwSft.Core;
 using IwSft.Stages.Curate.Select;
 using static IwSft.Stages.Tests.Curate.CurateRows;
 
@@ -75,7 +76,7 @@ public class SelectTests
     {
         var pool = Pool(domains: 12, perDomain: 80, benchmark: 3);
         var cfg = new SelectConfig { TargetSize = 200, UniformUntil = 120 };
-        List<string> Run(ulong seed) => S1kSelector.Select(pool, cfg, new SplitMix64(seed))
+        List<string> Run(ulong seed) => S1kSelector.Select(pool, cfg, new DeterministicRandom(seed))
             .Where(x => x.Selected).OrderBy(x => x.Order).Select(x => pool[x.Index].Id).ToList();
         var a = Run(7);
         Assert.Equal(a, Run(7));
@@ -90,7 +91,7 @@ public class SelectTests
         // Benchmark records: the first 2 of each even domain (D00, D02, D04) = 6; D01 and D03 have none.
         var pool = Pool(domains: 5, perDomain: 30, benchmark: 2);
         var cfg = new SelectConfig { TargetSize = 40, UniformUntil = 25 };
-        var d = S1kSelector.Select(pool, cfg, new SplitMix64(3));
+        var d = S1kSelector.Select(pool, cfg, new DeterministicRandom(3));
         var sel = d.Where(x => x.Selected).OrderBy(x => x.Order).ToList();
         Assert.Equal(40, sel.Count);
         Assert.Equal(6, sel.Count(x => x.Reason == S1kSelector.SelectedBenchmark));
@@ -120,7 +121,7 @@ public class SelectTests
         var counts = new Dictionary<string, int>();
         for (ulong seed = 0; seed < n; seed++)
         {
-            var pick = S1kSelector.Select(pool, cfg, new SplitMix64(seed)).Single(x => x.Selected);
+            var pick = S1kSelector.Select(pool, cfg, new DeterministicRandom(seed)).Single(x => x.Selected);
             counts[pool[pick.Index].Id] = counts.GetValueOrDefault(pool[pick.Index].Id) + 1;
         }
         for (int r = 0; r < 4; r++)
@@ -137,7 +138,7 @@ public class SelectTests
         var counts = new Dictionary<string, int>();
         for (ulong seed = 0; seed < n; seed++)
         {
-            var pick = S1kSelector.Select(pool, new SelectConfig { TargetSize = 1 }, new SplitMix64(seed)).Single(x => x.Selected);
+            var pick = S1kSelector.Select(pool, new SelectConfig { TargetSize = 1 }, new DeterministicRandom(seed)).Single(x => x.Selected);
             counts[pool[pick.Index].Domain!] = counts.GetValueOrDefault(pool[pick.Index].Domain!) + 1;
         }
         foreach (var dom in new[] { "A", "B", "C" }) AssertBinomial(counts.GetValueOrDefault(dom), n, 1.0 / 3, $"domain {dom}");

@@ -1,3 +1,4 @@
+using IwSft.Core;
 using Apache.Arrow;
 using IwSft.Gpu.Inference;
 using IwSft.Gpu.Models;

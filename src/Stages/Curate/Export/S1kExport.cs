@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Apache.Arrow;
 using System.Text.Json.Serialization;
-using IwSft.Gpu.Text;
+using IwSft.Text;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 using Parquet;

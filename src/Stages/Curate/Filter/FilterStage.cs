@@ -79,7 +79,7 @@ public sealed class FilterStage(string name, FilterConfig? config = null) : Stag
                 counts[reason] = counts.GetValueOrDefault(reason) + 1;
                 if (keep) kept.Add((batch, r));
             }
-            if (kept.Count > 0) await writer.WriteAsync(CurateTables.Take(batch.Schema, kept), ctx.CancellationToken);
+            if (kept.Count > 0) await writer.WriteAsync(RecordBatchRows.Take(batch.Schema, kept), ctx.CancellationToken);
             done += batch.Length;
             ctx.ReportProgress(done, reader.RowCount);
         }

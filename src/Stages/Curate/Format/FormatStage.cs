@@ -1,4 +1,4 @@
-using IwSft.Gpu.Text;
+using IwSft.Text;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 

@@ -1,3 +1,4 @@
+using IwSft.Runtime.Resilience;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -79,8 +80,8 @@ public sealed class JudgeClient : IDisposable
         }
         using var _ = resp;
         int code = (int)resp.StatusCode;
-        if (code == 429 || code == 408 || code >= 500)
-            throw new TransientJudgeException($"HTTP {code} {resp.ReasonPhrase} from POST {Endpoint}: {Snippet(body)}", RetryAfter(resp));
+        if (ServiceResilience.IsTransientStatus(resp.StatusCode))
+            throw new TransientJudgeException($"HTTP {code} {resp.ReasonPhrase} from POST {Endpoint}: {Snippet(body)}", ServiceResilience.RetryAfter(resp, DateTimeOffset.UtcNow));
         if (code >= 400)
             throw new PermanentJudgeException($"HTTP {code} {resp.ReasonPhrase} from POST {Endpoint}: {Snippet(body)}");
 
@@ -108,14 +109,6 @@ public sealed class JudgeClient : IDisposable
         var inner = e;
         while (inner.InnerException != null) inner = inner.InnerException;
         return $"{what} ({inner.Message})";
-    }
-
-    static TimeSpan? RetryAfter(HttpResponseMessage resp)
-    {
-        var ra = resp.Headers.RetryAfter;
-        if (ra?.Delta is { } d) return d;
-        if (ra?.Date is { } date) return date - DateTimeOffset.UtcNow is var wait && wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
-        return null;
     }
 
     static string Snippet(string body) => body.Length <= 300 ? body : body[..300] + "…";

@@ -1,3 +1,4 @@
+using IwSft.Core;
 using System.Text.RegularExpressions;
 using Apache.Arrow;
 using IwSft.Runtime;
@@ -54,14 +55,14 @@ public sealed class S1kSelectStage(string name, SelectConfig? config = null) : S
             }
         }
 
-        var decisions = S1kSelector.Select(pool, Config, new SplitMix64(Config.Seed));
+        var decisions = S1kSelector.Select(pool, Config, new DeterministicRandom(Config.Seed));
         foreach (var d in decisions) ctx.Decisions.Record(pool[d.Index].Id, d.Selected, d.Reason, d.Detail);
 
         var selected = decisions.Where(d => d.Selected).Select(d => rows[d.Index]).ToList();
         await using var writer = ctx.WriteTable("records");
         var schema = rows.Count > 0 ? rows[0].Batch.Schema : reader.Schema;
         for (int start = 0; start < selected.Count; start += ctx.Execution.BatchRows)
-            await writer.WriteAsync(CurateTables.Take(schema, selected.Skip(start).Take(ctx.Execution.BatchRows).ToList()), ctx.CancellationToken);
+            await writer.WriteAsync(RecordBatchRows.Take(schema, selected.Skip(start).Take(ctx.Execution.BatchRows).ToList()), ctx.CancellationToken);
 
         int bench = decisions.Count(d => d.Reason == S1kSelector.SelectedBenchmark), div = decisions.Count(d => d.Reason == S1kSelector.SelectedDiversity);
         ctx.SetMetric("selected.benchmark", bench);

@@ -1,3 +1,4 @@
+using IwSft.Core;
 namespace IwSft.Stages.Curate.Select;
 
 /// <summary>One pool record as the selection sees it.</summary>

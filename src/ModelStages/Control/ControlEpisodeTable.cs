@@ -1,6 +1,6 @@
 using Apache.Arrow;
 using IwSft.Gpu.Control;
-using IwSft.Gpu.Control.Environments;
+using IwSft.Control.Environments;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 

@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
-namespace IwSft.Gpu.Text;
+namespace IwSft.Text;
 
 /// <summary>
 /// A byte-level BPE tokenizer loaded from a Hugging Face tokenizer directory (Qwen2 / GPT-2 style:

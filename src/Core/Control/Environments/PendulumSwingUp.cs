@@ -1,4 +1,4 @@
-namespace IwSft.Gpu.Control.Environments;
+namespace IwSft.Control.Environments;
 
 /// <summary>Physical constants of <see cref="PendulumSwingUp"/>. Defaults follow the classic Gym pendulum
 /// (g = 10, m = l = 1, dt = 0.05, 200 steps) without its speed clamp, with |τ| ≤ 3 (Gym's 2 acts

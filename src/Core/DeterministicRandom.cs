@@ -1,10 +1,10 @@
-namespace IwSft.Gpu.Training;
+namespace IwSft.Core;
 
 /// <summary>
 /// SplitMix64: a tiny generator whose whole state is one 64-bit word, so the trainer's data order is
 /// a pure function of (seed, epoch) and resume never needs to serialise an opaque RNG object.
 /// </summary>
-public sealed class DeterministicRandom
+public sealed class DeterministicRandom : IRandomSource
 {
     ulong _state;
 

@@ -1,6 +1,6 @@
 using IwSft.Gpu.Inference;
 using IwSft.Gpu.Models;
-using IwSft.Gpu.Text;
+using IwSft.Text;
 
 namespace IwSft.Stages.Evaluate;
 

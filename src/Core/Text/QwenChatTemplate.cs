@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace IwSft.Gpu.Text;
+namespace IwSft.Text;
 
 public enum ChatRole { System, User, Assistant }
 

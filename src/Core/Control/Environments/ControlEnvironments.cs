@@ -1,4 +1,4 @@
-namespace IwSft.Gpu.Control.Environments;
+namespace IwSft.Control.Environments;
 
 /// <summary>An environment kind: how to make instances and its project-computed expert.</summary>
 public sealed record ControlEnvironmentSpec(

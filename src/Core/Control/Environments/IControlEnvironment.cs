@@ -1,4 +1,4 @@
-namespace IwSft.Gpu.Control.Environments;
+namespace IwSft.Control.Environments;
 
 /// <summary>
 /// A continuous-state, continuous-action episodic task. Actions are vectors in [−1, 1]^ActionSize

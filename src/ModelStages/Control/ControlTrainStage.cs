@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using IwSft.Gpu.Control;
-using IwSft.Gpu.Control.Environments;
+using IwSft.Control.Environments;
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
 

@@ -1,4 +1,4 @@
-namespace IwSft.Gpu.Control.Environments;
+namespace IwSft.Control.Environments;
 
 /// <summary>A circular obstacle.</summary>
 public readonly record struct CircleObstacle(double X, double Y, double Radius);

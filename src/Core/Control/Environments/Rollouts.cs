@@ -1,4 +1,4 @@
-namespace IwSft.Gpu.Control.Environments;
+namespace IwSft.Control.Environments;
 
 /// <summary>One recorded episode: row-major observations [T, S] and actions [T, A], rewards [T].</summary>
 public sealed record Episode(int ObservationSize, int ActionSize, float[] Observations, float[] Actions, float[] Rewards, bool Terminated)

@@ -1,6 +1,6 @@
-using IwSft.Gpu.Training;
+using IwSft.Core;
 
-namespace IwSft.Gpu.Control.Environments;
+namespace IwSft.Control.Environments;
 
 /// <summary>
 /// A small deterministic generator (SplitMix64) so that episodes are reproducible bit for bit from a

@@ -1,3 +1,4 @@
+using IwSft.Core;
 using System.Diagnostics;
 using IwSft.Gpu.Inference;
 using IwSft.Gpu.Models;
