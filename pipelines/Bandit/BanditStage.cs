@@ -9,7 +9,7 @@ namespace IwSft.Pipelines.Bandit;
 /// <summary>Trains the bandit policy with SFT and iw-SFT for every seed and writes a report directory.</summary>
 public sealed class BanditStage(string name = "bandit", BanditConfig? config = null) : Stage<BanditConfig>(name, config)
 {
-    public override string Kind => "bandit";
+    public override string Kind => "bandit.experiment";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs { get; } = [];
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Dir("report")];

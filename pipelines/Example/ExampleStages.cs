@@ -91,7 +91,7 @@ public sealed class FilterConfig
 /// <summary>Drops numbers divisible by <c>divisor</c>, recording a decision for every row.</summary>
 public sealed class DropMultiples(string name, FilterConfig? config = null) : Stage<FilterConfig>(name, config)
 {
-    public override string Kind => "example.drop_multiples";
+    public override string Kind => "example.drop-multiples";
     public override int Version => 1;
     public override bool WritesDecisions => true;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("squared", "example_squared")];
@@ -121,7 +121,7 @@ public sealed class NoConfig;
 /// <summary>Per-group count and sum of squares of the kept numbers.</summary>
 public sealed class SumByGroup(string name) : Stage<NoConfig>(name)
 {
-    public override string Kind => "example.sum_by_group";
+    public override string Kind => "example.sum-by-group";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("rows", "example_squared")];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("groups", "example_groups")];

@@ -48,7 +48,7 @@ public sealed class DemoPipelineTests(QuickDemoRun demo) : IClassFixture<QuickDe
         }
         // The six stage kinds of the framework all ran for real.
         var kinds = demo.Pipeline.Stages.Select(s => s.Kind).ToHashSet();
-        foreach (var kind in new[] { "ingest", "decontaminate", "curate-filter", "format-sequences", "ref_logprobs", "train", "evaluate", "eval_report" })
+        foreach (var kind in new[] { "ingest", "decontaminate", "curate-filter", "format-sequences", "ref-logprobs", "train", "evaluate", "eval-report" })
             Assert.Contains(kind, kinds);
     }
 

@@ -18,7 +18,7 @@ public sealed class ReportCommandTests : IDisposable
     /// <summary>Writes eval_results: checkpoint "sft_s1" right on 3 of 4 items, "iw_sft_s1" on 4 of 4, one sample each.</summary>
     sealed class FixedResults(string name) : Stage<NoConfig>(name)
     {
-        public override string Kind => "report_test_results";
+        public override string Kind => "report-test.results";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("results", "eval_results")];
@@ -83,13 +83,13 @@ public sealed class ReportCommandTests : IDisposable
         var (console, _) = Recorder();
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ReportCommands.PrintAsync(new ArtifactStore(_root), p, null, console));
         Assert.Contains("has no summary output", e.Message);
-        Assert.Contains("results (report_test_results)", e.Message);
+        Assert.Contains("results (report-test.results)", e.Message);
     }
 
     /// <summary>A pipeline's own report table (like the demo's demo_summary): any table output named "summary".</summary>
     sealed class OwnSummary(string name) : Stage<NoConfig>(name)
     {
-        public override string Kind => "report_test_own_summary";
+        public override string Kind => "report-test.own-summary";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [new PortSpec("summary", ArtifactKind.Table)];

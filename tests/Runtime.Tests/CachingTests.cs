@@ -100,18 +100,18 @@ public class CachingTests : StoreTest
             return p;
         }
         // Same class, name, configuration and code: only the kind tells them apart.
-        Assert.Equal(Execution.StageIdentity.Of(new NamesItsKind("s", Probe, "test.kind_a")).Code, Execution.StageIdentity.Of(new NamesItsKind("s", Probe, "test.kind_b")).Code);
-        var a = await Run(P(Probe, "test.kind_a"));
-        var b = await Run(P(Probe, "test.kind_b"));
+        Assert.Equal(Execution.StageIdentity.Of(new NamesItsKind("s", Probe, "test.kind-a")).Code, Execution.StageIdentity.Of(new NamesItsKind("s", Probe, "test.kind-b")).Code);
+        var a = await Run(P(Probe, "test.kind-a"));
+        var b = await Run(P(Probe, "test.kind-b"));
         Assert.Equal(StageStatus.Ran, b.Stages["s"].Status);
-        Assert.Equal("stage kind changed: test.kind_a -> test.kind_b", b.Stages["s"].Reason);
+        Assert.Equal("stage kind changed: test.kind-a -> test.kind-b", b.Stages["s"].Reason);
         Assert.NotEqual(a.Stages["s"].Key, b.Stages["s"].Key);
         Assert.Equal(2, Probe.RunsOf("s"));
-        Assert.Equal("test.kind_b", File.ReadAllText(Path.Combine(Store.GetDirectory(P(Probe, "test.kind_b"), "s.out"), "kind.txt")));
+        Assert.Equal("test.kind-b", File.ReadAllText(Path.Combine(Store.GetDirectory(P(Probe, "test.kind-b"), "s.out"), "kind.txt")));
         // Each kind keeps its own entry: going back to the first is a hit, with the first kind's output.
-        var back = await Run(P(Probe, "test.kind_a"));
+        var back = await Run(P(Probe, "test.kind-a"));
         Assert.Equal(StageStatus.Cached, back.Stages["s"].Status);
-        Assert.Equal("test.kind_a", File.ReadAllText(Path.Combine(Store.GetDirectory(P(Probe, "test.kind_a"), "s.out"), "kind.txt")));
+        Assert.Equal("test.kind-a", File.ReadAllText(Path.Combine(Store.GetDirectory(P(Probe, "test.kind-a"), "s.out"), "kind.txt")));
     }
 
     [Fact]

@@ -81,7 +81,7 @@ public class ConcurrencyTests : StoreTest
     /// <summary>Slow record-wise copy: 25 ms per batch, several times slower than reading one, so without back-pressure the reader would run far ahead.</summary>
     sealed class SlowCopy(string name, Counter c) : Stage<Empty>(name)
     {
-        public override string Kind => "test.slow_copy";
+        public override string Kind => "test.slow-copy";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("numbers", "example_numbers")];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("numbers", "example_numbers")];

@@ -71,7 +71,7 @@ public class ErrorMessageTests : StoreTest
     /// <summary>Writes a batch that lacks the 'x' column of example_numbers.</summary>
     sealed class MissingColumn(string name) : Stage<Empty>(name)
     {
-        public override string Kind => "test.missing_column";
+        public override string Kind => "test.missing-column";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("numbers", "example_numbers")];
@@ -98,7 +98,7 @@ public class ErrorMessageTests : StoreTest
     /// <summary>Reads example_squared, which needs a 'square' column that example_numbers lacks.</summary>
     sealed class NeedsSquare(string name) : Stage<Empty>(name)
     {
-        public override string Kind => "test.needs_square";
+        public override string Kind => "test.needs-square";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("rows", "example_squared")];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir("out")];
@@ -119,7 +119,7 @@ public class ErrorMessageTests : StoreTest
     /// <summary>Writes a null into the non-nullable 'id' column.</summary>
     sealed class NullId(string name) : Stage<Empty>(name)
     {
-        public override string Kind => "test.null_id";
+        public override string Kind => "test.null-id";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("numbers", "example_numbers")];
@@ -155,7 +155,7 @@ public class ErrorMessageTests : StoreTest
     /// <summary>A StageDataflow transform whose output lacks 'x': the writer rejects the first batch.</summary>
     sealed class DropsColumn(string name) : Stage<Empty>(name)
     {
-        public override string Kind => "test.drops_column";
+        public override string Kind => "test.drops-column";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("numbers", "example_numbers")];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("numbers", "example_numbers")];
@@ -177,5 +177,50 @@ public class ErrorMessageTests : StoreTest
         Assert.Same(run, await Task.WhenAny(run, Task.Delay(HangGuard.Limit)));   // a hang fails, not blocks, the suite
         var e = await Assert.ThrowsAsync<StageFailedException>(() => run);
         Assert.Equal("schema mismatch in stage 'drop', artifact 'drop.numbers', column 'x': expected float64, got missing (columns present: id, value)", e.InnerException!.Message);
+    }
+}
+
+public class StageKindStyleTests
+{
+    sealed class Named(string name, string kind) : Stage<Empty>(name)
+    {
+        public override string Kind => kind;
+        public override int Version => 1;
+        public override IReadOnlyList<PortSpec> Inputs => [];
+        public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("out", "example_numbers")];
+        public override Task RunAsync(IStageContext ctx) => Task.CompletedTask;
+    }
+
+    [Theory]
+    [InlineData("ingest")]
+    [InlineData("curate-filter")]
+    [InlineData("ref-logprobs")]
+    [InlineData("demo.verify")]
+    [InlineData("my-curation.min-words")]
+    [InlineData("s1k-select")]
+    public void KindsInTheHouseStyleAreAccepted(string kind)
+    {
+        Assert.True(StageKinds.IsValid(kind));
+        new Pipeline("p").Add(new Named("s", kind));
+    }
+
+    [Theory]
+    [InlineData("ref_logprobs")]
+    [InlineData("Ingest")]
+    [InlineData("demo.verify.extra")]
+    [InlineData("-filter")]
+    [InlineData("filter-")]
+    [InlineData("a--b")]
+    [InlineData(".verify")]
+    [InlineData("demo.")]
+    [InlineData("")]
+    [InlineData("1st")]
+    public void AKindInAnotherStyleIsRefusedWhenAdded(string kind)
+    {
+        Assert.False(StageKinds.IsValid(kind));
+        var p = new Pipeline("p");
+        var e = Assert.Throws<ArgumentException>(() => p.Add(new Named("s", kind)));
+        Assert.StartsWith($"stage 's' (Named): kind '{kind}' does not follow the naming style", e.Message);
+        Assert.Empty(p.Stages);
     }
 }

@@ -33,8 +33,8 @@ public class GcTests : StoreTest
     [Fact]
     public async Task GcDeletesUnreferencedObjectsWithTheirSidecarsAndTheCacheEntriesThatNameThemCountingEveryByte()
     {
-        var old = await Run(Build(100, "test.gc_a"));
-        var current = await Run(Build(200, "test.gc_b")); // the lock now names only these
+        var old = await Run(Build(100, "test.gc-a"));
+        var current = await Run(Build(200, "test.gc-b")); // the lock now names only these
         var gone = old.Stages.Values.SelectMany(s => s.Outputs.Values).ToList();
         Assert.Equal(4, gone.Count); // src, keep's kept and decisions tables, named's directory
         Assert.Contains(gone, a => a.Kind == ArtifactKind.Directory);
@@ -55,14 +55,14 @@ public class GcTests : StoreTest
             Assert.True(File.Exists(CacheFile(s.Key!)));
             foreach (var o in s.Outputs.Values) Assert.Equal(ArtifactHealth.Ok, Store.Verify(o, fullHash: true));
         }
-        Assert.All((await Run(Build(200, "test.gc_b"))).Stages.Values, s => Assert.Equal(StageStatus.Cached, s.Status));
-        Assert.All((await Run(Build(100, "test.gc_a"))).Stages.Values, s => Assert.Equal(StageStatus.Ran, s.Status));
+        Assert.All((await Run(Build(200, "test.gc-b"))).Stages.Values, s => Assert.Equal(StageStatus.Cached, s.Status));
+        Assert.All((await Run(Build(100, "test.gc-a"))).Stages.Values, s => Assert.Equal(StageStatus.Ran, s.Status));
     }
 
     [Fact]
     public async Task ACacheEntryGoesWhenAnyOfItsOutputsIsGoneEvenIfTheOthersRemain()
     {
-        var r = await Run(Build(100, "test.gc_a"));
+        var r = await Run(Build(100, "test.gc-a"));
         var keep = r.Stages["keep"];
         File.Delete(Store.ObjectPath(keep.Outputs["kept"])); // lost; "decisions" is still there
         var gc = Store.CollectGarbage(NoGrace);
@@ -75,8 +75,8 @@ public class GcTests : StoreTest
     [Fact]
     public async Task AnObjectWithAnyRecentPartIsKeptUntilEveryPartIsOlderThanTheGracePeriod()
     {
-        var old = await Run(Build(100, "test.gc_a"));
-        await Run(Build(200, "test.gc_b"));
+        var old = await Run(Build(100, "test.gc-a"));
+        await Run(Build(200, "test.gc-b"));
         var table = old.Stages["src"].Outputs["numbers"];
         var parts = ObjectEntries(table.Hash);
         Assert.Equal(2, parts.Count);
@@ -107,8 +107,8 @@ public class GcTests : StoreTest
     [Fact]
     public async Task GcDeletesOnlyNamesTheStoreWritesAndEmptiesTheQuarantine()
     {
-        var old = await Run(Build(100, "test.gc_a"));
-        await Run(Build(200, "test.gc_b"));
+        var old = await Run(Build(100, "test.gc-a"));
+        await Run(Build(200, "test.gc-b"));
         var h = old.Stages["src"].Outputs["numbers"].Hash;
         var sub = Path.Combine(Store.Root, "objects", h[..2]);
         string otherPrefix = (h[0] == 'a' ? "b" : "a") + h[1..];
@@ -138,7 +138,7 @@ public class GcTests : StoreTest
     [Fact]
     public async Task AnUnreferencedObjectThatIsASymbolicLinkLosesTheLinkNotWhatItPointsTo()
     {
-        await Run(Build(100, "test.gc_a"));
+        await Run(Build(100, "test.gc-a"));
         var outside = Path.Combine(Dir, "outside");
         Directory.CreateDirectory(outside);
         File.WriteAllText(Path.Combine(outside, "precious.txt"), "keep me");
@@ -157,8 +157,8 @@ public class GcTests : StoreTest
     [Fact]
     public async Task AnUnreadableRunRecordMeansGcDeletesNothing()
     {
-        var old = await Run(Build(100, "test.gc_a"));
-        await Run(Build(200, "test.gc_b"));
+        var old = await Run(Build(100, "test.gc-a"));
+        await Run(Build(200, "test.gc-b"));
         var inflight = Path.Combine(Store.Root, "inflight");
         Directory.CreateDirectory(inflight);
         var record = Path.Combine(inflight, "broken-run.json");

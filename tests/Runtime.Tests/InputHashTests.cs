@@ -11,7 +11,7 @@ public class InputHashTests : StoreTest
 {
     sealed class ReportsHashes(string name, string external, Dictionary<string, string> seen) : Stage<Empty>(name)
     {
-        public override string Kind => "test.reports_hashes";
+        public override string Kind => "test.reports-hashes";
         public override int Version => 1;
         public override IEnumerable<string> ExternalInputs => [external];
         public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Dir("copy")];

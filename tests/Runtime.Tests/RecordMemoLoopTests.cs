@@ -29,7 +29,7 @@ public sealed class ScaleConfig
 public sealed class ScaleMemo(string name, Probe probe, ScaleConfig? config = null, ConcurrentQueue<int>? chunks = null,
     Action? memoOpened = null, string[]? alsoNotInKey = null) : Stage<ScaleConfig>(name, config)
 {
-    public override string Kind => "test.scale_memo";
+    public override string Kind => "test.scale-memo";
     public override int Version => 1;
     public override bool IsRecordWise => true;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("numbers", "example_numbers")];
@@ -100,7 +100,7 @@ public class RecordMemoLoopTests : StoreTest
         return p;
     }
 
-    string[] MemoFiles => Directory.GetFiles(Path.Combine(Dir, "store", "memo", "test.scale_memo"));
+    string[] MemoFiles => Directory.GetFiles(Path.Combine(Dir, "store", "memo", "test.scale-memo"));
 
     [Fact]
     public async Task ThroughputKnobsReuseEveryRecordAndADecidingSettingRecomputesThem()

@@ -51,7 +51,7 @@ public class RecordMemoUnitTests : IDisposable
 
     sealed class Square(bool recordWise = true) : Stage<Empty>("sq")
     {
-        public override string Kind => "test.unit_square";
+        public override string Kind => "test.unit-square";
         public override int Version => 1;
         public override bool IsRecordWise => recordWise;
         public override IReadOnlyList<PortSpec> Inputs => [];

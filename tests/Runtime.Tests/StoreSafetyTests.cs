@@ -15,7 +15,7 @@ public sealed class Gate
 /// <summary>Copies its input table; with a gate, it pauses after reading everything and before its output is committed.</summary>
 public sealed class GatedCopy(string name, Probe probe, Gate? gate = null, int readBatches = int.MaxValue) : Stage<Empty>(name)
 {
-    public override string Kind => "test.gated_copy";
+    public override string Kind => "test.gated-copy";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("numbers", "example_numbers")];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("numbers", "example_numbers")];
@@ -41,7 +41,7 @@ public sealed class GatedCopy(string name, Probe probe, Gate? gate = null, int r
 /// <summary>Copies the files of a directory input (reads them through <see cref="IStageContext.InputDirectory"/>).</summary>
 public sealed class DirCopy(string name, Probe probe) : Stage<Empty>(name)
 {
-    public override string Kind => "test.dir_copy";
+    public override string Kind => "test.dir-copy";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Dir("dir")];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir("dir")];
@@ -78,7 +78,7 @@ public sealed class Vandal(string name, Probe probe) : Stage<Empty>(name)
 /// <summary>Writes to /dev/full: the operating system's own "No space left on device".</summary>
 public sealed class FillsDisk(string name, Probe probe) : Stage<Empty>(name)
 {
-    public override string Kind => "test.fills_disk";
+    public override string Kind => "test.fills-disk";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("numbers", "example_numbers")];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir("dump")];

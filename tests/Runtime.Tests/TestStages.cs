@@ -134,7 +134,7 @@ public sealed class KeepOdd(string name, Probe probe, KeepConfig? config = null)
 /// <summary>A record-wise stage: value*value per record, memoised by record id; counts real computations.</summary>
 public sealed class SquareMemo(string name, Probe probe) : Stage<Empty>(name)
 {
-    public override string Kind => "test.square_memo";
+    public override string Kind => "test.square-memo";
     public override int Version => 1;
     public override bool IsRecordWise => true;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("numbers", "example_numbers")];
@@ -164,7 +164,7 @@ public sealed class SquareMemo(string name, Probe probe) : Stage<Empty>(name)
 /// <summary>Reads an external file; its content is part of the key.</summary>
 public sealed class ReadsFile(string name, Probe probe, string path) : Stage<Empty>(name)
 {
-    public override string Kind => "test.reads_file";
+    public override string Kind => "test.reads-file";
     public override int Version => 1;
     public override IEnumerable<string> ExternalInputs => [path];
     public override IReadOnlyList<PortSpec> Inputs => [];

@@ -16,7 +16,7 @@ public sealed class EvalPipelineTests : IDisposable
     /// <summary>Writes a fixed benchmark_items table (stands in for the ingest stage).</summary>
     internal sealed class ItemsSource(string name) : Stage<EvalItemsSourceConfig>(name)
     {
-        public override string Kind => "eval_test_items";
+        public override string Kind => "eval-test.items";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("items", "benchmark_items")];

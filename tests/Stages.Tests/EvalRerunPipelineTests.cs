@@ -21,7 +21,7 @@ public sealed class EvalRerunPipelineTests : IDisposable
     /// <summary>PerBenchmark math items ("What is k*7?") and as many multiple-choice items.</summary>
     sealed class Items(string name) : Stage<ItemsConfig>(name)
     {
-        public override string Kind => "eval_test_growing_items";
+        public override string Kind => "eval-test.growing-items";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("items", "benchmark_items")];

@@ -46,7 +46,7 @@ public sealed class EvalStageTests : IDisposable
     /// <summary>An upstream stage that only exposes a directory output to wire checkpoints from.</summary>
     sealed class FakeTrain(string name) : Stage(name)
     {
-        public override string Kind => "fake_train";
+        public override string Kind => "fake-train";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir("model")];

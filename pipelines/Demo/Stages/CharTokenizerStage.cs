@@ -9,7 +9,7 @@ public sealed class CharTokenizerConfig { }
 public sealed class CharTokenizerStage(string name) : Stage<CharTokenizerConfig>(name)
 {
     public const string TokenizerOutput = "tokenizer";
-    public override string Kind => "demo_char_tokenizer";
+    public override string Kind => "demo.char-tokenizer";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir(TokenizerOutput)];

@@ -23,7 +23,7 @@ public sealed class DemonstrateStage(string name, DemonstrateConfig? config = nu
 {
     public const string ProblemsInput = "problems";
     public const string DemonstrationsOutput = "demonstrations";
-    public override string Kind => "demo_demonstrate";
+    public override string Kind => "demo.demonstrate";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table(ProblemsInput, "candidates")];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table(DemonstrationsOutput, DemoRows.Schema)];

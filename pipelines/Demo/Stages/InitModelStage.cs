@@ -21,7 +21,7 @@ public sealed class InitModelConfig
 public sealed class InitModelStage(string name, InitModelConfig? config = null) : Stage<InitModelConfig>(name, config)
 {
     public const string ModelOutput = "model";
-    public override string Kind => "demo_init_model";
+    public override string Kind => "demo.init-model";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir(ModelOutput)];

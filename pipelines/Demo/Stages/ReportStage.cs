@@ -32,7 +32,7 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
     public const string ReportOutput = "report";
     public const string ReportFile = "report.md";
 
-    public override string Kind => "demo_report";
+    public override string Kind => "demo.report";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs =>
     [

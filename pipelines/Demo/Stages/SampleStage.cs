@@ -30,7 +30,7 @@ public sealed class SampleStage(string name, SampleConfig? config = null) : Stag
     public const string ModelInput = "model";
     public const string TokenizerInput = "tokenizer";
     public const string SamplesOutput = "samples";
-    public override string Kind => "demo_sample";
+    public override string Kind => "demo.sample";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs =>
         [PortSpec.Table(ProblemsInput, "candidates"), PortSpec.Dir(ModelInput), PortSpec.Dir(TokenizerInput)];

@@ -14,7 +14,7 @@ public sealed class VerifyStage(string name) : Stage<VerifyConfig>(name)
 {
     public const string CompletionsInput = "completions";
     public const string VerifiedOutput = "verified";
-    public override string Kind => "demo_verify";
+    public override string Kind => "demo.verify";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table(CompletionsInput, DemoRows.Schema)];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table(VerifiedOutput, DemoRows.Schema)];

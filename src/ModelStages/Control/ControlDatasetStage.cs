@@ -31,7 +31,7 @@ public sealed class ControlDatasetConfig
 public sealed class ControlDatasetStage(string name, ControlDatasetConfig? config = null) : Stage<ControlDatasetConfig>(name, config)
 {
     public const string EpisodesOutput = "episodes";
-    public override string Kind => "control_dataset";
+    public override string Kind => "control.dataset";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table(EpisodesOutput, ControlEpisodeTable.SchemaName)];

@@ -23,7 +23,7 @@ public sealed class ControlEvaluateConfig
 public sealed class ControlEvaluateStage(string name, ControlEvaluateConfig? config = null) : Stage<ControlEvaluateConfig>(name, config)
 {
     public const string PoliciesInput = "policies", ResultsOutput = "results";
-    public override string Kind => "control_evaluate";
+    public override string Kind => "control.evaluate";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Dir(PoliciesInput)];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table(ResultsOutput, "control_results")];

@@ -21,7 +21,7 @@ public sealed class ControlReportStage(string name, ControlReportConfig? config 
     public const string ReportOutput = "report", MarkdownFile = "control.md", CsvFile = "results.csv";
     [NotInKey("port names: the artifacts bound to them are key inputs")] readonly List<string> _resultPorts = new(), _curvePorts = new();
 
-    public override string Kind => "control_report";
+    public override string Kind => "control.report";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs =>
         [.. _resultPorts.Select(p => PortSpec.Table(p, "control_results")), .. _curvePorts.Select(p => PortSpec.Dir(p))];

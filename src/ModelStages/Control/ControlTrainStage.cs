@@ -61,7 +61,7 @@ public sealed class ControlTrainConfig
 public sealed class ControlTrainStage(string name, ControlTrainConfig? config = null) : Stage<ControlTrainConfig>(name, config)
 {
     public const string EpisodesInput = "episodes", ReferenceInput = "reference", PoliciesOutput = "policies";
-    public override string Kind => "control_train";
+    public override string Kind => "control.train";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs =>
         [PortSpec.Table(EpisodesInput, ControlEpisodeTable.SchemaName), PortSpec.Dir(ReferenceInput, optional: true)];

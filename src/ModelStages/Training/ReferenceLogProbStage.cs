@@ -36,7 +36,7 @@ public sealed class ReferenceLogProbConfig
 public sealed class ReferenceLogProbStage(string name = "ref_logprobs", ReferenceLogProbConfig? config = null)
     : Stage<ReferenceLogProbConfig>(name, config)
 {
-    public override string Kind => "ref_logprobs";
+    public override string Kind => "ref-logprobs";
     public override int Version => 1;
     public override bool IsRecordWise => true;
     public override IReadOnlyList<PortSpec> Inputs { get; } =

@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace IwSft.Runtime;
 
 /// <summary>A DAG of stage instances. Built in code by an <see cref="IPipelineDefinition"/>.</summary>
@@ -19,6 +21,7 @@ public sealed class Pipeline
     {
         if (_stages.Any(s => s.Name == stage.Name))
             throw new ArgumentException($"pipeline '{Name}' already has a stage named '{stage.Name}'");
+        StageKinds.Check(stage);
         _stages.Add(stage);
         return stage;
     }
@@ -47,4 +50,23 @@ public interface IPipelineDefinition
     string Name { get; }
     string Description { get; }
     Pipeline Build(PipelineBuildOptions options);
+}
+
+/// <summary>
+/// The one naming style of stage kinds: lower-case words joined by '-' (<c>curate-filter</c>, <c>ref-logprobs</c>);
+/// a kind that belongs to one pipeline or program is prefixed with its name and a dot (<c>demo.verify</c>,
+/// <c>my-curation.min-words</c>). The kind is part of every cache key, so renaming one makes its stages stale.
+/// </summary>
+public static partial class StageKinds
+{
+    [GeneratedRegex(@"^[a-z][a-z0-9]*(-[a-z0-9]+)*(\.[a-z][a-z0-9]*(-[a-z0-9]+)*)?$")]
+    private static partial Regex Style();
+
+    public static bool IsValid(string kind) => Style().IsMatch(kind);
+
+    public static void Check(Stage stage)
+    {
+        if (!IsValid(stage.Kind))
+            throw new ArgumentException($"stage '{stage.Name}' ({stage.GetType().Name}): kind '{stage.Kind}' does not follow the naming style: lower-case words joined by '-', optionally prefixed by a pipeline name and '.' (e.g. 'curate-filter', 'demo.verify')");
+    }
 }

@@ -31,7 +31,7 @@ public sealed partial class EvalReportStage(string name, EvalReportConfig? confi
 
     [NotInKey("port names: the tables bound to them are key inputs")] readonly List<string> _metricsPorts = new();
 
-    public override string Kind => "eval_report";
+    public override string Kind => "eval-report";
     public override int Version => 1;
 
     // Training metrics are read by column name (step, loss, lr, grad_norm, w_*), any numeric type.

@@ -95,7 +95,7 @@ public sealed class MarkupPipeline : IPipelineDefinition
 
     sealed class MarkupCandidates(string name) : Stage<NoConfig>(name)
     {
-        public override string Kind => "ui_test.markup_candidates";
+        public override string Kind => "ui-test.markup-candidates";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("candidates", "candidates")];
@@ -114,7 +114,7 @@ public sealed class MarkupPipeline : IPipelineDefinition
     /// <summary>Drops candidates whose question holds the marker, with the question as the decision's detail.</summary>
     sealed class MarkupFilter(string name) : Stage<FilterConfig>(name)
     {
-        public override string Kind => "ui_test.markup_filter";
+        public override string Kind => "ui-test.markup-filter";
         public override int Version => 1;
         public override bool WritesDecisions => true;
         public override IReadOnlyList<PortSpec> Inputs => [PortSpec.Table("candidates", "candidates")];
@@ -142,7 +142,7 @@ public sealed class MarkupPipeline : IPipelineDefinition
     /// <summary>eval_results for one checkpoint on 4 items, <c>right</c> of them correct.</summary>
     sealed class FixedResults(string name) : Stage<ResultsConfig>(name)
     {
-        public override string Kind => "ui_test.results";
+        public override string Kind => "ui-test.results";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("results", "eval_results")];

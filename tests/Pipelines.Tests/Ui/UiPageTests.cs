@@ -51,7 +51,7 @@ public sealed partial class UiPageTests(UiFixture ui)
     {
         var html = await ui.PageAsync("/p/example/s/drop_multiples");
         var lk = ui.Store.ReadLock("example").Stages["drop_multiples"];
-        Assert.Contains("example.drop_multiples v1", html);
+        Assert.Contains("example.drop-multiples v1", html);
         Assert.Contains(lk.Key, html);
         Assert.Contains(lk.Code!, html);
         Assert.Contains("&quot;divisor&quot;: 3", html);                             // configuration

@@ -179,7 +179,7 @@ public sealed class UiSafetyTests(UiFixture ui)
 
         sealed class Wait(string name, GatedPipeline owner) : Stage<NoConfig>(name)
         {
-            public override string Kind => "ui_test.wait";
+            public override string Kind => "ui-test.wait";
             public override int Version => 1;
             public override IReadOnlyList<PortSpec> Inputs => [];
             public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir("out")];

@@ -39,7 +39,7 @@ public sealed class ReferenceLogProbPipelineTests : IDisposable
     /// <summary>A tiny random checkpoint; its seed decides its content.</summary>
     sealed class RandomModel(string name) : Stage<RandomModelConfig>(name)
     {
-        public override string Kind => "test.random_model";
+        public override string Kind => "test.random-model";
         public override int Version => 1;
         public override IReadOnlyList<PortSpec> Inputs => [];
         public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir("model")];

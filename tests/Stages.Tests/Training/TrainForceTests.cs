@@ -13,7 +13,7 @@ sealed class FixedSource(string name, Func<RecordBatch>? table = null, string? s
     public sealed class NoConfig;
     [NotInKey("test input, identified by the content hash of what it writes")] readonly Func<RecordBatch>? _table = table;
     [NotInKey("test input, identified by the content hash of what it writes")] readonly string? _directory = directory;
-    public override string Kind => "test.fixed_source";
+    public override string Kind => "test.fixed-source";
     public override int Version => 1;
     public override IReadOnlyList<PortSpec> Inputs => [];
     public override IReadOnlyList<PortSpec> Outputs => _table is not null ? [PortSpec.Table("out", schema!)] : [PortSpec.Dir("out")];
