@@ -1,5 +1,6 @@
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
+using IwSft.Stages;
 using IwSft.Stages.Curate;
 using IwSft.Stages.Curate.Export;
 using IwSft.Stages.Decontaminate;

@@ -1,6 +1,7 @@
 using IwSft.Gpu.Training;
 using IwSft.Pipelines.S1k;
 using IwSft.Runtime;
+using IwSft.Stages;
 using IwSft.Stages.Curate.Select;
 using IwSft.Stages.Decontaminate;
 using IwSft.Stages.Ingest;

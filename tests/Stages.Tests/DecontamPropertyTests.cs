@@ -2,6 +2,7 @@ using System.Text;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 using IwSft.Stages.Decontaminate;
+using IwSft.Cli.Bench;
 using IwSft.Stages.Tests.IngestDecontam;
 
 namespace IwSft.Stages.Tests;

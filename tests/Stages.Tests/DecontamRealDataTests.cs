@@ -1,4 +1,5 @@
 using IwSft.Stages.Decontaminate;
+using IwSft.Cli.Bench;
 using IwSft.Stages.Ingest;
 using IwSft.Stages.Tests.IngestDecontam;
 using Xunit.Abstractions;

@@ -46,3 +46,6 @@ public static class S1Text
         return grams;
     }
 }
+
+/// <summary>One test-pool text: which benchmark and item it is, and its question.</summary>
+public sealed record BenchmarkText(string Benchmark, string ItemId, string Text);

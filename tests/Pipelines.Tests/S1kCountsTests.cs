@@ -1,13 +1,16 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using IwSft.Pipelines.S1k;
 using IwSft.Runtime;
+using IwSft.Stages.Tests;
+using IwSft.Stages.Tests.Curate;
 using IwSft.Stages.Curate;
 using IwSft.Stages.Curate.Filter;
 using IwSft.Stages.Curate.Judge;
 using IwSft.Stages.Curate.Select;
 using IwSft.Stages.Ingest;
 
-namespace IwSft.Stages.Tests.Curate;
+namespace IwSft.Pipelines.Tests;
 
 /// <summary>
 /// The count of each s1 step (docs/s1k.md, "Counts per step"), on a synthetic pool whose features are known by

@@ -1,7 +1,8 @@
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
+using IwSft.Stages;
 
-namespace IwSft.Pipelines.S1k;
+namespace IwSft.Stages;
 
 public sealed class ImportModelConfig
 {

@@ -1,4 +1,6 @@
-namespace IwSft.Stages.Decontaminate;
+using IwSft.Stages.Decontaminate;
+
+namespace IwSft.Cli.Bench;
 
 /// <summary>
 /// The plain, obviously-correct baseline of s1's decontamination, used by tests (as the oracle the fast
@@ -48,5 +50,3 @@ public sealed class ReferenceDecontaminator
     }
 }
 
-/// <summary>One test-pool text: which benchmark and item it is, and its question.</summary>
-public sealed record BenchmarkText(string Benchmark, string ItemId, string Text);

@@ -4,7 +4,9 @@ using IwSft.Gpu.Inference;
 using IwSft.Gpu.Models;
 using IwSft.Gpu.Training;
 
-namespace IwSft.Stages.Training;
+using IwSft.Stages.Training;
+
+namespace IwSft.Cli.Bench;
 
 /// <summary>
 /// `iwsft bench train`: tokens/s of one optimiser step on the ~10M-parameter Qwen2-shaped model for SFT

@@ -1,12 +1,15 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using IwSft.Pipelines.S1k;
 using IwSft.Runtime;
+using IwSft.Stages.Tests;
+using IwSft.Stages.Tests.Curate;
 using IwSft.Stages.Curate;
 using IwSft.Stages.Curate.Judge;
 using IwSft.Stages.Curate.Select;
 using IwSft.Stages.Ingest;
 
-namespace IwSft.Stages.Tests.Curate;
+namespace IwSft.Pipelines.Tests;
 
 /// <summary>The s1 curation chain (<see cref="S1kCuration"/>) on the real engine with the local judge.</summary>
 public class SelectChainTests

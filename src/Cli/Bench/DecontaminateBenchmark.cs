@@ -5,7 +5,9 @@ using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 using IwSft.Stages.Ingest;
 
-namespace IwSft.Stages.Decontaminate;
+using IwSft.Stages.Decontaminate;
+
+namespace IwSft.Cli.Bench;
 
 /// <summary>
 /// <c>iwsft bench decontaminate</c>: an S1-sized pool (59,000 candidates by default) built from the real

@@ -1,7 +1,8 @@
-using IwSft.Stages.Decontaminate;
+using IwSft.Cli.Bench;
+using IwSft.Stages.Tests;
 using Xunit.Abstractions;
 
-namespace IwSft.Stages.Tests;
+namespace IwSft.Pipelines.Tests;
 
 /// <summary>The benchmark's correctness (not its speed): same results as the plain reference, pool built as described.</summary>
 public class DecontamBenchmarkTests(ITestOutputHelper output)

@@ -4,7 +4,9 @@ using IwSft.Stages.Curate.Format;
 using IwSft.Stages.Curate.Judge;
 using IwSft.Stages.Curate.Select;
 
-namespace IwSft.Stages.Curate;
+using IwSft.Stages.Curate;
+
+namespace IwSft.Pipelines.S1k;
 
 /// <summary>A reference model whose answers were collected (e.g. by ingest into metadata) and get graded.</summary>
 public sealed class ReferenceModelAnswers
