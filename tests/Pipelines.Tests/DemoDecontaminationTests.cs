@@ -16,7 +16,7 @@ public sealed class DemoDecontaminationTests : IDisposable
         // Four eval problems planted in the train file: two verbatim, two with the name changed (no exact
         // duplicate, only shared 8-grams). The demo's own stage must remove exactly those four.
         var settings = DemoSettings.Quick with { PlantEvalInTrain = 4 };
-        var pipeline = new DemoPipeline(quick: settings, inputsDirectory: Path.Combine(_root, "inputs")).Build(new PipelineBuildOptions { Quick = true });
+        var pipeline = new DemoPipeline(quick: settings).Build(new PipelineBuildOptions { Quick = true });
         var store = new ArtifactStore(Path.Combine(_root, "store"));
         var result = await new PipelineRunner(store, new RunOptions { Until = "decontaminate" }).RunAsync(pipeline);
         Assert.True(result.Succeeded);

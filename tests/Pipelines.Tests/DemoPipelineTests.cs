@@ -14,7 +14,7 @@ public sealed class QuickDemoRun : IAsyncLifetime
     public Pipeline Pipeline { get; private set; } = null!;
     public RunResult First { get; private set; } = null!;
 
-    public Pipeline Build() => new DemoPipeline(inputsDirectory: Path.Combine(Root, "inputs")).Build(new PipelineBuildOptions { Quick = true });
+    public Pipeline Build() => new DemoPipeline().Build(new PipelineBuildOptions { Quick = true });
 
     public async Task InitializeAsync()
     {

@@ -42,7 +42,7 @@ public sealed class EvalStoreCheckpointTests : IDisposable
     /// <summary>The real demo pipeline (quick sizes) up to its trained reference model, with few steps to keep the test short.</summary>
     async Task TrainDemoReference(int steps)
     {
-        var demo = new DemoPipeline(inputsDirectory: Path.Combine(_root, "inputs")).Build(new PipelineBuildOptions { Quick = true });
+        var demo = new DemoPipeline().Build(new PipelineBuildOptions { Quick = true });
         var r = await new PipelineRunner(new ArtifactStore(StoreDir), new RunOptions
         {
             Until = "train_reference", Overrides = [$"train_reference.trainer.max_steps={steps}"],
@@ -194,7 +194,7 @@ public sealed class EvalStoreCheckpointTests : IDisposable
     public async Task A_materialised_stage_without_that_output_lists_the_outputs_it_has()
     {
         // Only the init stage (cheap): its lock entry exists with output 'model'.
-        var demo = new DemoPipeline(inputsDirectory: Path.Combine(_root, "inputs")).Build(new PipelineBuildOptions { Quick = true });
+        var demo = new DemoPipeline().Build(new PipelineBuildOptions { Quick = true });
         var r = await new PipelineRunner(new ArtifactStore(StoreDir), new RunOptions { Until = "init_reference" }).RunAsync(demo);
         Assert.True(r.Succeeded);
         var e = BuildFails(StoreCkpt("mine", "demo/init_reference.weights"));

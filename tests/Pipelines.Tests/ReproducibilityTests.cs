@@ -77,4 +77,22 @@ public class ProcessStateTests
             torch.set_num_threads(configured);
         }
     }
+
+    [Fact]
+    public void Building_any_catalogue_pipeline_writes_no_file()
+    {
+        // The demo's definition used to write its generated task into ./.iwsft/inputs; now a stage does.
+        var defaultStore = ArtifactStore.DefaultRoot;
+        string[] Files() => Directory.Exists(defaultStore)
+            ? Directory.EnumerateFileSystemEntries(defaultStore, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray()
+            : [];
+        var before = Files();
+        foreach (var definition in PipelineCatalog.All)
+            foreach (var quick in new[] { true, false })
+            {
+                if (definition.Name == "eval" && !quick) continue;
+                definition.Build(new PipelineBuildOptions { Quick = quick });
+                Assert.True(before.SequenceEqual(Files()), $"building {definition.Name} (quick: {quick}) wrote under {defaultStore}");
+            }
+    }
 }

@@ -38,7 +38,7 @@ public sealed class UiFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Demo = new DemoPipeline(inputsDirectory: Path.Combine(Root, "inputs"));
+        Demo = new DemoPipeline();
         Store = new ArtifactStore(StoreDir);
         ExampleRun = await new PipelineRunner(Store).RunAsync(Build(Example));
         DemoRun = await new PipelineRunner(Store).RunAsync(Build(Demo));
