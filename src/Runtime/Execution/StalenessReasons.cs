@@ -6,7 +6,7 @@ namespace IwSft.Runtime.Execution;
 /// <summary>Explains a cache miss by comparing the current key parts with the stage's last lock entry.</summary>
 internal static class StalenessReasons
 {
-    public static string Describe(Stage s, PipelineRunner.KeyParts key, LockEntry? previous)
+    public static string Describe(Stage s, StageKey key, LockEntry? previous)
     {
         if (previous == null) return "never run";
         if (previous.Key == key.Key) return "cache entry missing";
