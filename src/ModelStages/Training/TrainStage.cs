@@ -69,101 +69,156 @@ public sealed class TrainStage(string name = "train", TrainStageConfig? config =
     {
         var tc = Config.Trainer;
         tc.Validate();
-        bool iw = tc.Loss != LossKind.Sft;
-        if (Config.Devices.Count > 1 && iw && (tc.Proposal == ProposalPolicy.Ema || tc.Reference == ReferenceSource.Live))
+        if (IsTensorParallel && UsesImportanceWeights && (tc.Proposal == ProposalPolicy.Ema || tc.Reference == ReferenceSource.Live))
             throw new ArgumentException($"stage '{Name}': devices (tensor parallelism) supports proposal = current with precomputed reference log-probs only");
         var sequences = await TrainingData.ReadSequencesAsync(context, "sequences");
         if (sequences.Count == 0) throw new InvalidDataException($"stage '{Name}': the sequences input is empty");
-        var examples = await BuildExamplesAsync(context, sequences, iw && tc.Reference == ReferenceSource.Precomputed);
+        var examples = await BuildExamplesAsync(context, sequences, UsesImportanceWeights && tc.Reference == ReferenceSource.Precomputed);
 
         var baseDir = context.InputDirectory("base_model");
-        bool tensorParallel = Config.Devices.Count > 1;
-        bool cuda = (tensorParallel ? Config.Devices[0] : Config.Device).StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        var options = ModelOptionsForDevice();
+        using var models = LoadModels(context, baseDir, options);
+        using var trainer = new Trainer(models.Policy, examples, tc, new AuxiliaryModels(models.Ema, models.Reference));
+        var saveDType = Config.SaveDType;
+        trainer.ExportModel = (m, dir) => Checkpoint.Save(models.Policy, dir, saveDType);
+        var checkpoints = ResumeFromCheckpoints(context, trainer);
+        var offloaded = trainer.Optimiser is AdamW { StateOnHost: true } adam ? adam : null;
+        LogPlan(context, trainer, examples.Count, options, offloaded);
+
+        int startStep = trainer.Step;
+        TrainWithProgress(context, trainer, checkpoints);
+        await WriteOutputsAsync(context, trainer, models.Policy, baseDir, examples.Count);
+        context.SetMetric("steps_run", trainer.Step - startStep);   // < steps when this run resumed an interrupted one
+        if (offloaded is not null) context.SetMetric("optimiser_chunks_streamed", offloaded.ChunksStreamed);
+    }
+
+    bool UsesImportanceWeights => Config.Trainer.Loss != LossKind.Sft;
+    bool IsTensorParallel => Config.Devices.Count > 1;
+
+    ModelOptions ModelOptionsForDevice()
+    {
+        bool cuda = (IsTensorParallel ? Config.Devices[0] : Config.Device).StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
         // Sharded runs load the full model in host memory once and copy each shard to its device.
-        var options = new ModelOptions(tensorParallel ? "cpu" : Config.Device, "float32", Config.ComputeDType ?? (cuda ? "bfloat16" : null),
-                                       Config.GradientCheckpointing, Config.LossChunkTokens);
-        using var policy = Checkpoint.Load(baseDir, options);
-        if (tensorParallel) TensorParallel.Apply(policy, Config.Devices);
-        using var ema = iw && tc.Proposal == ProposalPolicy.Ema ? Checkpoint.Load(baseDir, options) : null;
-        Transformer? reference = null;
-        if (iw && tc.Reference == ReferenceSource.Live)
+        return new ModelOptions(IsTensorParallel ? "cpu" : Config.Device, "float32", Config.ComputeDType ?? (cuda ? "bfloat16" : null),
+                                Config.GradientCheckpointing, Config.LossChunkTokens);
+    }
+
+    /// <summary>The policy (sharded when tensor parallel), the EMA proposal and the live reference, as the configuration needs them.</summary>
+    sealed record TrainingModels(Transformer Policy, Transformer? Ema, Transformer? Reference) : IDisposable
+    {
+        public void Dispose()
         {
-            if (!context.HasInput("reference_model"))
-                throw new ArgumentException($"stage '{Name}': trainer.reference = live needs the 'reference_model' input bound");
-            reference = Checkpoint.Load(context.InputDirectory("reference_model"), options with { GradientCheckpointing = false });
+            Reference?.Dispose();
+            Ema?.Dispose();
+            Policy.Dispose();
         }
+    }
+
+    TrainingModels LoadModels(IStageContext context, string baseDir, ModelOptions options)
+    {
+        var tc = Config.Trainer;
+        var policy = Checkpoint.Load(baseDir, options);
+        Transformer? ema = null;
         try
         {
-            using var trainer = new Trainer(policy, examples, tc, new AuxiliaryModels(ema, reference));
-            var saveDType = Config.SaveDType;
-            trainer.ExportModel = (m, dir) => Checkpoint.Save(policy, dir, saveDType);
-            // One subdirectory per (trainer fingerprint, base model): a rerun of the same run resumes, a changed
-            // configuration, data set or base model starts afresh instead of continuing someone else's state.
-            var runKey = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
-                System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + context.InputDirectoryHash("base_model") +
-                                                   (tensorParallel ? ":tp" + Config.Devices.Count : ""))))[..16];
-            var checkpoints = Path.Combine(Config.CheckpointDirectory ?? Path.Combine(context.ScratchDirectory, "checkpoints"), runKey);
-            if (context.Forced && Directory.Exists(checkpoints))
+            if (IsTensorParallel) TensorParallel.Apply(policy, Config.Devices);
+            ema = UsesImportanceWeights && tc.Proposal == ProposalPolicy.Ema ? Checkpoint.Load(baseDir, options) : null;
+            Transformer? reference = null;
+            if (UsesImportanceWeights && tc.Reference == ReferenceSource.Live)
             {
-                // --force means from scratch: a resume is only for an interrupted run of the same key.
-                context.Log($"forced: discarding the resumable checkpoints in {checkpoints}, training from step 0");
-                Directory.Delete(checkpoints, recursive: true);
+                if (!context.HasInput("reference_model"))
+                    throw new ArgumentException($"stage '{Name}': trainer.reference = live needs the 'reference_model' input bound");
+                reference = Checkpoint.Load(context.InputDirectory("reference_model"), options with { GradientCheckpointing = false });
             }
-            if (Trainer.LatestCheckpoint(checkpoints) is { } latest)
-            {
-                trainer.LoadCheckpoint(latest);
-                context.Log($"resumed from {latest} at step {trainer.Step} of {trainer.TotalSteps}");
-            }
-            var offloaded = trainer.Optimiser is AdamW { StateOnHost: true } adam ? adam : null;
-            if (offloaded is not null)
-                context.Log($"optimiser state on host{(offloaded.PinnedState ? " (pinned)" : "")}: " +
-                            $"{offloaded.StateTensors().Sum(t => t.numel() * 4) / (1 << 20)} MiB, streamed in chunks of at most {offloaded.OffloadChunkElements} elements");
-            context.Log($"{tc.Loss} on {examples.Count} sequences: {trainer.TotalSteps} steps ({trainer.StepsPerEpoch}/epoch), " +
-                        $"global batch {tc.GlobalBatchSize}, micro-batch {tc.MicroBatchSize}, lr {tc.LearningRate}, " +
-                        (tensorParallel ? $"tensor parallel over {string.Join(", ", Config.Devices)}" : $"device {Config.Device}") +
-                        $", gradient checkpointing {(options.GradientCheckpointing ? "on" : "off")}, loss chunk {options.LossChunkTokens} tokens");
-
-            var clock = Stopwatch.StartNew();
-            int startStep = trainer.Step;
-            trainer.Run(checkpoints, m =>
-            {
-                context.ReportProgress(m.Step, trainer.TotalSteps, "steps");
-                if (m.Step % Math.Max(1, Config.LogEvery) == 0 || m.Step == trainer.TotalSteps)
-                {
-                    double perStep = clock.Elapsed.TotalSeconds / Math.Max(1, m.Step - startStep);
-                    var eta = TimeSpan.FromSeconds(perStep * (trainer.TotalSteps - m.Step));
-                    context.Log($"step {m.Step}/{trainer.TotalSteps} loss {m.Loss:F4} lr {m.LearningRate:E2} grad {m.GradNorm:F3} " +
-                                $"w {m.WeightMean:F3} [{m.WeightMin:F3}, {m.WeightMax:F3}] ess {m.WeightEss:F1} {m.TokensPerSecond:F0} tok/s ETA {eta:hh\\:mm\\:ss}");
-                }
-            }, cancellationToken: context.CancellationToken);
-
-            // Saved in scratch and moved in file by file: the engine owns the output directory itself.
-            var modelDir = context.OutputDirectory("model");
-            var staged = Path.Combine(context.ScratchDirectory, "final-model");
-            Checkpoint.Save(policy, staged, Config.SaveDType);
-            foreach (var file in Directory.GetFiles(staged)) File.Move(file, Path.Combine(modelDir, Path.GetFileName(file)), overwrite: true);
-            CopyTokenizerFiles(baseDir, modelDir);
-            await WriteMetricsAsync(context, trainer.History);
-            var reportDir = context.OutputDirectory("report");
-            TrainingCurve.Save(trainer.History, reportDir, $"{Name}: {tc.Loss}");
-            var final = trainer.History[^1];
-            File.WriteAllText(Path.Combine(reportDir, "summary.json"), JsonSerializer.Serialize(new
-            {
-                loss = tc.Loss.ToString(), steps = trainer.Step, sequences = examples.Count, final_loss = final.Loss,
-                config = tc,
-            }, new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
-            context.SetMetric("final_loss", final.Loss);
-            context.SetMetric("steps", trainer.Step);
-            context.SetMetric("steps_run", trainer.Step - startStep);   // < steps when this run resumed an interrupted one
-            // Throughput is a fact about this run, so it goes to the run manifest, never into an artifact: the same
-            // key must always produce the same bytes.
-            context.SetMetric("tokens_per_s", trainer.History.Average(h => h.TokensPerSecond));
-            if (offloaded is not null) context.SetMetric("optimiser_chunks_streamed", offloaded.ChunksStreamed);
+            return new TrainingModels(policy, ema, reference);
         }
-        finally
+        catch
         {
-            reference?.Dispose();
+            ema?.Dispose();
+            policy.Dispose();
+            throw;
         }
+    }
+
+    /// <summary>
+    /// The run's checkpoint directory, one per (trainer fingerprint, base model): a rerun of the same run resumes
+    /// from its newest checkpoint, a changed configuration, data set or base model starts afresh instead of
+    /// continuing someone else's state, and <c>--force</c> discards it.
+    /// </summary>
+    string ResumeFromCheckpoints(IStageContext context, Trainer trainer)
+    {
+        var runKey = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(trainer.Fingerprint + ":" + context.InputDirectoryHash("base_model") +
+                                               (IsTensorParallel ? ":tp" + Config.Devices.Count : ""))))[..16];
+        var checkpoints = Path.Combine(Config.CheckpointDirectory ?? Path.Combine(context.ScratchDirectory, "checkpoints"), runKey);
+        if (context.Forced && Directory.Exists(checkpoints))
+        {
+            // --force means from scratch: a resume is only for an interrupted run of the same key.
+            context.Log($"forced: discarding the resumable checkpoints in {checkpoints}, training from step 0");
+            Directory.Delete(checkpoints, recursive: true);
+        }
+        if (Trainer.LatestCheckpoint(checkpoints) is { } latest)
+        {
+            trainer.LoadCheckpoint(latest);
+            context.Log($"resumed from {latest} at step {trainer.Step} of {trainer.TotalSteps}");
+        }
+        return checkpoints;
+    }
+
+    void LogPlan(IStageContext context, Trainer trainer, int sequences, ModelOptions options, AdamW? offloaded)
+    {
+        var tc = Config.Trainer;
+        if (offloaded is not null)
+            context.Log($"optimiser state on host{(offloaded.PinnedState ? " (pinned)" : "")}: " +
+                        $"{offloaded.StateTensors().Sum(t => t.numel() * 4) / (1 << 20)} MiB, streamed in chunks of at most {offloaded.OffloadChunkElements} elements");
+        context.Log($"{tc.Loss} on {sequences} sequences: {trainer.TotalSteps} steps ({trainer.StepsPerEpoch}/epoch), " +
+                    $"global batch {tc.GlobalBatchSize}, micro-batch {tc.MicroBatchSize}, lr {tc.LearningRate}, " +
+                    (IsTensorParallel ? $"tensor parallel over {string.Join(", ", Config.Devices)}" : $"device {Config.Device}") +
+                    $", gradient checkpointing {(options.GradientCheckpointing ? "on" : "off")}, loss chunk {options.LossChunkTokens} tokens");
+    }
+
+    /// <summary>Runs the remaining steps, reporting progress every step and a log line every <c>log_every</c> steps.</summary>
+    void TrainWithProgress(IStageContext context, Trainer trainer, string checkpoints)
+    {
+        var clock = Stopwatch.StartNew();
+        int startStep = trainer.Step;
+        trainer.Run(checkpoints, m =>
+        {
+            context.ReportProgress(m.Step, trainer.TotalSteps, "steps");
+            if (m.Step % Math.Max(1, Config.LogEvery) == 0 || m.Step == trainer.TotalSteps)
+            {
+                double perStep = clock.Elapsed.TotalSeconds / Math.Max(1, m.Step - startStep);
+                var eta = TimeSpan.FromSeconds(perStep * (trainer.TotalSteps - m.Step));
+                context.Log($"step {m.Step}/{trainer.TotalSteps} loss {m.Loss:F4} lr {m.LearningRate:E2} grad {m.GradNorm:F3} " +
+                            $"w {m.WeightMean:F3} [{m.WeightMin:F3}, {m.WeightMax:F3}] ess {m.WeightEss:F1} {m.TokensPerSecond:F0} tok/s ETA {eta:hh\\:mm\\:ss}");
+            }
+        }, cancellationToken: context.CancellationToken);
+    }
+
+    /// <summary>The final model (tokenizer files carried over), the per-step metrics table, the curves and a summary.</summary>
+    async Task WriteOutputsAsync(IStageContext context, Trainer trainer, Transformer policy, string baseDir, int sequences)
+    {
+        var tc = Config.Trainer;
+        // Saved in scratch and moved in file by file: the engine owns the output directory itself.
+        var modelDir = context.OutputDirectory("model");
+        var staged = Path.Combine(context.ScratchDirectory, "final-model");
+        Checkpoint.Save(policy, staged, Config.SaveDType);
+        foreach (var file in Directory.GetFiles(staged)) File.Move(file, Path.Combine(modelDir, Path.GetFileName(file)), overwrite: true);
+        CopyTokenizerFiles(baseDir, modelDir);
+        await WriteMetricsAsync(context, trainer.History);
+        var reportDir = context.OutputDirectory("report");
+        TrainingCurve.Save(trainer.History, reportDir, $"{Name}: {tc.Loss}");
+        var final = trainer.History[^1];
+        File.WriteAllText(Path.Combine(reportDir, "summary.json"), JsonSerializer.Serialize(new
+        {
+            loss = tc.Loss.ToString(), steps = trainer.Step, sequences, final_loss = final.Loss,
+            config = tc,
+        }, new JsonSerializerOptions { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
+        context.SetMetric("final_loss", final.Loss);
+        context.SetMetric("steps", trainer.Step);
+        // Throughput is a fact about this run, so it goes to the run manifest, never into an artifact: the same
+        // key must always produce the same bytes.
+        context.SetMetric("tokens_per_s", trainer.History.Average(h => h.TokensPerSecond));
     }
 
     async Task<List<TrainingExample>> BuildExamplesAsync(IStageContext context, List<TrainingData.SequenceRow> sequences, bool needReference)
