@@ -18,6 +18,10 @@ namespace IwSft.Stages.Curate.Judge;
 /// Polly pipeline (<see cref="JudgeResilience"/>). A permanent failure fails the stage naming the record; scores
 /// already obtained stay in the memo.
 /// </summary>
+// Debug build (dotnet run's default): the split of RunAsync into small methods asks the same calls and parses the
+// same replies, so a store's judge answers (memoised per record, keyed with the code identity) stay valid.
+[CodeIdentityAlias("bf9248cfe3dcdd3619e96cf79ed30b2d0e477a814ad1159522944d7d7a1f1c17", "636770a95d817ca658585b09af3fad7b8f8adf7549f1a9a9e9909d53dcbb6f54",
+    "RunAsync split into JudgeCalls, Asks, CheckColumns and ReadApiKey; same calls, parsing and records")]
 public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<JudgeConfig>(name, config)
 {
     public override string Kind => "judge";
@@ -52,31 +56,12 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         if (string.IsNullOrWhiteSpace(Config.Model)) throw new ArgumentException($"stage '{Name}': judge 'model' is not configured");
         var template = new PromptTemplate(Config.PromptTemplate);
         if (template.Fields.Count == 0) throw new ArgumentException($"stage '{Name}': prompt template has no {{column}} placeholder");
-        Regex? pattern = Config.ResponsePattern is null ? null : new Regex(Config.ResponsePattern, RegexOptions.CultureInvariant);
-        string? apiKey = null;
-        if (Config.ApiKeyEnv is { } env)
-        {
-            apiKey = Environment.GetEnvironmentVariable(env);
-            if (string.IsNullOrEmpty(apiKey))
-                throw new InvalidOperationException($"stage '{Name}': environment variable '{env}' (api_key_env) is not set or empty");
-        }
-
         var reader = ctx.ReadTable("records");
-        foreach (var f in template.Fields.Select(ColumnOf))
-            if (reader.Schema.GetFieldIndex(f) < 0)
-                throw new ArgumentException($"stage '{Name}': prompt placeholder '{{{f}}}' is not a column of input '{reader.Artifact}' (columns: {string.Join(", ", reader.Schema.FieldsList.Select(x => x.Name))})");
-
-        var outField = CurateTables.NullableField(Config.OutputColumn, OutputType);
+        CheckColumns(template, reader);
         var features = TableSchema.Get("features");
-        if (features.Find(Config.OutputColumn) is { } declared && declared.Type != OutputType)
-            throw new ArgumentException($"stage '{Name}': output column '{Config.OutputColumn}' is {TableSchema.TypeName(declared.Type)} in schema 'features', but a {Config.Kind} judge writes {TableSchema.TypeName(OutputType)}");
+        var outField = CurateTables.NullableField(Config.OutputColumn, OutputType);
 
-        long retries = 0, calls = 0, skipped = 0, unparseable = 0, done = 0;
-        using var client = new JudgeClient(Config, apiKey);
-        var pipeline = JudgeResilience.Create(Config.Resilience, msg =>
-        {
-            if (Interlocked.Increment(ref retries) <= 20) ctx.Log($"{Name}: {msg}");
-        }, Clock);
+        using var judge = new JudgeCalls(this, ctx, ReadApiKey(), reader.Artifact.ToString());
         // A record's key: the prompt's field values (with MemoIdentity: everything that decides the answer).
         var loop = new RecordMemoLoop<Ask, object?>(this, ctx,
             a => new JsonObject(template.Fields.Zip(a.Values).Select(p => KeyValuePair.Create(p.First, (JsonNode?)p.Second))),
@@ -87,83 +72,148 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
             Describe = a => $"record '{a.Id}'",
         };
 
-        async Task AskAll(IReadOnlyList<Ask> chunk, Func<int, object?, Task> store, CancellationToken token, RecordBatch batch)
-        {
-            Exception? failure = null;
-            string? failedId = null;
-            await Parallel.ForEachAsync(Enumerable.Range(0, chunk.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Config.MaxConcurrency), CancellationToken = token },
-                async (j, ct) =>
-                {
-                    if (Volatile.Read(ref failure) != null) return;
-                    try
-                    {
-                        object? value;
-                        try
-                        {
-                            value = await pipeline.ExecuteAsync(async t =>
-                            {
-                                Interlocked.Increment(ref calls);
-                                string reply = await client.CompleteAsync(chunk[j].Prompt, t);
-                                return JudgeReplyParser.Parse(Config.Kind, reply, pattern, out var error)
-                                    ?? throw new UnparseableReplyException($"unparseable {Config.Kind} reply ({error}): {(reply.Length > 200 ? reply[..200] + "…" : reply)}");
-                            }, ct);
-                        }
-                        catch (UnparseableReplyException) when (Config.UnparseableAsMissing)
-                        {
-                            Interlocked.Increment(ref unparseable);
-                            value = null;
-                        }
-                        await store(j, value);
-                    }
-                    catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-                    {
-                        if (Interlocked.CompareExchange(ref failure, e, null) == null) failedId = batch.GetString("id", chunk[j].Row);
-                    }
-                });
-            if (failure != null)
-            {
-                ctx.SetMetric("judge.calls", calls);
-                string kind = failure is PermanentJudgeException ? "failed permanently"
-                    : JudgeResilience.IsTransient(failure) ? $"failed after {Config.Resilience.MaxRetryAttempts + 1} attempts" : "failed";
-                throw new JudgeFailedException(
-                    $"stage '{Name}': judge call for record '{failedId}' (input '{reader.Artifact}') {kind}: {failure.Message}. " +
-                    $"{ctx.Memo.Count} results are cached; a rerun asks only for the records not cached.", failure);
-            }
-        }
-
+        long skipped = 0, done = 0;
         await using var writer = ctx.WriteTable("records");
         await foreach (var raw in reader.ReadBatchesAsync(ctx.CancellationToken))
         {
             var batch = CurateTables.EnsureColumns(raw, features);
             var values = new object?[batch.Length];
-            var asks = new List<Ask>();
-            for (int r = 0; r < batch.Length; r++)
-            {
-                if (Config.SkipWhereSet && batch.HasColumn(Config.OutputColumn) && CurateTables.Cell(batch.Col(Config.OutputColumn), r) is { } existing)
-                {
-                    values[r] = existing;
-                    continue;
-                }
-                var fieldValues = template.Fields.Select(f => FieldValue(batch, f, r)).ToList();
-                if (fieldValues.Any(v => v is null)) { skipped++; continue; }
-                var vals = fieldValues.Select(v => v!).ToArray();
-                var byField = template.Fields.Zip(vals).ToDictionary(p => p.First, p => p.Second);
-                asks.Add(new Ask(r, vals, template.Render(f => byField[f]), batch.GetString("id", r)));
-            }
-
-            var answers = await loop.RunAsync(asks, (chunk, store, token) => AskAll(chunk, store, token, batch));
+            var asks = Asks(batch, template, values, ref skipped);
+            var answers = await loop.RunAsync(asks, judge.AskAllAsync);
             for (int j = 0; j < asks.Count; j++) values[asks[j].Row] = answers[j];
-
-            var column = CurateTables.BuildArray(outField, values);
-            await writer.WriteAsync(CurateTables.WithColumns(batch, (outField, column)), ctx.CancellationToken);
+            await writer.WriteAsync(CurateTables.WithColumns(batch, (outField, CurateTables.BuildArray(outField, values))), ctx.CancellationToken);
             done += batch.Length;
             ctx.ReportProgress(done, reader.RowCount);
         }
-        ctx.SetMetric("judge.calls", calls);
-        ctx.SetMetric("judge.retries", retries);
+        judge.SetMetrics();
         ctx.SetMetric("judge.skipped_missing_input", skipped);
-        ctx.SetMetric("judge.unparseable", unparseable);
-        ctx.Log($"{Name}: {done} records, {loop.Reused} from the record memo, {loop.Computed} asked in {calls} calls ({retries} retries), {skipped} skipped for missing input");
+        ctx.Log($"{Name}: {done} records, {loop.Reused} from the record memo, {loop.Computed} asked in {judge.Calls} calls ({judge.Retries} retries), {skipped} skipped for missing input");
+    }
+
+    string? ReadApiKey()
+    {
+        if (Config.ApiKeyEnv is not { } env) return null;
+        var apiKey = Environment.GetEnvironmentVariable(env);
+        return string.IsNullOrEmpty(apiKey)
+            ? throw new InvalidOperationException($"stage '{Name}': environment variable '{env}' (api_key_env) is not set or empty")
+            : apiKey;
+    }
+
+    /// <summary>Every placeholder names an input column, and the output column's type agrees with schema 'features'.</summary>
+    void CheckColumns(PromptTemplate template, ITableReader reader)
+    {
+        foreach (var f in template.Fields.Select(ColumnOf))
+            if (reader.Schema.GetFieldIndex(f) < 0)
+                throw new ArgumentException($"stage '{Name}': prompt placeholder '{{{f}}}' is not a column of input '{reader.Artifact}' (columns: {string.Join(", ", reader.Schema.FieldsList.Select(x => x.Name))})");
+        if (TableSchema.Get("features").Find(Config.OutputColumn) is { } declared && declared.Type != OutputType)
+            throw new ArgumentException($"stage '{Name}': output column '{Config.OutputColumn}' is {TableSchema.TypeName(declared.Type)} in schema 'features', but a {Config.Kind} judge writes {TableSchema.TypeName(OutputType)}");
+    }
+
+    /// <summary>
+    /// The batch's records to ask about; a value already set (with <c>skip_where_set</c>) goes straight to
+    /// <paramref name="values"/>, and a record missing a prompt field is skipped (left null).
+    /// </summary>
+    List<Ask> Asks(RecordBatch batch, PromptTemplate template, object?[] values, ref long skipped)
+    {
+        var asks = new List<Ask>();
+        for (int r = 0; r < batch.Length; r++)
+        {
+            if (Config.SkipWhereSet && batch.HasColumn(Config.OutputColumn) && CurateTables.Cell(batch.Col(Config.OutputColumn), r) is { } existing)
+            {
+                values[r] = existing;
+                continue;
+            }
+            var fieldValues = template.Fields.Select(f => FieldValue(batch, f, r)).ToList();
+            if (fieldValues.Any(v => v is null)) { skipped++; continue; }
+            var vals = fieldValues.Select(v => v!).ToArray();
+            var byField = template.Fields.Zip(vals).ToDictionary(p => p.First, p => p.Second);
+            asks.Add(new Ask(r, vals, template.Render(f => byField[f]), batch.GetString("id", r)));
+        }
+        return asks;
+    }
+
+    /// <summary>
+    /// The judge endpoint as the stage calls it: bounded concurrency, each call through the resilience pipeline,
+    /// replies parsed, and the call and retry counts. The first failure stops the chunk and fails the stage,
+    /// naming the record; answers already stored stay in the memo.
+    /// </summary>
+    sealed class JudgeCalls : IDisposable
+    {
+        readonly JudgeStage _stage;
+        readonly IStageContext _ctx;
+        readonly string _input;
+        readonly JudgeClient _client;
+        readonly ResiliencePipeline _pipeline;
+        readonly Regex? _pattern;
+        long _calls, _retries, _unparseable;
+
+        public JudgeCalls(JudgeStage stage, IStageContext ctx, string? apiKey, string input)
+        {
+            (_stage, _ctx, _input) = (stage, ctx, input);
+            _client = new JudgeClient(stage.Config, apiKey);
+            _pattern = stage.Config.ResponsePattern is null ? null : new Regex(stage.Config.ResponsePattern, RegexOptions.CultureInvariant);
+            _pipeline = JudgeResilience.Create(stage.Config.Resilience, msg =>
+            {
+                if (Interlocked.Increment(ref _retries) <= 20) ctx.Log($"{stage.Name}: {msg}");
+            }, stage.Clock);
+        }
+
+        public long Calls => Interlocked.Read(ref _calls);
+        public long Retries => Interlocked.Read(ref _retries);
+
+        public async Task AskAllAsync(IReadOnlyList<Ask> chunk, Func<int, object?, Task> store, CancellationToken token)
+        {
+            var config = _stage.Config;
+            Exception? failure = null;
+            string? failedId = null;
+            await Parallel.ForEachAsync(Enumerable.Range(0, chunk.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, config.MaxConcurrency), CancellationToken = token },
+                async (j, ct) =>
+                {
+                    if (Volatile.Read(ref failure) != null) return;
+                    try { await store(j, await AskAsync(chunk[j].Prompt, ct)); }
+                    catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                    {
+                        if (Interlocked.CompareExchange(ref failure, e, null) == null) failedId = chunk[j].Id;
+                    }
+                });
+            if (failure == null) return;
+            _ctx.SetMetric("judge.calls", Calls);
+            string kind = failure is PermanentJudgeException ? "failed permanently"
+                : JudgeResilience.IsTransient(failure) ? $"failed after {config.Resilience.MaxRetryAttempts + 1} attempts" : "failed";
+            throw new JudgeFailedException(
+                $"stage '{_stage.Name}': judge call for record '{failedId}' (input '{_input}') {kind}: {failure.Message}. " +
+                $"{_ctx.Memo.Count} results are cached; a rerun asks only for the records not cached.", failure);
+        }
+
+        /// <summary>One record's answer; an unparseable reply is null with <c>unparseable_as_missing</c>, else an error.</summary>
+        async Task<object?> AskAsync(string prompt, CancellationToken ct)
+        {
+            var config = _stage.Config;
+            try
+            {
+                return await _pipeline.ExecuteAsync(async t =>
+                {
+                    Interlocked.Increment(ref _calls);
+                    string reply = await _client.CompleteAsync(prompt, t);
+                    return JudgeReplyParser.Parse(config.Kind, reply, _pattern, out var error)
+                        ?? throw new UnparseableReplyException($"unparseable {config.Kind} reply ({error}): {(reply.Length > 200 ? reply[..200] + "…" : reply)}");
+                }, ct);
+            }
+            catch (UnparseableReplyException) when (config.UnparseableAsMissing)
+            {
+                Interlocked.Increment(ref _unparseable);
+                return null;
+            }
+        }
+
+        public void SetMetrics()
+        {
+            _ctx.SetMetric("judge.calls", Calls);
+            _ctx.SetMetric("judge.retries", Retries);
+            _ctx.SetMetric("judge.unparseable", Interlocked.Read(ref _unparseable));
+        }
+
+        public void Dispose() => _client.Dispose();
     }
 
     /// <summary>One record to ask the judge about: its row in the batch, the prompt's field values, the prompt.</summary>
