@@ -72,15 +72,33 @@ public sealed class IngestFilesInputTests : IDisposable
     }
 
     [Theory]
-    [InlineData("/etc/passwd")]
     [InlineData("../pool.jsonl")]
     [InlineData("sub/../../pool.jsonl")]
-    public async Task A_source_path_outside_the_bound_directory_is_refused_naming_stage_and_path(string path)
+    public async Task A_relative_source_path_leaving_the_bound_directory_is_refused_naming_stage_and_path(string path)
     {
         var runner = new PipelineRunner(new ArtifactStore(Path.Combine(_root, "store")));
         var e = await Assert.ThrowsAnyAsync<Exception>(() => runner.RunAsync(Build(Two, path)));
         var message = e.InnerException?.Message ?? e.Message;
         Assert.Contains("stage 'ingest'", message);
-        Assert.Contains($"'{path}' must be relative to input 'files'", message);
+        Assert.Contains($"source path '{path}' leaves input 'files'", message);
+    }
+
+    [Fact]
+    public async Task A_rooted_source_path_is_a_file_outside_the_store_keyed_by_its_content_even_with_the_input_bound()
+    {
+        var runner = new PipelineRunner(new ArtifactStore(Path.Combine(_root, "store")));
+        var own = Path.Combine(_root, "own.jsonl");
+        File.WriteAllText(own, "{\"question\": \"What is five plus five?\"}\n");
+        var p = Build(Two, own);
+        var run = await runner.RunAsync(p);
+        Assert.True(run.Succeeded, string.Join("; ", run.Stages.Values.Select(s => s.Error)));
+        Assert.Equal(1, run.Stages["ingest"].Rows[IngestStage.CandidatesOutput]);
+        Assert.Equal([Path.GetFullPath(own)], runner.Store.ReadLock(p.Name).Stages["ingest"].Externals.Keys);
+
+        Assert.Equal(StageStatus.Cached, (await runner.RunAsync(Build(Two, own))).Stages["ingest"].Status);
+        File.AppendAllText(own, "{\"question\": \"What is six plus six?\"}\n");
+        var grown = await runner.RunAsync(Build(Two, own));
+        Assert.Equal(StageStatus.Ran, grown.Stages["ingest"].Status);
+        Assert.Equal(2, grown.Stages["ingest"].Rows[IngestStage.CandidatesOutput]);
     }
 }
