@@ -33,6 +33,10 @@ public sealed class ReferenceLogProbConfig
 /// batch size or moving to another GPU scores nothing, and a different reference model never reuses another's
 /// values (the lm-eval-harness #2715 failure).
 /// </summary>
+// Debug build (dotnet run's default): reading the sequences one stored batch at a time scores the same
+// sequences with the same model and scorer, so a store's memoised reference log-probs stay valid.
+[CodeIdentityAlias("4c4dcfe82d199814c7967d3711f3712c775cd8ed829c0a54541218e7b1d657b6", "152d557e3804b2c6fa5fc22577ebc315d5a46b36ac9200c68c6af597a81d133a",
+    "sequences streamed one stored batch at a time; same records, model and scorer")]
 public sealed class ReferenceLogProbStage(string name = "ref_logprobs", ReferenceLogProbConfig? config = null)
     : Stage<ReferenceLogProbConfig>(name, config)
 {
@@ -57,37 +61,46 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
     public override async Task RunAsync(IStageContext context)
     {
         if (Config.BatchSize <= 0 || Config.ChunkSize <= 0) throw new ArgumentException($"stage '{Name}': batch_size and chunk_size must be positive");
-        var sequences = await TrainingData.ReadSequencesAsync(context, "sequences");
         var modelDir = context.InputDirectory("reference_model");
         var modelHash = context.InputDirectoryHash("reference_model"); // the store's content address: no second read of the weights
-        context.Log($"reference model {modelHash[..16]}…, {sequences.Count} sequences");
+        long total = context.ReadTable("sequences").RowCount;
+        context.Log($"reference model {modelHash[..16]}…, {total} sequences");
 
-        var hashes = sequences.Select(s => TrainingData.SequenceHash(s.InputIds, s.CompletionStart)).ToArray();
-        var loop = new RecordMemoLoop<int, float[]>(this, context,
-            i => new JsonObject { ["reference_model"] = modelHash, ["sequence"] = hashes[i] },
+        var loop = new RecordMemoLoop<HashedSequence, float[]>(this, context,
+            s => new JsonObject { ["reference_model"] = modelHash, ["sequence"] = s.Hash },
             TrainingData.EncodeFloats, TrainingData.DecodeFloats)
         {
-            ChunkSize = Config.ChunkSize, ProgressUnit = "tokens", ProgressWeight = i => sequences[i].InputIds.Length,
+            ChunkSize = Config.ChunkSize, ProgressUnit = "sequences", ProgressTotal = total,
         };
         Transformer? model = null;
-        float[][] values;
         try
         {
-            values = await loop.RunAsync(Enumerable.Range(0, sequences.Count).ToList(), (chunk, ct) =>
+            // One stored batch of sequences at a time: memory holds a batch, not the table.
+            await using var writer = context.WriteTable("ref_logprobs");
+            await foreach (var rows in TrainingData.ReadSequenceBatchesAsync(context, "sequences"))
             {
-                model ??= Load(modelDir);
-                var pairs = chunk.Select(i => (sequences[i].InputIds[..sequences[i].CompletionStart], sequences[i].InputIds[sequences[i].CompletionStart..])).ToList();
-                return Task.FromResult<IReadOnlyList<float[]>>(CompletionScorer.Score(model, pairs, Config.BatchSize));
-            }, "sequences");
+                var sequences = rows.Select(r => new HashedSequence(r, TrainingData.SequenceHash(r.InputIds, r.CompletionStart))).ToList();
+                var values = await loop.RunAsync(sequences, (chunk, ct) =>
+                {
+                    model ??= Load(modelDir);
+                    var pairs = chunk.Select(s => (s.Row.InputIds[..s.Row.CompletionStart], s.Row.InputIds[s.Row.CompletionStart..])).ToList();
+                    return Task.FromResult<IReadOnlyList<float[]>>(CompletionScorer.Score(model, pairs, Config.BatchSize));
+                }, "sequences");
+                await WriteAsync(context, writer, sequences, values, modelHash);
+            }
         }
         finally { model?.Dispose(); }
+    }
 
-        await using var writer = context.WriteTable("ref_logprobs");
+    sealed record HashedSequence(TrainingData.SequenceRow Row, string Hash);
+
+    static async Task WriteAsync(IStageContext context, ITableWriter writer, List<HashedSequence> sequences, float[][] values, string modelHash)
+    {
         var builder = new BatchBuilder(TableSchema.Get("ref_logprobs"));
         for (int i = 0; i < sequences.Count; i++)
         {
-            builder.Set("id", sequences[i].Id).Set("ref_logprobs", values[i]).Set("ref_logprob_sum", values[i].Sum(x => (double)x))
-                   .Set("completion_tokens", values[i].Length).Set("sequence_hash", hashes[i]).Set("ref_model_hash", modelHash);
+            builder.Set("id", sequences[i].Row.Id).Set("ref_logprobs", values[i]).Set("ref_logprob_sum", values[i].Sum(x => (double)x))
+                   .Set("completion_tokens", values[i].Length).Set("sequence_hash", sequences[i].Hash).Set("ref_model_hash", modelHash);
             builder.EndRow();
             if (builder.Count >= context.Execution.BatchRows) await writer.WriteAsync(builder.Build(), context.CancellationToken);
         }

@@ -13,13 +13,28 @@ public static class TrainingData
     /// <summary>One row of the `sequences` table.</summary>
     public sealed record SequenceRow(string Id, int[] InputIds, int CompletionStart, double SamplingWeight);
 
+    /// <summary>The whole `sequences` table (the trainer samples from all of it).</summary>
     public static async Task<List<SequenceRow>> ReadSequencesAsync(IStageContext context, string input)
+    {
+        var rows = new List<SequenceRow>();
+        await foreach (var batch in ReadSequenceBatchesAsync(context, input)) rows.AddRange(batch);
+        return rows;
+    }
+
+    /// <summary>
+    /// The `sequences` table one stored batch at a time, each row checked (at least 2 tokens, a completion start
+    /// inside them, a finite non-negative weight) and ids unique over the whole table; errors name stage, table,
+    /// row, id and column.
+    /// </summary>
+    public static async IAsyncEnumerable<List<SequenceRow>> ReadSequenceBatchesAsync(IStageContext context, string input)
     {
         var reader = context.ReadTable(input);
         TableSchema.Get("sequences").Validate(reader.Schema, context.StageName, reader.Artifact);
-        var rows = new List<SequenceRow>();
+        var firstRow = new Dictionary<string, long>(StringComparer.Ordinal);
         long row = 0;
         await foreach (var batch in reader.ReadBatchesAsync(context.CancellationToken))
+        {
+            var rows = new List<SequenceRow>(batch.Length);
             for (int r = 0; r < batch.Length; r++, row++)
             {
                 var id = batch.GetString("id", r)!;
@@ -32,11 +47,12 @@ public static class TrainingData
                     throw new InvalidDataException($"{where}, column completion_start: {start} is outside [1, {ids.Length - 1}]");
                 if (!double.IsFinite(weight) || weight < 0)
                     throw new InvalidDataException($"{where}, column sampling_weight: {weight} is not a finite non-negative number");
+                if (!firstRow.TryAdd(id, row))
+                    throw new InvalidDataException($"{where}, column id: '{id}' appears again (first at row {firstRow[id]})");
                 rows.Add(new SequenceRow(id, ids, start, weight));
             }
-        var duplicate = rows.GroupBy(r => r.Id).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null) throw new InvalidDataException($"stage '{context.StageName}', {reader.Artifact}: id '{duplicate.Key}' appears {duplicate.Count()} times");
-        return rows;
+            yield return rows;
+        }
     }
 
     /// <summary>id → (log-probs, reference hash) from the `ref_logprobs` table.</summary>

@@ -1,3 +1,4 @@
+using IwSft.Runtime;
 using IwSft.Core;
 using IwSft.Stages.Curate.Select;
 using static IwSft.Stages.Tests.Curate.CurateRows;
@@ -169,5 +170,23 @@ public class SelectTests
         Assert.Equal(rows.Where(r => r.Kept).Select(r => r.Id).ToHashSet(), ctx.OutputIds("records").ToHashSet());
         Assert.Equal(3, ctx.Metrics["selected.benchmark"]);
         Assert.Equal(17, ctx.Metrics["selected.diversity"]);
+    }
+
+    [Fact]
+    public async Task StageWritesTheSelectedRowsInInputOrderInBatchesOfAtMostBatchRows()
+    {
+        // Four input batches; output batches are cut at batch_rows across input batches, and the second pass
+        // (which re-reads the pool) writes exactly the selected rows, in input order.
+        var recs = Enumerable.Range(0, 40).Select(i => new Rec($"r{i:D2}", $"q{i}") { Source = "numina", Domain = $"{i % 4}", TraceTokens = i }).ToList();
+        var stage = new S1kSelectStage("select", new SelectConfig { TargetSize = 13, UniformUntil = 13 });
+        var ctx = new StageTestContext(stage) { Execution = new ExecutionOptions { BatchRows = 3 } }
+            .Table("records", recs.Chunk(10).Select(c => Batch(c, "attempt_correct")));
+        await stage.RunAsync(ctx);
+
+        var kept = ctx.DecisionRows.Where(r => r.Kept).Select(r => r.Id).ToHashSet();
+        Assert.Equal(13, kept.Count);
+        Assert.Equal(recs.Select(r => r.Id).Where(kept.Contains), ctx.OutputIds("records"));
+        Assert.Equal([3, 3, 3, 3, 1], ctx.Output("records").Select(b => b.Length));
+        Assert.Equal(recs.Where(r => kept.Contains(r.Id)).Select(r => r.Question), ctx.Column("records", "question"));
     }
 }

@@ -60,6 +60,29 @@ public class TrainingStageTests : IDisposable
             .Select(r => (b.GetString("id", r)!, b.GetFloatList("ref_logprobs", r)!, b.GetString("ref_model_hash", r)!))).ToList();
 
     [Fact]
+    public async Task Reference_log_probs_stream_stored_batches_with_the_values_of_one_batch_and_ids_unique_across_them()
+    {
+        var reference = Model("ref", 7);
+        var rows = Rows(7);
+        var stage = new ReferenceLogProbStage(config: new ReferenceLogProbConfig { BatchSize = 2, ChunkSize = 2 });
+        using var whole = new StageTestContext(stage).Table("sequences", Sequences(rows)).Dir("reference_model", reference);
+        await stage.RunAsync(whole);
+        using var streamed = new StageTestContext(stage).Table("sequences", rows.Chunk(3).Select(Sequences)).Dir("reference_model", reference);
+        await stage.RunAsync(streamed);
+        var a = RefRows(whole);
+        var b = RefRows(streamed);
+        Assert.Equal(a.Select(x => x.Id), b.Select(x => x.Id));
+        for (int i = 0; i < a.Count; i++)
+            Assert.Equal(a[i].LogProbs, b[i].LogProbs, (x, y) => Math.Abs(x - y) <= 1e-5f);
+
+        // The same id in a later stored batch is an error naming the row, the id and both places.
+        var twice = rows[..3].Concat([rows[1]]).ToArray();
+        using var bad = new StageTestContext(stage).Table("sequences", Sequences(twice[..2]), Sequences(twice[2..])).Dir("reference_model", reference);
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => stage.RunAsync(bad));
+        Assert.Contains("row 3 (id 'seq1'), column id: 'seq1' appears again (first at row 1)", e.Message);
+    }
+
+    [Fact]
     public async Task Reference_log_probs_equal_the_scorer_and_only_new_records_are_scored_on_rerun()
     {
         var reference = Model("ref", 7);

@@ -7,8 +7,10 @@ using IwSft.Runtime.Arrow;
 namespace IwSft.Stages.Curate.Select;
 
 /// <summary>
-/// The s1 1K selection as a stage (kind "s1k-select"): reads the whole filtered pool, runs
-/// <see cref="S1kSelector"/>, writes the selected records (in input order) and one decision per input record.
+/// The s1 1K selection as a stage (kind "s1k-select"): runs <see cref="S1kSelector"/> over the filtered pool and
+/// writes the selected records (in input order) and one decision per input record. Two passes over the input keep
+/// memory bounded at any pool size: the first keeps only what selection needs per record (id, domain, trace
+/// length, benchmark rule), the second streams the pool again and writes the selected rows.
 /// </summary>
 public sealed class S1kSelectStage(string name, SelectConfig? config = null) : Stage<SelectConfig>(name, config)
 {
@@ -26,13 +28,14 @@ public sealed class S1kSelectStage(string name, SelectConfig? config = null) : S
             if (r.RequireTrueColumn is { } col && reader.Schema.GetFieldIndex(col) < 0)
                 throw new ArgumentException($"stage '{Name}': benchmark rule '{r.Name}' needs bool column '{col}', which input '{reader.Artifact}' lacks");
 
-        var rows = new List<(RecordBatch Batch, int Row)>();
         var pool = new List<SelectCandidate>();
+        Schema? schema = null;
         await foreach (var batch in reader.ReadBatchesAsync(ctx.CancellationToken))
         {
+            schema ??= batch.Schema;
             for (int r = 0; r < batch.Length; r++)
             {
-                long rowNumber = rows.Count;
+                long rowNumber = pool.Count;
                 long? length = batch.HasColumn(Config.TraceLengthColumn) ? CurateTables.Cell(batch.Col(Config.TraceLengthColumn), r) switch
                 {
                     null => null,
@@ -51,18 +54,15 @@ public sealed class S1kSelectStage(string name, SelectConfig? config = null) : S
                     break;
                 }
                 pool.Add(new SelectCandidate(batch.GetString("id", r)!, CurateTables.OptString(batch, Config.DomainColumn, r), length, matched));
-                rows.Add((batch, r));
             }
         }
 
         var decisions = S1kSelector.Select(pool, Config, new DeterministicRandom(Config.Seed));
         foreach (var d in decisions) ctx.Decisions.Record(pool[d.Index].Id, d.Selected, d.Reason, d.Detail);
 
-        var selected = decisions.Where(d => d.Selected).Select(d => rows[d.Index]).ToList();
-        await using var writer = ctx.WriteTable("records");
-        var schema = rows.Count > 0 ? rows[0].Batch.Schema : reader.Schema;
-        for (int start = 0; start < selected.Count; start += ctx.Execution.BatchRows)
-            await writer.WriteAsync(RecordBatchRows.Take(schema, selected.Skip(start).Take(ctx.Execution.BatchRows).ToList()), ctx.CancellationToken);
+        var selected = new bool[pool.Count];
+        foreach (var d in decisions) selected[d.Index] = d.Selected;
+        await WriteSelectedAsync(ctx, reader, schema ?? reader.Schema, selected);
 
         int bench = decisions.Count(d => d.Reason == S1kSelector.SelectedBenchmark), div = decisions.Count(d => d.Reason == S1kSelector.SelectedDiversity);
         ctx.SetMetric("selected.benchmark", bench);
@@ -74,5 +74,25 @@ public sealed class S1kSelectStage(string name, SelectConfig? config = null) : S
         if (bench > Config.TargetSize)
             ctx.Log($"{Name}: {bench} benchmark-related records exceed the target {Config.TargetSize}; all are kept (s1 takes them all)");
         ctx.Log($"{Name}: {pool.Count} records → {bench} benchmark + {div} diversity = {bench + div} selected");
+    }
+
+    /// <summary>The second pass: the selected rows in input order, at most <c>BatchRows</c> per output batch.</summary>
+    async Task WriteSelectedAsync(IStageContext ctx, ITableReader reader, Schema schema, bool[] selected)
+    {
+        await using var writer = ctx.WriteTable("records");
+        var pending = new List<(RecordBatch Batch, int Row)>();
+        int index = 0, batchRows = Math.Max(1, ctx.Execution.BatchRows);
+        await foreach (var batch in reader.ReadBatchesAsync(ctx.CancellationToken))
+            for (int r = 0; r < batch.Length; r++, index++)
+            {
+                if (index >= selected.Length)
+                    throw new InvalidDataException($"stage '{Name}': input '{reader.Artifact}' has more rows on the second read than on the first ({selected.Length})");
+                if (!selected[index]) continue;
+                pending.Add((batch, r));
+                if (pending.Count < batchRows) continue;
+                await writer.WriteAsync(RecordBatchRows.Take(schema, pending), ctx.CancellationToken);
+                pending.Clear();
+            }
+        if (pending.Count > 0) await writer.WriteAsync(RecordBatchRows.Take(schema, pending), ctx.CancellationToken);
     }
 }
