@@ -1,7 +1,6 @@
 using IwSft.Gpu.Control;
 using IwSft.Control.Environments;
 using IwSft.Runtime;
-using IwSft.Stages.Control;
 
 namespace IwSft.Pipelines.Control;
 

@@ -4,7 +4,7 @@ using IwSft.Control.Environments;
 using IwSft.Pipelines.Control;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
-using IwSft.Stages.Control;
+using IwSft.Pipelines.Control;
 using Xunit.Abstractions;
 
 namespace IwSft.Pipelines.Tests;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using IwSft.Gpu.Control;
 
-namespace IwSft.Stages.Control;
+namespace IwSft.Pipelines.Control;
 
 /// <summary>One evaluated policy (a control_results row).</summary>
 public sealed record ControlResultRow(string Environment, string Method, int Seed, int Episodes, double MeanReturn, double NormalisedScore,

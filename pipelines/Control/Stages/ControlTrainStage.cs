@@ -6,7 +6,7 @@ using IwSft.Control.Environments;
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
 
-namespace IwSft.Stages.Control;
+namespace IwSft.Pipelines.Control;
 
 /// <summary>Every constant of one control training stage; defaults are DESIGN.md §2's.</summary>
 public sealed class ControlTrainConfig

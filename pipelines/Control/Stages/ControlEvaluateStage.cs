@@ -4,7 +4,7 @@ using IwSft.Gpu.Models;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 
-namespace IwSft.Stages.Control;
+namespace IwSft.Pipelines.Control;
 
 public sealed class ControlEvaluateConfig
 {

@@ -4,7 +4,7 @@ using IwSft.Control.Environments;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 
-namespace IwSft.Stages.Control;
+namespace IwSft.Pipelines.Control;
 
 /// <summary>Writes and reads the control_episodes table (one row per step).</summary>
 public static class ControlEpisodeTable

@@ -2,7 +2,7 @@ using IwSft.Gpu.Control;
 using IwSft.Control.Environments;
 using IwSft.Runtime;
 
-namespace IwSft.Stages.Control;
+namespace IwSft.Pipelines.Control;
 
 public sealed class ControlDatasetConfig
 {

@@ -4,7 +4,7 @@ using System.Text.Json;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
 
-namespace IwSft.Stages.Control;
+namespace IwSft.Pipelines.Control;
 
 public sealed class ControlReportConfig
 {
