@@ -16,6 +16,7 @@ internal static class AtomicFile
             {
                 var bytes = Encoding.UTF8.GetBytes(text);
                 fs.Write(bytes);
+                // Stryker disable once all : durability against power loss; no test can pull the plug (docs/testing.md)
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, path, overwrite: true);
