@@ -14,6 +14,7 @@ public static partial class CommandCatalog
         yield return GradeCommand.Create();
         yield return EvalCiCommands.Metrics();
         yield return Ui.UiCommand.Create(pipelines);
+        yield return Serve.ServeCommand.Create();
     }
 
     static Command ListCommand(PipelineRegistry pipelines)

@@ -36,19 +36,10 @@ public sealed class UiServer : IAsyncDisposable
 
     public static async Task<UiServer> StartAsync(UiOptions options, CancellationToken ct = default)
     {
-        if (options.Port is < 0 or > 65535) throw new ArgumentException($"--port {options.Port}: not a port (0-65535)");
         var store = ArtifactStore.OpenReadOnly(options.StoreDirectory);
         if (!Directory.Exists(store.Root)) throw new DirectoryNotFoundException($"store {store.Root} does not exist (run a pipeline first, or pass --store DIR)");
         var site = new UiSite(store, options.Pipelines, options.Quick);
-
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
-        builder.Logging.ClearProviders(); // the command prints its one line; request logs would drown a terminal
-        builder.WebHost.UseKestrel(k =>
-        {
-            if (options.Host == "localhost") k.ListenLocalhost(options.Port);
-            else if (IPAddress.TryParse(options.Host, out var ip)) k.Listen(ip, options.Port);
-            else throw new ArgumentException($"--host {options.Host}: not an IP address (or 'localhost')");
-        });
+        var builder = KestrelHost.Builder(options.Host, options.Port);
         var app = builder.Build();
         app.Use(async (ctx, next) =>
         {
@@ -72,8 +63,7 @@ public sealed class UiServer : IAsyncDisposable
         });
         Routes(app, site);
         await app.StartAsync(ct);
-        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new UiServer(app, new Uri(bound.Replace("[::]", "localhost", StringComparison.Ordinal).TrimEnd('/') + "/"));
+        return new UiServer(app, KestrelHost.BoundAddress(app));
     }
 
     static IResult Html200(string html) => Results.Content(html, "text/html; charset=utf-8");
