@@ -31,6 +31,8 @@ public sealed class EvalParams
     /// <summary>Weights' dtype for inference (default float32 on CPU, bfloat16 on CUDA).</summary>
     public string? DType { get; set; }
     public EvalThresholds Thresholds { get; set; } = new();
+    /// <summary>Generate on an OpenAI-compatible server (vLLM, iwsft serve) instead of in process; device, devices and dtype are then the server's business.</summary>
+    public OpenAiGenerationConfig? Server { get; set; }
 
     /// <summary>The full path of the file these parameters were read from.</summary>
     [JsonIgnore] public string SourcePath { get; private set; } = "";

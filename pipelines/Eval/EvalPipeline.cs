@@ -40,7 +40,7 @@ public sealed class EvalPipeline(ICompletionGeneratorFactory? generators = null,
         if (File.Exists(prm.SourcePath)) p.Add(new ParamsFileStage("params", new ParamsFileConfig { Path = prm.SourcePath }));
         var items = p.Add(new IngestStage("benchmarks", new IngestConfig { Mode = IngestMode.Benchmark, Sources = prm.Benchmarks }));
         bool cuda = (prm.Devices.Count > 1 ? prm.Devices[0] : prm.Device).StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
-        var factory = generators ?? new TransformerCompletionGeneratorFactory(new ModelOptions(prm.Device, prm.DType ?? (cuda ? "bfloat16" : "float32"), cuda ? "bfloat16" : null), prm.Devices);
+        var factory = generators ?? (prm.Server is { } server ? new OpenAiCompletionGeneratorFactory(server) : (ICompletionGeneratorFactory?)null) ?? new TransformerCompletionGeneratorFactory(new ModelOptions(prm.Device, prm.DType ?? (cuda ? "bfloat16" : "float32"), cuda ? "bfloat16" : null), prm.Devices);
         var evaluate = p.Add(new EvaluateStage("evaluate", factory, prm.Generation, formatter));
         evaluate.From(EvaluateStage.ItemsInput, items[items.MainOutput]);
         if (prm.Tokenizer?.Path is { Length: > 0 } tokenizerDir)
