@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using IwSft.Runtime;
 using IwSft.Runtime.Store;
 using IwSft.Stages.Evaluate;
+using IwSft.Stages.OpenAi;
 using IwSft.Stages.Ingest;
 
 namespace IwSft.Pipelines.Eval;

@@ -1,6 +1,7 @@
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
 using IwSft.Stages.Evaluate;
+using IwSft.Stages.OpenAi;
 using IwSft.Stages.Ingest;
 using IwSft.Stages.Reporting;
 

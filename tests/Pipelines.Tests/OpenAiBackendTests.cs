@@ -2,10 +2,37 @@ using IwSft.Cli.Serve;
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
+using IwSft.Stages;
 using IwSft.Stages.Evaluate;
 using IwSft.Stages.Ingest;
+using IwSft.Stages.OpenAi;
+using IwSft.Stages.Training;
 
 namespace IwSft.Pipelines.Tests;
+
+/// <summary>Writes a fixed <c>sequences</c> table (token ids of the tiny model's byte vocabulary).</summary>
+public sealed class WriteSequencesStage(string name) : Stage<WriteSequencesStage.Settings>(name)
+{
+    public sealed class Settings { public int Count { get; set; } = 5; }
+    public override string Kind => "test.write-sequences";
+    public override int Version => 1;
+    public override IReadOnlyList<PortSpec> Inputs => [];
+    public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Table("sequences", "sequences")];
+
+    public override async Task RunAsync(IStageContext ctx)
+    {
+        var b = new BatchBuilder(TableSchema.Get("sequences"));
+        for (int i = 0; i < Config.Count; i++)
+        {
+            int[] ids = System.Text.Encoding.UTF8.GetBytes($"Question {i}: what is {i} + {i}? Answer: {2 * i}.").Select(x => (int)x).ToArray();
+            int start = ids.Length - 3 - i % 2;
+            b.Set("id", $"s{i}").Set("input_ids", ids).Set("completion_start", start).Set("num_tokens", ids.Length).Set("prompt_tokens", start)
+             .Set("completion_tokens", ids.Length - start).Set("full_tokens", ids.Length).Set("truncated", false).Set("sampling_weight", 1f).EndRow();
+        }
+        await using var w = ctx.WriteTable("sequences");
+        await w.WriteAsync(b.Build(), ctx.CancellationToken);
+    }
+}
 
 /// <summary>
 /// The <c>openai</c> generation backend against <c>iwsft serve</c> over loopback: the same protocol as vLLM, and the
@@ -52,6 +79,38 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
         var expected = local.Generate(Requests, settings, default);
         Assert.Equal(expected, remote.Generate(Requests, settings, default));
         if (temperature > 0) Assert.NotEqual(expected[1], expected[3]); // same prompt, other seed: the seed reached the server
+    }
+
+    [Fact]
+    public async Task Reference_log_probs_over_the_server_equal_the_in_process_ones()
+    {
+        async Task<Dictionary<string, float[]>> Run(ReferenceLogProbConfig config, string store)
+        {
+            var p = new Pipeline("ref-openai");
+            var sequences = p.Add(new WriteSequencesStage("sequences"));
+            var model = p.Add(new ImportModelStage("reference", new ImportModelConfig { Path = _checkpoint }));
+            p.Add(new ReferenceLogProbStage("ref_logprobs", config))
+                .From("sequences", sequences["sequences"]).From("reference_model", model[ImportModelStage.ModelOutput]);
+            var runner = new PipelineRunner(new ArtifactStore(Path.Combine(_root, store)));
+            var run = await runner.RunAsync(p);
+            Assert.True(run.Succeeded, string.Join("; ", run.Stages.Values.Select(s => s.Error)));
+            var values = new Dictionary<string, float[]>();
+            await foreach (var b in runner.Store.OpenTable(p, "ref_logprobs.ref_logprobs").ReadBatchesAsync())
+                for (int i = 0; i < b.Length; i++) values[b.GetString("id", i)!] = b.GetFloatList("ref_logprobs", i)!;
+            return values;
+        }
+
+        var local = await Run(new ReferenceLogProbConfig(), "local");
+        // The served model is found by its root: the import stage's copy in the store is not what the server serves,
+        // so the model is named.
+        var remote = await Run(new ReferenceLogProbConfig { Server = new OpenAiGenerationConfig { BaseUrl = _server.BaseAddress.ToString(), Model = "tiny" } }, "remote");
+        Assert.Equal(5, local.Count);
+        Assert.Equal(local.Keys.Order(), remote.Keys.Order());
+        foreach (var (id, expected) in local)
+        {
+            Assert.Equal(expected.Length, remote[id].Length);
+            for (int j = 0; j < expected.Length; j++) Assert.Equal(expected[j], remote[id][j], 1e-4f);
+        }
     }
 
     [Fact]

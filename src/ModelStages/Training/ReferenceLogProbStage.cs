@@ -3,6 +3,7 @@ using IwSft.Gpu.Inference;
 using IwSft.Gpu.Models;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
+using IwSft.Stages.OpenAi;
 
 namespace IwSft.Stages.Training;
 
@@ -23,6 +24,9 @@ public sealed class ReferenceLogProbConfig
     public string? ComputeDType { get; set; }
     /// <summary>dtype the weights are loaded in: "float32" (default), or "bfloat16" to fit a 32B model on one 80 GB GPU.</summary>
     public string ParamDType { get; set; } = "float32";
+    /// <summary>Score on an OpenAI-compatible server with <c>prompt_logprobs</c> (vLLM, iwsft serve) instead of in process;
+    /// the server must serve the reference model (its <c>/v1/models</c> root, or <c>model</c> named).</summary>
+    public OpenAiGenerationConfig? Server { get; set; }
 }
 
 /// <summary>
@@ -33,10 +37,11 @@ public sealed class ReferenceLogProbConfig
 /// batch size or moving to another GPU scores nothing, and a different reference model never reuses another's
 /// values (the lm-eval-harness #2715 failure).
 /// </summary>
-// Debug build (dotnet run's default): reading the sequences one stored batch at a time scores the same
-// sequences with the same model and scorer, so a store's memoised reference log-probs stay valid.
-[CodeIdentityAlias("4c4dcfe82d199814c7967d3711f3712c775cd8ed829c0a54541218e7b1d657b6", "152d557e3804b2c6fa5fc22577ebc315d5a46b36ac9200c68c6af597a81d133a",
-    "sequences streamed one stored batch at a time; same records, model and scorer")]
+// Debug build (dotnet run's default): reading the sequences one stored batch at a time, and the choice of scorer
+// (in process, or a server, which the records' settings tell apart), score the same sequences with the same model
+// and scorer in process, so a store's memoised reference log-probs stay valid.
+[CodeIdentityAlias("3c048916ba11bd2c12cc58ed2bd99445813dfe6d46ef30dda5874f2deb519b31", "152d557e3804b2c6fa5fc22577ebc315d5a46b36ac9200c68c6af597a81d133a",
+    "sequences streamed one stored batch at a time, scorer chosen per config; same records, model and in-process scorer")]
 public sealed class ReferenceLogProbStage(string name = "ref_logprobs", ReferenceLogProbConfig? config = null)
     : Stage<ReferenceLogProbConfig>(name, config)
 {
@@ -48,7 +53,11 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("ref_logprobs", "ref_logprobs")];
 
     /// <summary>Throughput and placement: the values scored do not depend on them (beyond float rounding, as between two GPUs).</summary>
-    public override IReadOnlyList<string> NotInRecordKey => ["batch_size", "chunk_size", "device", "devices"];
+    /// The server's address, concurrency, key and retries are placement too; that it is a server (and the model named) is
+    /// not. No server (in process) leaves the records' settings as they were before the option existed.
+    public override IReadOnlyList<string> NotInRecordKey => Config.Server is null
+        ? ["batch_size", "chunk_size", "device", "devices", "server"]
+        : ["batch_size", "chunk_size", "device", "devices", "server.base_url", "server.max_concurrency", "server.api_key_env", "server.resilience"];
 
     Transformer Load(string dir)
     {
@@ -72,7 +81,16 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
         {
             ChunkSize = Config.ChunkSize, ProgressUnit = "sequences", ProgressTotal = total,
         };
+        Func<IReadOnlyList<(int[] Prompt, int[] Completion)>, CancellationToken, Task<float[][]>> score;
         Transformer? model = null;
+        OpenAiConnection? server = null;
+        if (Config.Server is { } serverConfig)
+        {
+            server = new OpenAiConnection(serverConfig);
+            var scorer = new OpenAiPromptScorer(server, server.ResolveModel(modelDir, context.CancellationToken));
+            score = scorer.ScoreAsync;
+        }
+        else score = (pairs, _) => Task.FromResult(CompletionScorer.Score(model ??= Load(modelDir), pairs, Config.BatchSize));
         try
         {
             // One stored batch of sequences at a time: memory holds a batch, not the table.
@@ -80,16 +98,19 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
             await foreach (var rows in TrainingData.ReadSequenceBatchesAsync(context, "sequences"))
             {
                 var sequences = rows.Select(r => new HashedSequence(r, TrainingData.SequenceHash(r.InputIds, r.CompletionStart))).ToList();
-                var values = await loop.RunAsync(sequences, (chunk, ct) =>
+                var values = await loop.RunAsync(sequences, async (chunk, ct) =>
                 {
-                    model ??= Load(modelDir);
                     var pairs = chunk.Select(s => (s.Row.InputIds[..s.Row.CompletionStart], s.Row.InputIds[s.Row.CompletionStart..])).ToList();
-                    return Task.FromResult<IReadOnlyList<float[]>>(CompletionScorer.Score(model, pairs, Config.BatchSize));
+                    return (IReadOnlyList<float[]>)await score(pairs, ct);
                 }, "sequences");
                 await WriteAsync(context, writer, sequences, values, modelHash);
             }
         }
-        finally { model?.Dispose(); }
+        finally
+        {
+            model?.Dispose();
+            server?.Dispose();
+        }
     }
 
     sealed record HashedSequence(TrainingData.SequenceRow Row, string Hash);
