@@ -32,6 +32,7 @@ public static partial class BenchCatalog
         new("model", "transformer forward and training-step tokens/s (~10M, ~100M params, CPU) and FLOP/s as a fraction of a same-run matmul", ModelBench.RunAsync),
         new("train", "tokens/s of one SFT and one iw-SFT optimiser step (precomputed reference, live reference, EMA q) on the 10M model; step-time ratios vs SFT", TrainBench.RunAsync),
         new("logprobs", "peak memory and time of one forward + backward: chunked, vocabulary-sharded log-probs vs the full [T, V] logits (ratios in the same run)", LogProbBench.RunAsync),
+        new("serve", "iwsft serve over loopback: concurrent requests (static batches) vs the same requests one after another; identical answers, ratio of wall times", ServeBench.RunAsync),
         new("control", "control environment steps/s vs the 100K goal; Gaussian MLP SFT vs iw-SFT(Q) updates/s (ratio in the same run)", ControlBench.RunAsync),
     ];
 
