@@ -17,14 +17,16 @@ public class CodeIdentityIlTests
     static int _serial;
 
     /// <summary>A fresh assembly (IwSft.Twin.N) holding static class Twins.Subject with static void M(int, int).</summary>
-    static Type Subject(Action<ILGenerator> body)
+    static Type Subject(Action<ILGenerator> body, Type? parent = null)
     {
         var name = new AssemblyName($"IwSft.Twin{Interlocked.Increment(ref _serial)}");
         var ab = new PersistedAssemblyBuilder(name, typeof(object).Assembly);
         var tb = ab.DefineDynamicModule(name.Name!).DefineType("Twins.Subject",
-            TypeAttributes.Public | TypeAttributes.Abstract | TypeAttributes.Sealed | TypeAttributes.Class);
+            TypeAttributes.Public | TypeAttributes.Abstract | TypeAttributes.Class | (parent is null ? TypeAttributes.Sealed : 0), parent);
         var m = tb.DefineMethod("M", MethodAttributes.Public | MethodAttributes.Static, typeof(void), [typeof(int), typeof(int)]);
         body(m.GetILGenerator());
+        if (parent is not null)   // a constructor that does not chain to its base's (possible in IL, not in C#)
+            tb.DefineConstructor(MethodAttributes.Family, CallingConventions.Standard, Type.EmptyTypes).GetILGenerator().Emit(OpCodes.Ret);
         tb.CreateType();
         using var ms = new MemoryStream();
         ab.Save(ms);
@@ -169,6 +171,17 @@ public class CodeIdentityIlTests
         });
         Decides(Finally(true), Finally(false));
         Decides(Body(il => { il.Emit(OpCodes.Nop); il.Emit(OpCodes.Nop); il.Emit(OpCodes.Nop); }), Finally(true));
+    }
+
+    [Fact]
+    public void A_base_type_is_reached_even_when_no_constructor_names_it()
+    {
+        // Its constructor does not call Outer's: only the base type links it to Outer.
+        var derived = Subject(Body(_ => { }), parent: typeof(Outer));
+        Assert.Equal(typeof(Outer), derived.BaseType);
+        var reached = CodeIdentity.Reach([derived]);
+        Assert.Contains($"{typeof(Outer)}::Int32 M()", reached);
+        Assert.Contains($"{typeof(Outer.PublicNested)}::Int32 N()", reached);
     }
 
     [Fact]
