@@ -184,6 +184,31 @@ public class CodeIdentityIlTests
         Assert.Contains($"{typeof(Outer.PublicNested)}::Int32 N()", reached);
     }
 
+    /// <summary>Lib.Helper::Value() in an assembly loaded into a context of its own, so no subject can resolve it.</summary>
+    static MethodInfo Unresolvable()
+    {
+        var name = new AssemblyName($"IwSft.TwinLib{Interlocked.Increment(ref _serial)}");
+        var ab = new PersistedAssemblyBuilder(name, typeof(object).Assembly);
+        var tb = ab.DefineDynamicModule(name.Name!).DefineType("Lib.Helper", TypeAttributes.Public | TypeAttributes.Abstract | TypeAttributes.Sealed);
+        var il = tb.DefineMethod("Value", MethodAttributes.Public | MethodAttributes.Static, typeof(int), Type.EmptyTypes).GetILGenerator();
+        il.Emit(OpCodes.Ldc_I4_1);
+        il.Emit(OpCodes.Ret);
+        tb.CreateType();
+        using var ms = new MemoryStream();
+        ab.Save(ms);
+        ms.Position = 0;
+        return new AssemblyLoadContext(name.Name, isCollectible: true).LoadFromStream(ms).GetType("Lib.Helper", throwOnError: true)!.GetMethod("Value")!;
+    }
+
+    [Fact]
+    public void A_body_naming_what_cannot_be_loaded_still_has_an_identity()
+    {
+        var missing = Unresolvable();
+        var calls = Body(il => { il.Emit(OpCodes.Call, missing); il.Emit(OpCodes.Pop); });
+        Assert.Equal(["Twins.Subject::Void M(Int32, Int32)"], CodeIdentity.Reach([Subject(calls)]));
+        Decides(calls, Body(il => { il.Emit(OpCodes.Ldc_I4_0); il.Emit(OpCodes.Pop); }));
+    }
+
     [Fact]
     public void Bytes_that_are_no_instruction_still_decide()
     {
