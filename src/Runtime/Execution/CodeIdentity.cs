@@ -75,6 +75,7 @@ public static class CodeIdentity
             const BindingFlags all = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
             foreach (var m in t.GetMethods(all)) AddMethod(m);
             foreach (var c in t.GetConstructors(all)) AddMethod(c);
+            // Stryker disable once Statement : GetConstructors(all) includes Static, so it already returns the type initializer
             if (t.TypeInitializer is { } cctor) AddMethod(cctor);
             if (t.BaseType is { } b) AddType(b);
             foreach (var n in t.GetNestedTypes(BindingFlags.Public | BindingFlags.NonPublic)) AddType(n);
@@ -120,6 +121,7 @@ public static class CodeIdentity
         MethodBody? body;
         try { body = method.GetMethodBody(); } catch (Exception) { body = null; }
         var il = body?.GetILAsByteArray();
+        // Stryker disable once Logical : il is null exactly when body is, so '&&' decides the same
         if (body is null || il is null) return new MethodFacts(Hash(text), calls, types);
 
         foreach (var local in body.LocalVariables) { text.Append("local ").Append(local.LocalType).Append(local.IsPinned ? " pinned" : "").Append('\n'); types.Add(local.LocalType); }
