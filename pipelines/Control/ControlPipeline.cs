@@ -8,7 +8,8 @@ namespace IwSft.Pipelines.Control;
 /// The continuous-control reproduction of the paper's D4RL table on the project's own environments:
 /// per environment, a medium-replay-style dataset → BC on all data (π_ref) → BC(10%) from scratch and
 /// SFT, SFT(Q), iw-SFT(Q) fine-tuned from π_ref → evaluation on 100 held-out episodes per seed → one
-/// report (Markdown table + learning-curve PNGs). Full size uses DESIGN.md §2's constants and 3 seeds;
+/// report (Markdown table + learning-curve PNGs). Full size uses DESIGN.md §2's constants (the authors': batches
+/// of whole episodes, 128 for BC and 256 for the fine-tunes) and 3 seeds;
 /// Quick is a tiny version of the same DAG for tests.
 /// </summary>
 public sealed class ControlPipeline : IPipelineDefinition
@@ -65,8 +66,8 @@ public sealed class ControlPipeline : IPipelineDefinition
         config.BcSteps = 40;
         config.FineTuneSteps = 20;
         config.FineTuneWarmupSteps = 3;
-        config.BcBatchSize = 64;
-        config.FineTuneBatchSize = 64;
+        config.BcBatchSize = 8;          // whole episodes per batch
+        config.FineTuneBatchSize = 8;
         config.CurveEvery = ControlRecipe.FineTunesReference(method) ? 10 : 0;
         config.CurveEpisodes = 3;
         return config;

@@ -43,11 +43,12 @@ public class ControlTrainingTests
         var data = ExpertEpisodes(spec, 4);
         using var reference = new GaussianMlpPolicy(6, 2, [16], seed: 1);
         using var policy = reference.Clone();
-        var settings = new ControlTrainingSettings { Steps = 5, LearningRate = 1e-2, BatchSize = 64, ChunkLength = 8 };
+        var settings = new ControlTrainingSettings { Steps = 5, LearningRate = 1e-2, BatchSize = 8 };
         var log = ControlTrainer.Train(policy, data, settings, 3, new ImportanceWeighting(), reference);
-        // Step 1: log q = log π_ref exactly, so all 8 chunks weigh 1/8 (ESS 8).
+        // Step 1: q = 0.9·π_ref + 0.1·θ₀ with θ₀ = π_ref, so log q = log π_ref (to rounding) and all 8 episodes weigh 1/8 (ESS 8).
         Assert.Equal(1.0 / 8, log[0].WeightMax, 6);
         Assert.Equal(8.0, log[0].WeightEss, 4);
+        Assert.Equal(0.0, log[0].MeanLogRatio, 5);
         // Later, q (EMA of θ) has moved away from π_ref and the weights are no longer uniform.
         Assert.True(log[^1].WeightEss < 8.0 - 1e-6);
     }
@@ -60,7 +61,7 @@ public class ControlTrainingTests
         var recipe = new ControlRecipe
         {
             HiddenSizes = [32, 32],
-            BehaviourCloning = ControlTrainingSettings.BehaviourCloning with { Steps = 300, BatchSize = 64 },
+            BehaviourCloning = ControlTrainingSettings.BehaviourCloning with { Steps = 300, BatchSize = 8 },
         };
         using var untrained = new GaussianMlpPolicy(6, 2, [32, 32], seed: 0);
         double before = PolicyEvaluator.MeanNormalisedScore(untrained, spec, 20, PolicyEvaluator.EvaluationSeed);

@@ -45,6 +45,15 @@ public class ControlPipelineTests(ITestOutputHelper output)
             Assert.Contains("| pointmass | ", markdown);
             Assert.Contains("| pendulum | ", markdown);
             Assert.Contains("| Environment | BC | BC(10%) | SFT | SFT(Q) | iw-SFT(Q) |", markdown);
+            // iw-SFT(Q)'s weight diagnostics: one row per (environment, curve interval); quick: 20 updates, every 10.
+            Assert.Contains("| Environment | Update | B | ESS mean | ESS min | max share mean | max share max | log q − log π_ref per step |", markdown);
+            Assert.Contains("| pendulum | 20 | 8 | ", markdown);
+            // The training log has the per-update diagnostics; every quick batch is 8 whole episodes.
+            var iwLog = File.ReadAllLines(Path.Combine(store.ObjectPath(run.Stages["train-pendulum-iw-sft-q"].Outputs["policies"]), ControlTrainStage.LogFile));
+            Assert.Equal("seed,step,loss,learning_rate,weight_max,weight_ess,max_share,mean_log_ratio,trajectories,steps", iwLog[0]);
+            Assert.Equal(1 + 2 * 20, iwLog.Length);
+            Assert.All(iwLog[1..], l => Assert.Equal("8", l.Split(',')[8]));
+            Assert.All(iwLog[1..], l => Assert.Equal("1600", l.Split(',')[9]));   // pendulum episodes are 200 steps
             foreach (var spec in ControlEnvironments.All)
             {
                 var png = Path.Combine(report, $"learning_curves_{spec.Name}.png");

@@ -11,6 +11,10 @@ public sealed record ControlResultRow(string Environment, string Method, int See
 /// <summary>One learning-curve point of one (environment, method, seed).</summary>
 public sealed record ControlCurvePoint(string Environment, string Method, int Seed, int Step, double NormalisedScore);
 
+/// <summary>iw-SFT(Q)'s weight diagnostics of one seed over one curve interval (means over its updates, ending at Step).</summary>
+public sealed record ControlWeightDiagnostic(string Environment, int Seed, int Step, double Batch, double EssMean, double EssMin,
+                                             double MaxShareMean, double MaxShareMax, double LogRatioMean);
+
 /// <summary>The paper-style table and learning-curve plots of the control reproduction.</summary>
 public static class ControlReport
 {
@@ -45,7 +49,8 @@ public static class ControlReport
         return (a && b && c, $"iw-SFT(Q) ≥ SFT(Q) {Mark(a)}, SFT(Q) ≥ SFT {Mark(b)}, SFT > BC {Mark(c)}");
     }
 
-    public static string Markdown(IReadOnlyList<ControlResultRow> rows, IReadOnlyList<string> plotFiles, string title)
+    public static string Markdown(IReadOnlyList<ControlResultRow> rows, IReadOnlyList<string> plotFiles, string title,
+                                  IReadOnlyList<ControlWeightDiagnostic>? diagnostics = null)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -84,6 +89,17 @@ public static class ControlReport
         sb.AppendLine("| Environment | Method | Seed | Mean return | Normalised |").AppendLine("|---|---|---:|---:|---:|");
         foreach (var r in rows.OrderBy(r => environments.IndexOf(r.Environment)).ThenBy(r => Array.IndexOf(Columns, ControlRecipe.ParseKey(r.Method))).ThenBy(r => r.Seed))
             sb.AppendLine(string.Format(inv, "| {0} | {1} | {2} | {3:F1} | {4:F1} |", r.Environment, ControlRecipe.Label(ControlRecipe.ParseKey(r.Method)), r.Seed, r.MeanReturn, r.NormalisedScore));
+        if (diagnostics is { Count: > 0 })
+        {
+            sb.AppendLine().AppendLine("iw-SFT(Q) weights over training (mean over seeds of each interval's mean; B = trajectories per batch; " +
+                                       "ESS = 1/Σ(w/Σw)², share = max w/Σw, log-ratio = mean_b (log q(τ) − log π_ref(τ))/len(τ)):").AppendLine();
+            sb.AppendLine("| Environment | Update | B | ESS mean | ESS min | max share mean | max share max | log q − log π_ref per step |")
+              .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var g in diagnostics.GroupBy(d => (d.Environment, d.Step)).OrderBy(g => environments.IndexOf(g.Key.Environment)).ThenBy(g => g.Key.Step))
+                sb.AppendLine(string.Format(inv, "| {0} | {1} | {2:F0} | {3:F1} | {4:F1} | {5:F3} | {6:F3} | {7:E2} |", g.Key.Environment, g.Key.Step,
+                    g.Average(d => d.Batch), g.Average(d => d.EssMean), g.Min(d => d.EssMin), g.Average(d => d.MaxShareMean), g.Max(d => d.MaxShareMax),
+                    g.Average(d => d.LogRatioMean)));
+        }
         sb.AppendLine().AppendLine("Paper (D4RL medium-replay-v2, for comparison of the ordering only; different tasks):").AppendLine();
         sb.AppendLine("| Task | " + string.Join(" | ", Columns.Select(ControlRecipe.Label)) + " |");
         sb.AppendLine("|---|" + string.Concat(Columns.Select(_ => "---:|")));

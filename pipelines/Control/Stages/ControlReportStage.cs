@@ -22,7 +22,7 @@ public sealed class ControlReportStage(string name, ControlReportConfig? config 
     [NotInKey("port names: the artifacts bound to them are key inputs")] readonly List<string> _resultPorts = new(), _curvePorts = new();
 
     public override string Kind => "control.report";
-    public override int Version => 1;
+    public override int Version => 2;
     public override IReadOnlyList<PortSpec> Inputs =>
         [.. _resultPorts.Select(p => PortSpec.Table(p, "control_results")), .. _curvePorts.Select(p => PortSpec.Dir(p))];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir(ReportOutput)];
@@ -52,6 +52,7 @@ public sealed class ControlReportStage(string name, ControlReportConfig? config 
                         b.GetDouble("random_return", i)!.Value, b.GetDouble("expert_return", i)!.Value));
         }
         var points = new List<ControlCurvePoint>();
+        var diagnostics = new List<ControlWeightDiagnostic>();
         foreach (var port in _curvePorts)
         {
             var path = Path.Combine(context.InputDirectory(port), ControlTrainStage.CurveFile);
@@ -60,11 +61,16 @@ public sealed class ControlReportStage(string name, ControlReportConfig? config 
             string env = doc.RootElement.GetProperty("environment").GetString()!, method = doc.RootElement.GetProperty("method").GetString()!;
             foreach (var p in doc.RootElement.GetProperty("points").EnumerateArray())
                 points.Add(new ControlCurvePoint(env, method, p.GetProperty("seed").GetInt32(), p.GetProperty("step").GetInt32(), p.GetProperty("normalised_score").GetDouble()));
+            if (doc.RootElement.TryGetProperty("diagnostics", out var diag))
+                foreach (var d in diag.EnumerateArray())
+                    diagnostics.Add(new ControlWeightDiagnostic(env, d.GetProperty("seed").GetInt32(), d.GetProperty("step").GetInt32(), d.GetProperty("batch").GetDouble(),
+                        d.GetProperty("ess_mean").GetDouble(), d.GetProperty("ess_min").GetDouble(), d.GetProperty("max_share_mean").GetDouble(),
+                        d.GetProperty("max_share_max").GetDouble(), d.GetProperty("log_ratio_mean").GetDouble()));
         }
 
         string output = context.OutputDirectory(ReportOutput);
         var plots = ControlReport.PlotCurves(points, rows, output);
-        await File.WriteAllTextAsync(Path.Combine(output, MarkdownFile), ControlReport.Markdown(rows, plots, Config.Title), context.CancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(output, MarkdownFile), ControlReport.Markdown(rows, plots, Config.Title, diagnostics), context.CancellationToken);
         var csv = new StringBuilder("environment,method,seed,episodes,mean_return,normalised_score\n");
         foreach (var r in rows) csv.Append(CultureInfo.InvariantCulture, $"{r.Environment},{r.Method},{r.Seed},{r.Episodes},{r.MeanReturn:R},{r.NormalisedScore:R}\n");
         await File.WriteAllTextAsync(Path.Combine(output, CsvFile), csv.ToString(), context.CancellationToken);

@@ -8,7 +8,7 @@ namespace IwSft.Cli.Bench;
 /// <summary>
 /// Control figures: environment steps/s on one core (expert policy in the loop, and a uniform random policy
 /// as the cheap-policy baseline) against the 100K steps/s goal; training updates/s of the Gaussian MLP
-/// (3 × 256, batch 256 transitions in chunks of 16) for SFT and iw-SFT(Q), with iw-SFT's cost as a ratio
+/// (3 × 256; batches of 256 transitions in chunks of 16, and of whole episodes) for SFT and iw-SFT(Q), with iw-SFT's cost as a ratio
 /// to SFT measured in the same run (it adds two no-grad forward passes and an EMA update).
 /// </summary>
 public static class ControlBench
@@ -33,18 +33,26 @@ public static class ControlBench
         int updates = ctx.Quick ? 20 : 200;
         int[] hidden = ctx.Quick ? [64, 64, 64] : [256, 256, 256];
         using var reference = new GaussianMlpPolicy(pm.Create().ObservationSize, 2, hidden, seed: 0);
-        var settings = ControlTrainingSettings.FineTune with { Steps = updates, WarmupSteps = 0 };
-        double sft = UpdatesPerSecond(reference, data, settings, null);
-        double iw = UpdatesPerSecond(reference, data, settings, new ImportanceWeighting());
-        report.Add("sft_updates_per_s", sft).Add("iw_sft_updates_per_s", iw).Add("iw_sft_time_vs_sft", sft / iw)
-              .Add("sft_transitions_per_s", sft * settings.BatchSize);
-
+        // The old batching (256 transitions as 16 chunks of 16) and the authors' (whole episodes; 256 at full size
+        // is 50K transitions per update, so the bench times 16 and reports transitions/s, which is what scales).
+        var chunks = ControlTrainingSettings.FineTune with { Steps = updates, WarmupSteps = 0, Batching = ControlBatching.Chunks };
+        var episodes = ControlTrainingSettings.FineTune with { Steps = Math.Max(5, updates / 10), WarmupSteps = 0, BatchSize = ctx.Quick ? 4 : 16 };
+        foreach (var (name, settings) in new[] { ("chunks", chunks), ("episodes", episodes) })
+        {
+            var (sft, sftRows) = UpdatesPerSecond(reference, data, settings, null);
+            var (iw, _) = UpdatesPerSecond(reference, data, settings, new ImportanceWeighting());
+            string prefix = name == "chunks" ? "" : "episodes_";
+            report.Add($"{prefix}sft_updates_per_s", sft).Add($"{prefix}iw_sft_updates_per_s", iw).Add($"{prefix}iw_sft_time_vs_sft", sft / iw)
+                  .Add($"{prefix}sft_transitions_per_s", sft * sftRows);
+            ctx.Log.WriteLine($"{name}: SFT {sft:F1} updates/s ({sft * sftRows:N0} transitions/s), iw-SFT(Q) {iw:F1} updates/s");
+        }
         int evalEpisodes = ctx.Quick ? 10 : 100;
         var sw = Stopwatch.StartNew();
         PolicyEvaluator.Returns(reference, pm, evalEpisodes, PolicyEvaluator.EvaluationSeed);
         // An untrained policy rarely reaches the goal, so nearly every episode runs all 200 steps.
         report.Add("evaluation_policy_steps_per_s_upper_bound", evalEpisodes * 200 / sw.Elapsed.TotalSeconds);
-        report.Notes.Add($"MLP {string.Join("x", hidden)}, batch {settings.BatchSize} transitions (chunks of {settings.ChunkLength}), {updates} updates each, torch threads 1");
+        report.Notes.Add($"MLP {string.Join("x", hidden)}; chunks: {chunks.BatchSize} transitions (chunks of {chunks.ChunkLength}), {chunks.Steps} updates; " +
+                         $"episodes: {episodes.BatchSize} whole episodes, {episodes.Steps} updates; torch threads 1");
         report.Notes.Add($"machine: {Environment.ProcessorCount} logical CPUs; env figures single-threaded");
         return Task.FromResult(report);
     }
@@ -75,12 +83,13 @@ public static class ControlBench
         }
     }
 
-    static double UpdatesPerSecond(GaussianMlpPolicy reference, List<Episode> data, ControlTrainingSettings settings, ImportanceWeighting? weighting)
+    /// <summary>Updates per second and the mean real (unmasked) transitions per update.</summary>
+    static (double UpdatesPerSecond, double TransitionsPerUpdate) UpdatesPerSecond(GaussianMlpPolicy reference, List<Episode> data, ControlTrainingSettings settings, ImportanceWeighting? weighting)
     {
         using var policy = reference.Clone();
-        ControlTrainer.Train(policy, data, settings with { Steps = 5 }, 1, weighting, weighting is null ? null : reference);   // warm-up
+        ControlTrainer.Train(policy, data, settings with { Steps = 2 }, 1, weighting, weighting is null ? null : reference);   // warm-up
         var sw = Stopwatch.StartNew();
-        ControlTrainer.Train(policy, data, settings, 2, weighting, weighting is null ? null : reference);
-        return settings.Steps / sw.Elapsed.TotalSeconds;
+        var log = ControlTrainer.Train(policy, data, settings, 2, weighting, weighting is null ? null : reference);
+        return (settings.Steps / sw.Elapsed.TotalSeconds, log.Average(s => s.Steps));
     }
 }

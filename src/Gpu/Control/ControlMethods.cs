@@ -13,8 +13,10 @@ public sealed record ControlRecipe
     public int[] HiddenSizes { get; init; } = [256, 256, 256];
     public ControlTrainingSettings BehaviourCloning { get; init; } = ControlTrainingSettings.BehaviourCloning;
     public ControlTrainingSettings FineTune { get; init; } = ControlTrainingSettings.FineTune;
-    /// <summary>BC(10%) and SFT keep trajectories with return at or above this percentile.</summary>
+    /// <summary>BC(10%) and SFT keep trajectories with return above this percentile.</summary>
     public double TopPercentile { get; init; } = 90;
+    /// <summary>Keep returns strictly above the cut-off (the authors' <c>&gt;</c>); false keeps ties (≥).</summary>
+    public bool StrictThreshold { get; init; } = true;
     /// <summary>SFT(Q) and iw-SFT(Q): the selections above these percentiles, concatenated.</summary>
     public double[] StratifyPercentiles { get; init; } = [90, 95, 98];
     public ImportanceWeighting Weighting { get; init; } = new();
@@ -60,8 +62,8 @@ public static class ControlMethods
     public static IReadOnlyList<int> Selection(ControlMethod method, IReadOnlyList<double> returns, ControlRecipe recipe) => method switch
     {
         ControlMethod.Bc => Enumerable.Range(0, returns.Count).ToArray(),
-        ControlMethod.BcTop or ControlMethod.Sft => Samplers.PercentileStratifiedConcatenation(returns, [recipe.TopPercentile]),
-        ControlMethod.SftQ or ControlMethod.IwSftQ => Samplers.PercentileStratifiedConcatenation(returns, recipe.StratifyPercentiles),
+        ControlMethod.BcTop or ControlMethod.Sft => Samplers.PercentileStratifiedConcatenation(returns, [recipe.TopPercentile], recipe.StrictThreshold),
+        ControlMethod.SftQ or ControlMethod.IwSftQ => Samplers.PercentileStratifiedConcatenation(returns, recipe.StratifyPercentiles, recipe.StrictThreshold),
         _ => throw new ArgumentOutOfRangeException(nameof(method)),
     };
 

@@ -10,22 +10,26 @@ public sealed record ControlTrainingSettings
 {
     public int Steps { get; init; }
     public double LearningRate { get; init; }
-    /// <summary>Transitions per batch (drawn as BatchSize / ChunkLength trajectory chunks).</summary>
+    /// <summary>With <see cref="ControlBatching.Episodes"/> (the default, the authors'): whole episodes per batch.
+    /// With <see cref="ControlBatching.Chunks"/>: transitions per batch, drawn as BatchSize / ChunkLength chunks.</summary>
     public int BatchSize { get; init; }
+    public ControlBatching Batching { get; init; } = ControlBatching.Episodes;
+    /// <summary>Consecutive steps per chunk; only with <see cref="ControlBatching.Chunks"/>.</summary>
     public int ChunkLength { get; init; } = 16;
     /// <summary>Linear warm-up from 0, then (if <see cref="Cosine"/>) cosine decay to 0 at the last step.</summary>
     public int WarmupSteps { get; init; }
     public bool Cosine { get; init; }
 
-    /// <summary>BC pre-training (π_ref) and BC(10%): 10K steps, lr 1e-3, batch 128, constant rate.</summary>
+    /// <summary>BC pre-training (π_ref) and BC(10%): 10K steps, lr 1e-3, 128 episodes per batch, constant rate.</summary>
     public static ControlTrainingSettings BehaviourCloning => new() { Steps = 10_000, LearningRate = 1e-3, BatchSize = 128 };
-    /// <summary>SFT, SFT(Q), iw-SFT(Q) fine-tuning of π_ref: 2K steps, lr 4e-5, batch 256, 300 warm-up steps, cosine.</summary>
+    /// <summary>SFT, SFT(Q), iw-SFT(Q) fine-tuning of π_ref: 2K steps, lr 4e-5, 256 episodes per batch, 300 warm-up steps, cosine.</summary>
     public static ControlTrainingSettings FineTune => new() { Steps = 2_000, LearningRate = 4e-5, BatchSize = 256, WarmupSteps = 300, Cosine = true };
 
     /// <summary>The rate of update <paramref name="step"/> (0-based): the shared warm-up + cosine schedule
     /// (<see cref="LearningRateSchedule"/>) when <see cref="Cosine"/>, else constant after any warm-up.</summary>
     public double LearningRateAt(int step)
     {
+        // Step 0 of a warm-up runs at rate 0, as the authors' WarmupCosineLR (base · last_epoch / warmup) does.
         if (Cosine) return new LearningRateSchedule(LearningRate, Steps, WarmupSteps: WarmupSteps).At(step);
         return WarmupSteps > 0 && step < WarmupSteps ? LearningRate * step / WarmupSteps : LearningRate;
     }
@@ -40,8 +44,15 @@ public sealed record ImportanceWeighting
     public bool NormaliseOverBatch { get; init; } = true;
 }
 
-/// <summary>One logged training step.</summary>
-public readonly record struct TrainingStep(int Step, double Loss, double LearningRate, double WeightMax, double WeightEss);
+/// <summary>
+/// One logged training step. <paramref name="WeightMax"/> and <paramref name="WeightEss"/>: the largest weight as
+/// used in the loss and the Kish ESS (Σw)²/Σw²; <paramref name="MaxShare"/> = max w / Σw; with normalised weights
+/// ESS = 1/Σ(w/Σw)². <paramref name="MeanLogRatio"/>: the batch mean of (log q(τ) − log π_ref(τ))/len(τ), the
+/// per-step log-ratio before the temperature (NaN without importance weighting). <paramref name="Trajectories"/>: B;
+/// <paramref name="Steps"/>: real (unmasked) steps in the batch.
+/// </summary>
+public readonly record struct TrainingStep(int Step, double Loss, double LearningRate, double WeightMax, double WeightEss,
+                                           double MaxShare = double.NaN, double MeanLogRatio = double.NaN, int Trajectories = 0, int Steps = 0);
 
 /// <summary>A learning-curve point: mean normalised score of the policy after <paramref name="Step"/> updates.</summary>
 public readonly record struct CurvePoint(int Step, double NormalisedScore);
@@ -54,11 +65,21 @@ public readonly record struct CurvePoint(int Step, double NormalisedScore);
 /// </summary>
 public static class ControlTrainer
 {
+    /// <summary>The batch sampler of <paramref name="settings"/>: whole episodes (the authors') or chunks (the old batching).</summary>
+    public static ITrajectoryBatchSampler Sampler(IReadOnlyList<Episode> episodes, ControlTrainingSettings settings, ulong seed) => settings.Batching switch
+    {
+        ControlBatching.Episodes => new EpisodeBatchSampler(episodes, settings.BatchSize, ControlRng.Derive((long)seed, 0xE915)),
+        ControlBatching.Chunks => new TrajectoryChunkSampler(episodes, settings.ChunkLength, ControlRng.Derive((long)seed, 0xBA7C), settings.BatchSize),
+        _ => throw new ArgumentOutOfRangeException(nameof(settings), $"unknown batching {settings.Batching}"),
+    };
+
     /// <summary>
-    /// Trains <paramref name="policy"/> in place with Adam. With <paramref name="weighting"/>, the reference
-    /// policy π_ref must be given (the data-generating policy's stand-in: the BC policy); q starts as a copy of
-    /// the initial policy and follows it by EMA after every update. <paramref name="onCheckpoint"/> is called at
-    /// step 0 and every <paramref name="checkpointEvery"/> updates (for learning curves).
+    /// Trains <paramref name="policy"/> in place with Adam, in the authors' order per update: draw the batch; with
+    /// <paramref name="weighting"/>, first move q towards the policy being trained (q ← decay·q + (1 − decay)·θ),
+    /// then weigh each trajectory by <see cref="ImportanceWeights.Trajectory"/> of (q, π_ref); the loss is
+    /// −mean_b(w_b · log p_θ(τ_b)/len(τ_b)) with w_b = 1 without weighting (BC, BC(10%), SFT, SFT(Q)). π_ref
+    /// (<paramref name="reference"/>, fixed) must be given with weighting; q starts as a copy of the initial policy.
+    /// <paramref name="onCheckpoint"/> is called at step 0 and every <paramref name="checkpointEvery"/> updates.
     /// </summary>
     public static List<TrainingStep> Train(
         GaussianMlpPolicy policy,
@@ -76,12 +97,10 @@ public static class ControlTrainer
         if (weighting is not null && reference is null)
             throw new ArgumentException("importance weighting needs the reference policy π_ref", nameof(reference));
 
-        var sampler = new TrajectoryChunkSampler(episodes, settings.ChunkLength, ControlRng.Derive((long)seed, 0xBA7C));
-        int chunks = sampler.ChunksFor(settings.BatchSize);
+        var sampler = Sampler(episodes, settings, seed);
         using var q = weighting is null ? null : policy.Clone();
         var optimiser = optim.Adam(policy.parameters(), lr: settings.LearningRate);
         var log = new List<TrainingStep>(settings.Steps);
-        var uniform = full(chunks, 1.0f / chunks);
 
         policy.train();
         onCheckpoint?.Invoke(0, policy);
@@ -90,37 +109,62 @@ public static class ControlTrainer
             cancellationToken.ThrowIfCancellationRequested();
             double lr = settings.LearningRateAt(step);
             foreach (var group in optimiser.ParamGroups) group.LearningRate = lr;
-            double loss, wMax = 1.0 / chunks, wEss = chunks;
-            using (var scope = NewDisposeScope())
-            {
-                using var batch = sampler.Next(chunks);
-                var lengths = batch.Lengths;
-                var logpSum = (policy.LogProb(batch.Observations, batch.Actions) * batch.Mask).sum(1);
-                Tensor weights = uniform;
-                if (weighting is not null)
-                {
-                    Tensor qSum, refSum;
-                    using (no_grad())
-                    {
-                        qSum = (q!.LogProb(batch.Observations, batch.Actions) * batch.Mask).sum(1);
-                        refSum = (reference!.LogProb(batch.Observations, batch.Actions) * batch.Mask).sum(1);
-                    }
-                    weights = ImportanceWeights.Trajectory(qSum, refSum, lengths, weighting.Temperature, weighting.MaxWeight, weighting.NormaliseOverBatch);
-                    var stats = WeightStats.Of(weights);
-                    wMax = stats.Max; wEss = stats.EffectiveSampleSize;
-                }
-                var lossTensor = Losses.WeightedTrajectoryNll(logpSum, lengths, weights);
-                optimiser.zero_grad();
-                lossTensor.backward();
-                optimiser.step();
-                loss = lossTensor.item<float>();
-            }
-            if (weighting is not null) Losses.EmaUpdate(q!.parameters(), policy.parameters(), weighting.EmaDecay);
-            log.Add(new TrainingStep(step + 1, loss, lr, wMax, wEss));
+            var record = Update(policy, optimiser, sampler.Next(), weighting, q, reference, step + 1, lr, disposeBatch: true).Step;
+            log.Add(record);
             if (checkpointEvery > 0 && (step + 1) % checkpointEvery == 0) onCheckpoint?.Invoke(step + 1, policy);
         }
-        uniform.Dispose();
         policy.eval();
         return log;
+    }
+
+    /// <summary>
+    /// One update on <paramref name="batch"/>, in the authors' order: with <paramref name="weighting"/>, first
+    /// q ← decay·q + (1 − decay)·θ (θ before this update), then the weights of (q, π_ref), then the loss
+    /// −mean_b(w_b · log p_θ(τ_b)/len(τ_b)), backward and the optimiser's step. Returns the logged record and the
+    /// weights used (w_b = 1 without weighting). One batched MLP pass over the [B × T] rows per policy.
+    /// </summary>
+    public static (TrainingStep Step, float[] Weights) Update(GaussianMlpPolicy policy, optim.Optimizer optimiser, TrajectoryBatch batch,
+        ImportanceWeighting? weighting, GaussianMlpPolicy? q, GaussianMlpPolicy? reference, int stepNumber, double learningRate, bool disposeBatch = false)
+    {
+        if (weighting is not null && (q is null || reference is null))
+            throw new ArgumentException("importance weighting needs q and the reference policy π_ref");
+        try
+        {
+            using var scope = NewDisposeScope();
+            int b = (int)batch.Mask.shape[0];
+            var lengths = batch.Lengths;
+            int realSteps = (int)lengths.sum().item<float>();
+            // Padded steps are zeroed by the mask (their inputs are zeros, so their log-densities are finite).
+            var logpSum = (policy.LogProb(batch.Observations, batch.Actions) * batch.Mask).sum(1);
+            Tensor weights;
+            double wMax = 1, wEss = b, share = 1.0 / b, logRatio = double.NaN;
+            if (weighting is not null)
+            {
+                // The authors' order: q follows θ before this update's weights are computed.
+                Losses.EmaUpdate(q!.parameters(), policy.parameters(), weighting.EmaDecay);
+                Tensor qSum, refSum;
+                using (no_grad())
+                {
+                    qSum = (q.LogProb(batch.Observations, batch.Actions) * batch.Mask).sum(1);
+                    refSum = (reference!.LogProb(batch.Observations, batch.Actions) * batch.Mask).sum(1);
+                }
+                weights = ImportanceWeights.Trajectory(qSum, refSum, lengths, weighting.Temperature, weighting.MaxWeight, weighting.NormaliseOverBatch);
+                var stats = WeightStats.Of(weights);
+                wMax = stats.Max; wEss = stats.EffectiveSampleSize;
+                share = stats.Max / (stats.Mean * stats.Count);
+                logRatio = ((qSum - refSum) / lengths).mean().item<float>();
+            }
+            else weights = ones(b);
+            var loss = Losses.MeanWeightedTrajectoryNll(logpSum, lengths, weights);
+            optimiser.zero_grad();
+            loss.backward();
+            optimiser.step();
+            return (new TrainingStep(stepNumber, loss.item<float>(), learningRate, wMax, wEss, share, logRatio, b, realSteps),
+                    weights.data<float>().ToArray());
+        }
+        finally
+        {
+            if (disposeBatch) batch.Dispose();
+        }
     }
 }

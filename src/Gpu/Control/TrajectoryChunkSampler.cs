@@ -4,12 +4,31 @@ using static TorchSharp.torch;
 
 namespace IwSft.Gpu.Control;
 
-/// <summary>A batch of trajectory chunks: observations [B, L, S], actions [B, L, A], mask [B, L] (1 = real step).</summary>
-public sealed record ChunkBatch(Tensor Observations, Tensor Actions, Tensor Mask) : IDisposable
+/// <summary>A batch of trajectories (whole episodes or chunks): observations [B, T, S], actions [B, T, A],
+/// mask [B, T] (1 = real step, 0 = padding after the trajectory's end).</summary>
+public sealed record TrajectoryBatch(Tensor Observations, Tensor Actions, Tensor Mask) : IDisposable
 {
-    /// <summary>len(τ_b): real steps per chunk, [B].</summary>
+    /// <summary>len(τ_b): real steps per trajectory, [B].</summary>
     public Tensor Lengths => Mask.sum(1);
     public void Dispose() { Observations.Dispose(); Actions.Dispose(); Mask.Dispose(); }
+}
+
+/// <summary>How the control methods make a batch.</summary>
+public enum ControlBatching
+{
+    /// <summary>The authors' BCReplay.sample: BatchSize whole episodes, uniformly with replacement, padded with a mask.</summary>
+    Episodes,
+    /// <summary>The project's earlier batching, kept for comparison: BatchSize transitions as BatchSize / ChunkLength
+    /// chunks of ChunkLength consecutive steps (<see cref="TrajectoryChunkSampler"/>).</summary>
+    Chunks,
+}
+
+/// <summary>Draws one training batch per call.</summary>
+public interface ITrajectoryBatchSampler
+{
+    /// <summary>Trajectories per batch (B).</summary>
+    int BatchTrajectories { get; }
+    TrajectoryBatch Next();
 }
 
 /// <summary>
@@ -21,12 +40,16 @@ public sealed record ChunkBatch(Tensor Observations, Tensor Actions, Tensor Mask
 /// as SFT(Q) does, is twice as likely), the chunk start uniformly among the positions where a full chunk
 /// fits; an episode shorter than a chunk is taken whole and padded (mask 0).
 /// </summary>
-public sealed class TrajectoryChunkSampler
+public sealed class TrajectoryChunkSampler : ITrajectoryBatchSampler
 {
     readonly IReadOnlyList<Episode> _episodes;
     readonly double[] _cumulative;
     readonly int _chunk, _obsSize, _actSize;
     ControlRng _rng;
+
+    /// <summary>A sampler whose <see cref="Next()"/> draws the chunks of a batch of <paramref name="transitions"/> transitions.</summary>
+    public TrajectoryChunkSampler(IReadOnlyList<Episode> episodes, int chunkLength, ulong seed, int transitions)
+        : this(episodes, chunkLength, seed) => BatchTrajectories = ChunksFor(transitions);
 
     public TrajectoryChunkSampler(IReadOnlyList<Episode> episodes, int chunkLength, ulong seed)
     {
@@ -48,11 +71,13 @@ public sealed class TrajectoryChunkSampler
     }
 
     public int ChunkLength => _chunk;
+    public int BatchTrajectories { get; } = 1;
+    public TrajectoryBatch Next() => Next(BatchTrajectories);
 
     /// <summary>Chunks per batch for a batch of <paramref name="transitions"/> transitions (at least 1).</summary>
     public int ChunksFor(int transitions) => Math.Max(1, transitions / _chunk);
 
-    public ChunkBatch Next(int chunks)
+    public TrajectoryBatch Next(int chunks)
     {
         var obs = new float[chunks * _chunk * _obsSize];
         var act = new float[chunks * _chunk * _actSize];
@@ -70,7 +95,7 @@ public sealed class TrajectoryChunkSampler
             Array.Copy(ep.Actions, start * _actSize, act, b * _chunk * _actSize, take * _actSize);
             for (int t = 0; t < take; t++) mask[b * _chunk + t] = 1f;
         }
-        return new ChunkBatch(
+        return new TrajectoryBatch(
             OwnedTensor.From(obs, chunks, _chunk, _obsSize),
             OwnedTensor.From(act, chunks, _chunk, _actSize),
             OwnedTensor.From(mask, chunks, _chunk));

@@ -36,6 +36,13 @@ public static class Losses
     public static Tensor WeightedTrajectoryNll(Tensor logpSum, Tensor lengths, Tensor weights) =>
         -(weights.detach().to(logpSum.dtype) * logpSum / lengths.to(logpSum.dtype)).sum();
 
+    /// <summary>
+    /// Control, as the authors' code: −mean_b(w_b · log p(τ_b) / len(τ_b)). BC and SFT pass w_b = 1 (the mean
+    /// per-episode average log-likelihood); iw-SFT passes its batch-normalised weights w/Σw.
+    /// </summary>
+    public static Tensor MeanWeightedTrajectoryNll(Tensor logpSum, Tensor lengths, Tensor weights) =>
+        -(weights.detach().to(logpSum.dtype) * logpSum / lengths.to(logpSum.dtype)).mean();
+
     /// <summary>EMA update of q's parameters: q ← decay · q + (1 − decay) · θ, in place, no gradient.</summary>
     public static void EmaUpdate(IEnumerable<TorchSharp.Modules.Parameter> emaParams, IEnumerable<TorchSharp.Modules.Parameter> policyParams, double decay)
     {

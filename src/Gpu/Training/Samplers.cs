@@ -49,9 +49,11 @@ public static class Samplers
     /// least the p-th percentile of all returns, concatenated in percentile order (records in their
     /// original order inside each block). A record above the 98th percentile thus appears three times,
     /// one between the 95th and 98th twice. Percentiles interpolate linearly between order statistics
-    /// (numpy's default): position (n − 1) · p / 100 in the sorted returns.
+    /// (numpy's default): position (n − 1) · p / 100 in the sorted returns. With <paramref name="strict"/>, a record
+    /// must be strictly above the cut-off, as the authors' control code (return &gt; np.percentile(...)); the two
+    /// differ only for a record whose return equals the cut-off exactly.
     /// </summary>
-    public static int[] PercentileStratifiedConcatenation(IReadOnlyList<double> returns, IReadOnlyList<double>? percentiles = null)
+    public static int[] PercentileStratifiedConcatenation(IReadOnlyList<double> returns, IReadOnlyList<double>? percentiles = null, bool strict = false)
     {
         ArgumentNullException.ThrowIfNull(returns);
         percentiles ??= DefaultReturnPercentiles;
@@ -64,7 +66,7 @@ public static class Samplers
         {
             double threshold = Percentile(sorted, p);
             for (int i = 0; i < returns.Count; i++)
-                if (returns[i] >= threshold) result.Add(i);
+                if (strict ? returns[i] > threshold : returns[i] >= threshold) result.Add(i);
         }
         return result.ToArray();
     }
