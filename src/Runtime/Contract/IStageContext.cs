@@ -11,6 +11,17 @@ public sealed record ExecutionOptions
     public int BoundedCapacity { get; init; } = 4;
     /// <summary>Rows per Arrow batch / Parquet row group written by the store.</summary>
     public int BatchRows { get; init; } = 8192;
+    /// <summary>
+    /// Byte budget of one Arrow batch / Parquet row group (<see cref="Arrow.RowBytes"/>): a batch is cut as soon as its
+    /// rows reach <see cref="BatchRows"/> rows or this many bytes, whichever comes first, so a batch exceeds the budget
+    /// by at most its last row. With 150 KB reasoning traces, 8,192 rows would be 1.2 GB; 64 MiB is ~430 such rows.
+    /// </summary>
+    public long BatchBytes { get; init; } = DefaultBatchBytes;
+
+    public const long DefaultBatchBytes = 64L << 20;
+
+    /// <summary>True when a batch of <paramref name="rows"/> rows and <paramref name="bytes"/> bytes is full.</summary>
+    public bool BatchFull(int rows, long bytes) => rows >= Math.Max(1, BatchRows) || bytes >= Math.Max(1, BatchBytes);
 }
 
 /// <summary>What the engine hands a running stage.</summary>

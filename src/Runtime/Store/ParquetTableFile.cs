@@ -5,8 +5,11 @@ using Parquet;
 namespace IwSft.Runtime.Store;
 
 /// <summary>
-/// Streams Arrow batches into one Parquet file. Small batches are gathered until <c>rowGroupRows</c> rows
-/// so the file has few, reasonably sized row groups; memory is bounded by one row group.
+/// Streams Arrow batches into one Parquet file. Small batches are gathered until <c>rowGroupRows</c> rows or
+/// <c>rowGroupBytes</c> bytes (<see cref="Arrow.RowBytes"/>), whichever comes first, so the file has few, reasonably
+/// sized row groups; a large batch is cut at the same points. A row group is closed by the row that reaches a bound,
+/// so it exceeds the byte budget by at most that row; memory is bounded by one row group, and so is each batch a
+/// reader gets back (one row group each).
 /// The Arrow schema (types and nullability) is stored in the file's key-value metadata.
 /// </summary>
 internal sealed class ParquetTableFileWriter : IAsyncDisposable
@@ -16,16 +19,22 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     readonly ParquetWriter _writer;
     readonly ColumnCodec[] _codecs;
     readonly int _rowGroupRows;
+    readonly long _rowGroupBytes;
     int _pendingRows;
+    long _pendingBytes;
     bool _closed;
 
     public Schema Schema { get; }
     public long RowCount { get; private set; }
 
-    ParquetTableFileWriter(FileStream stream, ParquetWriter writer, ColumnCodec[] codecs, Schema schema, int rowGroupRows)
+    ParquetTableFileWriter(FileStream stream, ParquetWriter writer, ColumnCodec[] codecs, Schema schema, int rowGroupRows, long rowGroupBytes)
     {
-        _stream = stream; _writer = writer; _codecs = codecs; Schema = schema; _rowGroupRows = Math.Max(1, rowGroupRows);
+        _stream = stream; _writer = writer; _codecs = codecs; Schema = schema;
+        _rowGroupRows = Math.Max(1, rowGroupRows); _rowGroupBytes = Math.Max(1, rowGroupBytes);
     }
+
+    /// <summary>Row counts of the row groups written so far (in order).</summary>
+    public List<int> RowGroupRows { get; } = new();
 
     // Snappy (fast, the Parquet default). Dictionary encoding is tried on a sample first: a column of unique
     // ids would otherwise be scanned in full for every row group (measured 2x slower writes on string ids).
@@ -36,7 +45,10 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         DictionaryEncodingSampleSize = 1024,
     };
 
-    public static async Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, CancellationToken ct)
+    public static Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, CancellationToken ct) =>
+        CreateAsync(path, schema, rowGroupRows, ExecutionOptions.DefaultBatchBytes, ct);
+
+    public static async Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, long rowGroupBytes, CancellationToken ct)
     {
         var parquetSchema = ColumnCodec.ToParquetSchema(schema);
         var stream = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
@@ -44,7 +56,7 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         {
             var writer = await ParquetWriter.CreateAsync(parquetSchema, stream, WriteOptions, false, ct);
             writer.CustomMetadata = new Dictionary<string, string> { [SchemaKey] = ArrowSchemaJson.Write(schema) };
-            return new ParquetTableFileWriter(stream, writer, ColumnCodec.Create(schema, parquetSchema), schema, rowGroupRows);
+            return new ParquetTableFileWriter(stream, writer, ColumnCodec.Create(schema, parquetSchema), schema, rowGroupRows, rowGroupBytes);
         }
         catch
         {
@@ -56,10 +68,25 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     public async Task WriteAsync(RecordBatch batch, CancellationToken ct)
     {
         if (_closed) throw new InvalidOperationException("writer is closed");
-        for (int i = 0; i < _codecs.Length; i++) _codecs[i].Append(batch.Column(i));
-        _pendingRows += batch.Length;
-        RowCount += batch.Length;
-        if (_pendingRows >= _rowGroupRows) await FlushRowGroupAsync(ct);
+        var sizes = Arrow.RowBytes.Of(batch);
+        int start = 0;
+        for (int r = 0; r < batch.Length; r++)
+        {
+            _pendingBytes += sizes[r];
+            if (_pendingRows + (r - start + 1) < _rowGroupRows && _pendingBytes < _rowGroupBytes) continue;
+            Append(batch, start, r + 1 - start);
+            start = r + 1;
+            await FlushRowGroupAsync(ct);
+        }
+        if (start < batch.Length) Append(batch, start, batch.Length - start);
+    }
+
+    void Append(RecordBatch batch, int start, int length)
+    {
+        var part = start == 0 && length == batch.Length ? batch : batch.Slice(start, length);
+        for (int i = 0; i < _codecs.Length; i++) _codecs[i].Append(part.Column(i));
+        _pendingRows += length;
+        RowCount += length;
     }
 
     async Task FlushRowGroupAsync(CancellationToken ct)
@@ -71,7 +98,9 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
             rg.CompleteValidate();
         }
         foreach (var c in _codecs) c.Clear();
+        RowGroupRows.Add(_pendingRows);
         _pendingRows = 0;
+        _pendingBytes = 0;
     }
 
     /// <summary>Writes the last row group and the footer, and flushes the file to disk (fsync).</summary>
