@@ -12,6 +12,8 @@ public sealed record BenchContext(bool Quick, TextWriter Log, string WorkDir, Ca
     public int? TraceKb { get; init; }
     public double? BatchMb { get; init; }
     public string? CacheDir { get; init; }
+    /// <summary>Skip the same-run baselines (<c>--pipeline-only</c>): for tests that compare runs of the measured step only.</summary>
+    public bool PipelineOnly { get; init; }
 }
 
 /// <summary>Named figures (ordered) plus free-text notes; ratios against a baseline measured in the same run.</summary>

@@ -144,15 +144,20 @@ public static class S1kScaleBench
         long fileBytes = new FileInfo(pool).Length;
         ctx.Log.WriteLine($"pool: {pool} ({fileBytes / 1e9:F2} GB)");
 
-        // (1) One plain Parquet.Net read of every column of every row group (what any reader of the file must at least do).
-        var plain = await PeakMemory.MeasureAsync(() => PlainReadAsync(pool, ctx.CancellationToken));
-        ctx.Log.WriteLine($"plain Parquet.Net read: {plain.Seconds:F1}s, {plain.Result.Rows} rows, {plain.Result.Chars / 1e9:F2} G chars, peak RSS {plain.PeakBytes / 1e6:F0} MB");
-        // (2) A plain copy of the file (read + write of its bytes, nothing decoded).
-        var copyPath = Path.Combine(ctx.WorkDir, "copy.parquet");
         Directory.CreateDirectory(ctx.WorkDir);
-        var copy = await PeakMemory.MeasureAsync(async () => { await CopyAsync(pool, copyPath, ctx.CancellationToken); return 0; });
-        File.Delete(copyPath);
-        ctx.Log.WriteLine($"plain copy: {copy.Seconds:F1}s");
+        var plain = ((Rows: 0L, Chars: 0L), Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
+        var copy = (Result: 0, Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
+        if (!ctx.PipelineOnly)
+        {
+            // (1) One plain Parquet.Net read of every column of every row group (what any reader of the file must at least do).
+            plain = await PeakMemory.MeasureAsync(() => PlainReadAsync(pool, ctx.CancellationToken));
+            ctx.Log.WriteLine($"plain Parquet.Net read: {plain.Seconds:F1}s, {plain.Result.Rows} rows, {plain.Result.Chars / 1e9:F2} G chars, peak RSS {plain.PeakBytes / 1e6:F0} MB");
+            // (2) A plain copy of the file (read + write of its bytes, nothing decoded).
+            var copyPath = Path.Combine(ctx.WorkDir, "copy.parquet");
+            copy = await PeakMemory.MeasureAsync(async () => { await CopyAsync(pool, copyPath, ctx.CancellationToken); return 0; });
+            File.Delete(copyPath);
+            ctx.Log.WriteLine($"plain copy: {copy.Seconds:F1}s");
+        }
 
         // (3) The pipeline's data stages on a fresh store.
         var store = new ArtifactStore(Path.Combine(ctx.WorkDir, "store"));
@@ -168,15 +173,19 @@ public static class S1kScaleBench
         double Stage(string name) => result.Stages[name].Duration.TotalSeconds;
         long Rows(string stage, string output) => result.Stages[stage].Rows.GetValueOrDefault(output);
         double tokensS = Stage("trace_tokens");
-        report.Add("rows", rows).Add("trace_kb_mean", traceKb).Add("pool_text_gb", (info?.TextBytes ?? plain.Result.Chars) / 1e9)
-            .Add("pool_file_gb", fileBytes / 1e9).Add("batch_mb", batchBytes / (double)(1 << 20))
-            .Add("plain_read_s", plain.Seconds).Add("plain_read_peak_rss_mb", plain.PeakBytes / 1e6)
-            .Add("plain_copy_s", copy.Seconds)
-            .Add("pipeline_s", run.Seconds).Add("pipeline_peak_rss_mb", run.PeakBytes / 1e6).Add("pipeline_start_rss_mb", run.StartBytes / 1e6);
+        report.Add("rows", rows).Add("trace_kb_mean", traceKb);
+        long? text = info?.TextBytes ?? (ctx.PipelineOnly ? null : plain.Result.Chars);
+        if (text is long t) report.Add("pool_text_gb", t / 1e9);
+        report.Add("pool_file_gb", fileBytes / 1e9).Add("batch_mb", batchBytes / (double)(1 << 20));
+        if (!ctx.PipelineOnly)
+            report.Add("plain_read_s", plain.Seconds).Add("plain_read_peak_rss_mb", plain.PeakBytes / 1e6).Add("plain_copy_s", copy.Seconds);
+        report.Add("pipeline_s", run.Seconds).Add("pipeline_peak_rss_mb", run.PeakBytes / 1e6).Add("pipeline_start_rss_mb", run.StartBytes / 1e6);
         foreach (var s in S1kScalePipeline.DataStages) report.Add($"stage.{s}_s", Stage(s));
-        report.Add("pipeline_over_plain_read", run.Seconds / plain.Seconds)
-            .Add("pipeline_without_trace_tokens_over_plain_read", (run.Seconds - tokensS) / plain.Seconds)
-            .Add("pipeline_over_plain_copy", run.Seconds / copy.Seconds)
+        if (!ctx.PipelineOnly)
+            report.Add("pipeline_over_plain_read", run.Seconds / plain.Seconds)
+                .Add("pipeline_without_trace_tokens_over_plain_read", (run.Seconds - tokensS) / plain.Seconds)
+                .Add("pipeline_over_plain_copy", run.Seconds / copy.Seconds);
+        report
             .Add("ingested", Rows("ingest", IngestStage.CandidatesOutput)).Add("clean", Rows("decontaminate", DecontaminateStage.CleanOutput))
             .Add("contaminated", result.Stages["decontaminate"].Metrics.GetValueOrDefault("contaminated"))
             .Add("filtered", Rows("filter", "records")).Add("selected", Rows("select", "records")).Add("sequences", Rows("format", "sequences"));

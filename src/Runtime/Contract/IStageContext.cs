@@ -92,6 +92,36 @@ public interface ITableReader
     IAsyncEnumerable<RecordBatch> ReadBatchesAsync(CancellationToken cancellationToken = default);
 }
 
+/// <summary>A table reader that can read some columns without decoding the others (the engine's readers can).</summary>
+public interface IColumnTableReader
+{
+    IAsyncEnumerable<RecordBatch> ReadColumnsAsync(IReadOnlyList<string> columns, CancellationToken cancellationToken = default);
+}
+
+public static class TableReaderExtensions
+{
+    /// <summary>
+    /// Batches holding only <paramref name="columns"/> (in that order), one per stored batch: for a first pass that
+    /// needs a few small columns of a table of long texts. Readers that cannot skip columns read whole batches and
+    /// drop the others.
+    /// </summary>
+    public static IAsyncEnumerable<RecordBatch> ReadColumnsAsync(this ITableReader reader, IReadOnlyList<string> columns, CancellationToken cancellationToken = default) =>
+        reader is IColumnTableReader r ? r.ReadColumnsAsync(columns, cancellationToken) : Project(reader, columns, cancellationToken);
+
+    static async IAsyncEnumerable<RecordBatch> Project(ITableReader reader, IReadOnlyList<string> columns,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var batch in reader.ReadBatchesAsync(cancellationToken))
+        {
+            var index = columns.Select(c => batch.Schema.GetFieldIndex(c) is var i and >= 0 ? i
+                : throw new ArgumentException($"{reader.Artifact}: no column '{c}'")).ToArray();
+            var b = new Schema.Builder();
+            foreach (var i in index) b.Field(batch.Schema.FieldsList[i]);
+            yield return new RecordBatch(b.Build(), index.Select(batch.Column), batch.Length);
+        }
+    }
+}
+
 public interface ITableWriter : IAsyncDisposable
 {
     Schema Schema { get; }

@@ -166,11 +166,21 @@ internal static class ParquetTableFileReader
 
     /// <summary>Reads the file through <paramref name="stream"/> (left open), row group by row group, columns in file order.</summary>
     public static async IAsyncEnumerable<RecordBatch> ReadBatchesAsync(Stream stream, string path,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default, IReadOnlyList<string>? columns = null)
     {
         await using var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true, ct);
         var schema = SchemaOf(reader, path);
         var codecs = ColumnCodec.Create(schema, reader.Schema);
+        if (columns != null)
+        {
+            // Only these columns, in the order given: the other column chunks are never read.
+            var index = columns.Select(c => schema.GetFieldIndex(c) is var i and >= 0 ? i
+                : throw new ArgumentException($"{path}: no column '{c}' (columns: {string.Join(", ", schema.FieldsList.Select(f => f.Name))})")).ToArray();
+            codecs = index.Select(i => codecs[i]).ToArray();
+            var b = new Schema.Builder();
+            foreach (var i in index) b.Field(schema.FieldsList[i]);
+            schema = b.Build();
+        }
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
             ct.ThrowIfCancellationRequested();
