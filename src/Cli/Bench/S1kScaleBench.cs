@@ -145,7 +145,7 @@ public static class S1kScaleBench
         ctx.Log.WriteLine($"pool: {pool} ({fileBytes / 1e9:F2} GB)");
 
         Directory.CreateDirectory(ctx.WorkDir);
-        var plain = ((Rows: 0L, Chars: 0L), Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
+        var plain = (Result: (Rows: 0L, Chars: 0L), Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
         var copy = (Result: 0, Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
         if (!ctx.PipelineOnly)
         {
