@@ -49,7 +49,7 @@ public class BatchBytesTests : IDisposable
         Assert.False(e.BatchFull(2, 99));
         Assert.True(e.BatchFull(3, 0));
         Assert.True(e.BatchFull(1, 100));
-        Assert.Equal(64L << 20, new ExecutionOptions().BatchBytes);
+        Assert.Equal(16L << 20, new ExecutionOptions().BatchBytes);
     }
 
     async Task<List<int>> RowGroupsAsync(int rowGroupRows, long rowGroupBytes, params RecordBatch[] batches)

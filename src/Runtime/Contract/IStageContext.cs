@@ -14,11 +14,12 @@ public sealed record ExecutionOptions
     /// <summary>
     /// Byte budget of one Arrow batch / Parquet row group (<see cref="Arrow.RowBytes"/>): a batch is cut as soon as its
     /// rows reach <see cref="BatchRows"/> rows or this many bytes, whichever comes first, so a batch exceeds the budget
-    /// by at most its last row. With 150 KB reasoning traces, 8,192 rows would be 1.2 GB; 64 MiB is ~430 such rows.
+    /// by at most its last row. With 150 KB reasoning traces, 8,192 rows would be 1.2 GB; 16 MiB is ~110 such rows
+    /// (a stage holds about a dozen times its budget at once: the batch read, the row group written, each in a few forms).
     /// </summary>
     public long BatchBytes { get; init; } = DefaultBatchBytes;
 
-    public const long DefaultBatchBytes = 64L << 20;
+    public const long DefaultBatchBytes = 16L << 20;
 
     /// <summary>True when a batch of <paramref name="rows"/> rows and <paramref name="bytes"/> bytes is full.</summary>
     public bool BatchFull(int rows, long bytes) => rows >= Math.Max(1, BatchRows) || bytes >= Math.Max(1, BatchBytes);
