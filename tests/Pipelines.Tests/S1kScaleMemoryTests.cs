@@ -7,7 +7,9 @@ namespace IwSft.Pipelines.Tests;
 /// The data stages stream: the s1k data stages (ingest → decontaminate → trace_tokens → filter → select → format) run
 /// through the real <c>PipelineRunner</c> by <c>iwsft bench s1k-scale --pipeline-only</c> (a child process each, so the
 /// peak RSS is the pipeline's alone) on a generated pool of ~25 MB and one 4× as large, with a batch byte budget B of
-/// 1 MiB (sizes a 2-core CI machine runs in a few minutes; the bench runs the real size). Streaming means the peak does not follow the pool: the larger run's peak may exceed the smaller's by at most
+/// 1 MiB (sizes a 2-core CI machine runs in a few minutes; the bench runs the real size). The pool file's row groups are
+/// also 1 MiB: ingest reads its source one row group at a time, so a source's own row-group size bounds ingest's memory
+/// (with 64 MiB row groups the larger run peaked 405 MB above the smaller: one 64 MiB group instead of one 27 MB group). Streaming means the peak does not follow the pool: the larger run's peak may exceed the smaller's by at most
 /// 24 B — a stage holds one input batch and one output row group, each in a few forms at once (compressed page,
 /// decompressed bytes, UTF-16 chars, Arrow bytes: ~5 B reading, ~5 B writing, one B of its own), and the collector
 /// may keep as much again as garbage — 24 MiB, against 75 MB more pool.
@@ -24,7 +26,8 @@ public sealed class S1kScaleMemoryTests : IDisposable
         var json = Path.Combine(_dir, $"bench-{rows}.json");
         var env = new Dictionary<string, string> { [SharedData.EnvVar] = SharedData.RootWith("candidates/gsm8k_train.jsonl", "benchmarks/aime24.jsonl", "benchmarks/math500.jsonl") };
         var (code, stdout, stderr) = CliProcess.Run(_dir, env, "bench", "s1k-scale", "--pipeline-only", "--rows", rows.ToString(),
-            "--trace-kb", "50", "--batch-mb", BatchMb.ToString(System.Globalization.CultureInfo.InvariantCulture), "--cache-dir", Path.Combine(_dir, "cache"), "--json", json);
+            "--trace-kb", "50", "--batch-mb", BatchMb.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--pool-row-group-mb", BatchMb.ToString(System.Globalization.CultureInfo.InvariantCulture), "--cache-dir", Path.Combine(_dir, "cache"), "--json", json);
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         return JsonNode.Parse(File.ReadAllText(json))!["metrics"]!.AsObject();
     }

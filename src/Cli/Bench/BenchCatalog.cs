@@ -12,6 +12,8 @@ public sealed record BenchContext(bool Quick, TextWriter Log, string WorkDir, Ca
     public int? TraceKb { get; init; }
     public double? BatchMb { get; init; }
     public string? CacheDir { get; init; }
+    /// <summary>Row-group size of a generated input file in MiB (<c>--pool-row-group-mb</c>).</summary>
+    public double? PoolRowGroupMb { get; init; }
     /// <summary>Skip the same-run baselines (<c>--pipeline-only</c>): for tests that compare runs of the measured step only.</summary>
     public bool PipelineOnly { get; init; }
 }

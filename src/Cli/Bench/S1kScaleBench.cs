@@ -123,7 +123,8 @@ public static class S1kScaleBench
             "bench s1k-scale mixes in real question text: set IWSFT_DATA or run from a checkout with ../shared/data");
         var cache = ctx.CacheDir ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x
             : Path.Combine(Path.GetTempPath(), "iwsft-cache"), "s1k-scale");
-        var pool = Path.Combine(cache, $"pool-v1-{rows}x{traceKb}kb.parquet");
+        double groupMb = ctx.PoolRowGroupMb ?? 64;
+        var pool = Path.Combine(cache, $"pool-v1-{rows}x{traceKb}kb" + (groupMb == 64 ? "" : $"-rg{groupMb:0.###}mb") + ".parquet");
         var benchmarks = new List<(string, string)>
         {
             (Path.Combine(data, "benchmarks", "aime24.jsonl"), "aime24"), (Path.Combine(data, "benchmarks", "math500.jsonl"), "math500"),
@@ -137,7 +138,7 @@ public static class S1kScaleBench
             ctx.Log.WriteLine($"generating {rows} rows, traces of {traceKb} KB on average → {pool}");
             info = await S1kScalePool.WriteAsync(pool, rows, traceKb * 1024,
                 S1kScalePool.ReadQuestions(Path.Combine(data, "candidates", "gsm8k_train.jsonl"), "question"),
-                benchmarks.SelectMany(b => S1kScalePool.ReadQuestions(b.Item1, "problem")).ToList(), ct: ctx.CancellationToken);
+                benchmarks.SelectMany(b => S1kScalePool.ReadQuestions(b.Item1, "problem")).ToList(), (long)(groupMb * (1 << 20)), ctx.CancellationToken);
             report.Notes.Add($"pool generated in {sw.Elapsed.TotalSeconds:F0}s: {info.RowGroups} row groups, {info.BenchmarkCopies} benchmark copies, {info.DuplicateRows} duplicates, {info.SourceCount} sources");
         }
         else report.Notes.Add($"pool reused from {pool} (deterministic: same rows and trace size give the same file)");
@@ -176,7 +177,7 @@ public static class S1kScaleBench
         report.Add("rows", rows).Add("trace_kb_mean", traceKb);
         long? text = info?.TextBytes ?? (ctx.PipelineOnly ? null : plain.Result.Chars);
         if (text is long t) report.Add("pool_text_gb", t / 1e9);
-        report.Add("pool_file_gb", fileBytes / 1e9).Add("batch_mb", batchBytes / (double)(1 << 20));
+        report.Add("pool_file_gb", fileBytes / 1e9).Add("pool_row_group_mb", groupMb).Add("batch_mb", batchBytes / (double)(1 << 20));
         if (!ctx.PipelineOnly)
             report.Add("plain_read_s", plain.Seconds).Add("plain_read_peak_rss_mb", plain.PeakBytes / 1e6).Add("plain_copy_s", copy.Seconds);
         report.Add("pipeline_s", run.Seconds).Add("pipeline_peak_rss_mb", run.PeakBytes / 1e6).Add("pipeline_start_rss_mb", run.StartBytes / 1e6);
