@@ -43,7 +43,14 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         CompressionMethod = CompressionMethod.Snappy,
         CompressionLevel = System.IO.Compression.CompressionLevel.Fastest,
         DictionaryEncodingSampleSize = 1024,
+        // Parquet.Net's RecyclableMemoryStream pool keeps every freed buffer unless bounded ("indistinguishable from a
+        // memory leak" by its own documentation): keep at most a few row groups' worth for reuse.
+        MaximumSmallPoolFreeBytes = 16L << 20,
+        MaximumLargePoolFreeBytes = 64L << 20,
     };
+
+    /// <summary>Reader options with the same bound on Parquet.Net's buffer pool.</summary>
+    internal static readonly ParquetOptions ReadOptions = new() { MaximumSmallPoolFreeBytes = 16L << 20, MaximumLargePoolFreeBytes = 64L << 20 };
 
     public static Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, CancellationToken ct) =>
         CreateAsync(path, schema, rowGroupRows, ExecutionOptions.DefaultBatchBytes, ct);
@@ -168,7 +175,7 @@ internal static class ParquetTableFileReader
     public static async IAsyncEnumerable<RecordBatch> ReadBatchesAsync(Stream stream, string path,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default, IReadOnlyList<string>? columns = null)
     {
-        await using var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true, ct);
+        await using var reader = await ParquetReader.CreateAsync(stream, ParquetTableFileWriter.ReadOptions, leaveStreamOpen: true, ct);
         var schema = SchemaOf(reader, path);
         var codecs = ColumnCodec.Create(schema, reader.Schema);
         if (columns != null)
