@@ -45,12 +45,12 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         DictionaryEncodingSampleSize = 1024,
         // Parquet.Net's RecyclableMemoryStream pool keeps every freed buffer unless bounded ("indistinguishable from a
         // memory leak" by its own documentation): keep at most a few row groups' worth for reuse.
-        MaximumSmallPoolFreeBytes = 16L << 20,
-        MaximumLargePoolFreeBytes = 64L << 20,
+        MaximumSmallPoolFreeBytes = 16 << 20,
+        MaximumLargePoolFreeBytes = 64 << 20,
     };
 
     /// <summary>Reader options with the same bound on Parquet.Net's buffer pool.</summary>
-    internal static readonly ParquetOptions ReadOptions = new() { MaximumSmallPoolFreeBytes = 16L << 20, MaximumLargePoolFreeBytes = 64L << 20 };
+    internal static readonly ParquetOptions ReadOptions = new() { MaximumSmallPoolFreeBytes = 16 << 20, MaximumLargePoolFreeBytes = 64 << 20 };
 
     public static Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, CancellationToken ct) =>
         CreateAsync(path, schema, rowGroupRows, ExecutionOptions.DefaultBatchBytes, ct);
