@@ -258,7 +258,13 @@ public static class EngineCommands
         var name = new Argument<string>("name") { Description = $"Benchmark: {string.Join(", ", BenchCatalog.All.Select(b => b.Name))}." };
         var json = new Option<string?>("--json") { Description = "Also write {\"bench\",\"machine\",\"metrics\"} JSON to this file." };
         var quick = new Option<bool>("--quick") { Description = "Smaller sizes (smoke test of the benchmark itself)." };
-        var c = new Command("bench", "Run a named benchmark and print its figures.") { name, json, quick };
+        var rows = new Option<int?>("--rows") { Description = "s1k-scale: rows of the generated pool (default 58,986; --quick 2,000)." };
+        var traceKb = new Option<int?>("--trace-kb") { Description = "s1k-scale: mean reasoning-trace size in KB (default 150; --quick 20)." };
+        var batchMb = new Option<double?>("--batch-mb") { Description = "s1k-scale: the batch byte budget (ExecutionOptions.BatchBytes) in MiB (default 64)." };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "s1k-scale: where the generated pool is kept (default $XDG_CACHE_HOME/s1k-scale, else <temp>/iwsft-cache/s1k-scale)." };
+        var pipelineOnly = new Option<bool>("--pipeline-only") { Description = "s1k-scale: measure the pipeline only, without the baselines (no ratios)." };
+        var poolRowGroupMb = new Option<double?>("--pool-row-group-mb") { Description = "s1k-scale: row-group size of the generated pool in MiB (default 64); ingest reads one at a time." };
+        var c = new Command("bench", "Run a named benchmark and print its figures.") { name, json, quick, rows, traceKb, batchMb, cacheDir, pipelineOnly, poolRowGroupMb };
         c.SetAction((pr, ct) => Guard(async () =>
         {
             var def = BenchCatalog.Get(pr.GetValue(name)!);
@@ -266,7 +272,11 @@ public static class EngineCommands
             Directory.CreateDirectory(work);
             try
             {
-                var report = await def.RunAsync(new BenchContext(pr.GetValue(quick), Console.Out, work, ct));
+                var report = await def.RunAsync(new BenchContext(pr.GetValue(quick), Console.Out, work, ct)
+                {
+                    Rows = pr.GetValue(rows), TraceKb = pr.GetValue(traceKb), BatchMb = pr.GetValue(batchMb), CacheDir = pr.GetValue(cacheDir),
+                    PipelineOnly = pr.GetValue(pipelineOnly), PoolRowGroupMb = pr.GetValue(poolRowGroupMb),
+                });
                 var t = new Table().AddColumns("metric", "value");
                 foreach (var (k, v) in report.Metrics) t.AddRow(Markup.Escape(k), v.ToString(Math.Abs(v) >= 100 ? "N0" : "G4", CultureInfo.InvariantCulture));
                 AnsiConsole.Write(t);

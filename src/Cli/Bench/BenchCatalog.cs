@@ -5,7 +5,18 @@ using System.Text.Json.Nodes;
 namespace IwSft.Cli.Bench;
 
 /// <summary>What a benchmark gets: a size switch, a place to log, a scratch directory, cancellation.</summary>
-public sealed record BenchContext(bool Quick, TextWriter Log, string WorkDir, CancellationToken CancellationToken);
+public sealed record BenchContext(bool Quick, TextWriter Log, string WorkDir, CancellationToken CancellationToken)
+{
+    /// <summary>Sizes a benchmark may take from the command line (<c>--rows</c>, <c>--trace-kb</c>, <c>--batch-mb</c>, <c>--cache-dir</c>); null: its default.</summary>
+    public int? Rows { get; init; }
+    public int? TraceKb { get; init; }
+    public double? BatchMb { get; init; }
+    public string? CacheDir { get; init; }
+    /// <summary>Row-group size of a generated input file in MiB (<c>--pool-row-group-mb</c>).</summary>
+    public double? PoolRowGroupMb { get; init; }
+    /// <summary>Skip the same-run baselines (<c>--pipeline-only</c>): for tests that compare runs of the measured step only.</summary>
+    public bool PipelineOnly { get; init; }
+}
 
 /// <summary>Named figures (ordered) plus free-text notes; ratios against a baseline measured in the same run.</summary>
 public sealed class BenchReport
@@ -33,6 +44,7 @@ public static partial class BenchCatalog
         new("train", "tokens/s of one SFT and one iw-SFT optimiser step (precomputed reference, live reference, EMA q) on the 10M model; step-time ratios vs SFT", TrainBench.RunAsync),
         new("logprobs", "peak memory and time of one forward + backward: chunked, vocabulary-sharded log-probs vs the full [T, V] logits (ratios in the same run)", LogProbBench.RunAsync),
         new("serve", "iwsft serve over loopback: concurrent requests (static batches) vs the same requests one after another; identical answers, ratio of wall times", ServeBench.RunAsync),
+        new("s1k-scale", "s1's 59K pool at real size (generated, ~150 KB traces): ingest → decontaminate → trace_tokens → filter → select → format with peak RSS, vs one plain Parquet.Net read and a plain copy of the pool in the same run (--rows, --trace-kb to run smaller)", S1kScaleBench.RunAsync),
         new("control", "control environment steps/s vs the 100K goal; Gaussian MLP SFT vs iw-SFT(Q) updates/s (ratio in the same run)", ControlBench.RunAsync),
     ];
 

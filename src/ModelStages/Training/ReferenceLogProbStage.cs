@@ -123,7 +123,7 @@ public sealed class ReferenceLogProbStage(string name = "ref_logprobs", Referenc
             builder.Set("id", sequences[i].Row.Id).Set("ref_logprobs", values[i]).Set("ref_logprob_sum", values[i].Sum(x => (double)x))
                    .Set("completion_tokens", values[i].Length).Set("sequence_hash", sequences[i].Hash).Set("ref_model_hash", modelHash);
             builder.EndRow();
-            if (builder.Count >= context.Execution.BatchRows) await writer.WriteAsync(builder.Build(), context.CancellationToken);
+            if (context.Execution.BatchFull(builder.Count, builder.Bytes)) await writer.WriteAsync(builder.Build(), context.CancellationToken);
         }
         if (builder.Count > 0) await writer.WriteAsync(builder.Build(), context.CancellationToken);
     }

@@ -29,6 +29,9 @@ public sealed class BatchBuilder
     /// <summary>Completed rows in the batch being built.</summary>
     public int Count { get; private set; }
 
+    /// <summary>Bytes of the values set so far in this batch (<see cref="RowBytes"/>'s rule), for the batch byte budget.</summary>
+    public long Bytes { get; private set; }
+
     public BatchBuilder Set(string column, object? value)
     {
         if (!_index.TryGetValue(column, out int i))
@@ -37,7 +40,7 @@ public sealed class BatchBuilder
         var f = _schema.FieldsList[i];
         if (value is null && !f.IsNullable)
             throw new ArgumentException($"column '{column}' is not nullable");
-        try { _columns[i].Append(value); }
+        try { _columns[i].Append(value); Bytes += RowBytes.OfValue(value); }
         catch (InvalidCastException) { throw new ArgumentException($"column '{column}' ({f.DataType.Name}) cannot hold a {value!.GetType().Name}"); }
         _set[i] = true;
         return this;
@@ -63,6 +66,7 @@ public sealed class BatchBuilder
         var batch = new RecordBatch(_schema, arrays, Count);
         for (int i = 0; i < _columns.Length; i++) _columns[i] = CreateColumn(_schema.FieldsList[i]);
         Count = 0;
+        Bytes = 0;
         return batch;
     }
 

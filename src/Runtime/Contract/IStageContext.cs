@@ -11,6 +11,18 @@ public sealed record ExecutionOptions
     public int BoundedCapacity { get; init; } = 4;
     /// <summary>Rows per Arrow batch / Parquet row group written by the store.</summary>
     public int BatchRows { get; init; } = 8192;
+    /// <summary>
+    /// Byte budget of one Arrow batch / Parquet row group (<see cref="Arrow.RowBytes"/>): a batch is cut as soon as its
+    /// rows reach <see cref="BatchRows"/> rows or this many bytes, whichever comes first, so a batch exceeds the budget
+    /// by at most its last row. With 150 KB reasoning traces, 8,192 rows would be 1.2 GB; 16 MiB is ~110 such rows
+    /// (a stage holds about a dozen times its budget at once: the batch read, the row group written, each in a few forms).
+    /// </summary>
+    public long BatchBytes { get; init; } = DefaultBatchBytes;
+
+    public const long DefaultBatchBytes = 16L << 20;
+
+    /// <summary>True when a batch of <paramref name="rows"/> rows and <paramref name="bytes"/> bytes is full.</summary>
+    public bool BatchFull(int rows, long bytes) => rows >= Math.Max(1, BatchRows) || bytes >= Math.Max(1, BatchBytes);
 }
 
 /// <summary>What the engine hands a running stage.</summary>
@@ -79,6 +91,36 @@ public interface ITableReader
     long RowCount { get; }
     string ContentHash { get; }
     IAsyncEnumerable<RecordBatch> ReadBatchesAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>A table reader that can read some columns without decoding the others (the engine's readers can).</summary>
+public interface IColumnTableReader
+{
+    IAsyncEnumerable<RecordBatch> ReadColumnsAsync(IReadOnlyList<string> columns, CancellationToken cancellationToken = default);
+}
+
+public static class TableReaderExtensions
+{
+    /// <summary>
+    /// Batches holding only <paramref name="columns"/> (in that order), one per stored batch: for a first pass that
+    /// needs a few small columns of a table of long texts. Readers that cannot skip columns read whole batches and
+    /// drop the others.
+    /// </summary>
+    public static IAsyncEnumerable<RecordBatch> ReadColumnsAsync(this ITableReader reader, IReadOnlyList<string> columns, CancellationToken cancellationToken = default) =>
+        reader is IColumnTableReader r ? r.ReadColumnsAsync(columns, cancellationToken) : Project(reader, columns, cancellationToken);
+
+    static async IAsyncEnumerable<RecordBatch> Project(ITableReader reader, IReadOnlyList<string> columns,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var batch in reader.ReadBatchesAsync(cancellationToken))
+        {
+            var index = columns.Select(c => batch.Schema.GetFieldIndex(c) is var i and >= 0 ? i
+                : throw new ArgumentException($"{reader.Artifact}: no column '{c}'")).ToArray();
+            var b = new Schema.Builder();
+            foreach (var i in index) b.Field(batch.Schema.FieldsList[i]);
+            yield return new RecordBatch(b.Build(), index.Select(batch.Column), batch.Length);
+        }
+    }
 }
 
 public interface ITableWriter : IAsyncDisposable

@@ -117,7 +117,8 @@ internal sealed class StageContext : IStageContext
         {
             if (_tables.TryGetValue(output, out var w)) return w;
             w = new StageTableWriter(StageName, $"{StageName}.{output}", schema is null ? null : TableSchema.Get(schema),
-                Path.Combine(_workDir, output + ".parquet"), Execution.BatchRows, rows => { if (!_stageReportsProgress) _progress?.StageProgress(StageName, rows, null, "rows"); });
+                Path.Combine(_workDir, output + ".parquet"), Execution.BatchRows, rows => { if (!_stageReportsProgress) _progress?.StageProgress(StageName, rows, null, "rows"); },
+                Execution.BatchBytes);
             _tables[output] = w;
             return w;
         }

@@ -14,6 +14,7 @@ internal sealed class StageTableWriter : ITableWriter
     readonly string _artifact;
     readonly TableSchema? _portSchema;
     readonly int _rowGroupRows;
+    readonly long _rowGroupBytes;
     readonly Action<long>? _onRows;
     readonly SemaphoreSlim _gate = new(1, 1);
     ParquetTableFileWriter? _file;
@@ -23,9 +24,11 @@ internal sealed class StageTableWriter : ITableWriter
     public long RowCount { get; private set; }
     public Schema Schema => _file?.Schema ?? _portSchema?.ToArrow() ?? new Schema.Builder().Build();
 
-    public StageTableWriter(string stage, string artifact, TableSchema? portSchema, string tempPath, int rowGroupRows, Action<long>? onRows)
+    public StageTableWriter(string stage, string artifact, TableSchema? portSchema, string tempPath, int rowGroupRows, Action<long>? onRows,
+        long rowGroupBytes = ExecutionOptions.DefaultBatchBytes)
     {
         _stage = stage; _artifact = artifact; _portSchema = portSchema; TempPath = tempPath; _rowGroupRows = rowGroupRows; _onRows = onRows;
+        _rowGroupBytes = rowGroupBytes;
     }
 
     public async Task WriteAsync(RecordBatch batch, CancellationToken cancellationToken = default)
@@ -36,7 +39,7 @@ internal sealed class StageTableWriter : ITableWriter
         {
             if (_completed) throw new InvalidOperationException($"stage '{_stage}': output '{_artifact}' is already complete");
             Check(batch);
-            _file ??= await ParquetTableFileWriter.CreateAsync(TempPath, batch.Schema, _rowGroupRows, cancellationToken);
+            _file ??= await ParquetTableFileWriter.CreateAsync(TempPath, batch.Schema, _rowGroupRows, _rowGroupBytes, cancellationToken);
             await _file.WriteAsync(batch, cancellationToken);
             RowCount += batch.Length;
         }
@@ -77,7 +80,7 @@ internal sealed class StageTableWriter : ITableWriter
         {
             if (_completed) return;
             _file ??= await ParquetTableFileWriter.CreateAsync(TempPath, _portSchema?.ToArrow()
-                ?? throw new InvalidOperationException($"stage '{_stage}': output '{_artifact}' has no schema and no rows"), _rowGroupRows, ct);
+                ?? throw new InvalidOperationException($"stage '{_stage}': output '{_artifact}' has no schema and no rows"), _rowGroupRows, _rowGroupBytes, ct);
             await _file.CloseAsync(ct);
             _completed = true;
         }

@@ -459,7 +459,7 @@ public sealed record GcOptions
 /// read (<see cref="VerifyingReadStream"/>): an enumeration that reaches the end compares the hash with the
 /// artifact's address and fails (quarantining the object) on a mismatch, so corrupt bytes never flow on unnoticed.
 /// </summary>
-internal sealed class StoredTableReader(ArtifactStore store, ArtifactRef artifact, string name) : ITableReader
+internal sealed class StoredTableReader(ArtifactStore store, ArtifactRef artifact, string name) : ITableReader, IColumnTableReader
 {
     Schema? _schema;
     int _requested, _verified;
@@ -502,6 +502,19 @@ internal sealed class StoredTableReader(ArtifactStore store, ArtifactRef artifac
         LastCatchUpBytes = stream.CatchUpBytes;
         if (actual != Ref.Hash) throw store.CorruptWhileReading(Ref, Artifact, actual);
         Volatile.Write(ref _verified, 1);
+    }
+
+    /// <summary>
+    /// Only the named columns' chunks are read and decoded. The file is not hashed on the way (a partial read cannot
+    /// be); it counts as a request, so the engine verifies the whole file after the stage unless a full read did.
+    /// </summary>
+    public async IAsyncEnumerable<RecordBatch> ReadColumnsAsync(IReadOnlyList<string> columns,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        Volatile.Write(ref _requested, 1);
+        CheckFooterOnce();
+        await using var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        await foreach (var b in ParquetTableFileReader.ReadBatchesAsync(stream, Path, cancellationToken, columns)) yield return b;
     }
 
     /// <summary>Verifies the whole file unless an enumeration already did (for a stage that stopped reading early).</summary>

@@ -5,8 +5,11 @@ using Parquet;
 namespace IwSft.Runtime.Store;
 
 /// <summary>
-/// Streams Arrow batches into one Parquet file. Small batches are gathered until <c>rowGroupRows</c> rows
-/// so the file has few, reasonably sized row groups; memory is bounded by one row group.
+/// Streams Arrow batches into one Parquet file. Small batches are gathered until <c>rowGroupRows</c> rows or
+/// <c>rowGroupBytes</c> bytes (<see cref="Arrow.RowBytes"/>), whichever comes first, so the file has few, reasonably
+/// sized row groups; a large batch is cut at the same points. A row group is closed by the row that reaches a bound,
+/// so it exceeds the byte budget by at most that row; memory is bounded by one row group, and so is each batch a
+/// reader gets back (one row group each).
 /// The Arrow schema (types and nullability) is stored in the file's key-value metadata.
 /// </summary>
 internal sealed class ParquetTableFileWriter : IAsyncDisposable
@@ -16,16 +19,22 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     readonly ParquetWriter _writer;
     readonly ColumnCodec[] _codecs;
     readonly int _rowGroupRows;
+    readonly long _rowGroupBytes;
     int _pendingRows;
+    long _pendingBytes;
     bool _closed;
 
     public Schema Schema { get; }
     public long RowCount { get; private set; }
 
-    ParquetTableFileWriter(FileStream stream, ParquetWriter writer, ColumnCodec[] codecs, Schema schema, int rowGroupRows)
+    ParquetTableFileWriter(FileStream stream, ParquetWriter writer, ColumnCodec[] codecs, Schema schema, int rowGroupRows, long rowGroupBytes)
     {
-        _stream = stream; _writer = writer; _codecs = codecs; Schema = schema; _rowGroupRows = Math.Max(1, rowGroupRows);
+        _stream = stream; _writer = writer; _codecs = codecs; Schema = schema;
+        _rowGroupRows = Math.Max(1, rowGroupRows); _rowGroupBytes = Math.Max(1, rowGroupBytes);
     }
+
+    /// <summary>Row counts of the row groups written so far (in order).</summary>
+    public List<int> RowGroupRows { get; } = new();
 
     // Snappy (fast, the Parquet default). Dictionary encoding is tried on a sample first: a column of unique
     // ids would otherwise be scanned in full for every row group (measured 2x slower writes on string ids).
@@ -34,9 +43,19 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         CompressionMethod = CompressionMethod.Snappy,
         CompressionLevel = System.IO.Compression.CompressionLevel.Fastest,
         DictionaryEncodingSampleSize = 1024,
+        // Parquet.Net's RecyclableMemoryStream pool keeps every freed buffer unless bounded ("indistinguishable from a
+        // memory leak" by its own documentation): keep at most a few row groups' worth for reuse.
+        MaximumSmallPoolFreeBytes = 16 << 20,
+        MaximumLargePoolFreeBytes = 64 << 20,
     };
 
-    public static async Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, CancellationToken ct)
+    /// <summary>Reader options with the same bound on Parquet.Net's buffer pool.</summary>
+    internal static readonly ParquetOptions ReadOptions = new() { MaximumSmallPoolFreeBytes = 16 << 20, MaximumLargePoolFreeBytes = 64 << 20 };
+
+    public static Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, CancellationToken ct) =>
+        CreateAsync(path, schema, rowGroupRows, ExecutionOptions.DefaultBatchBytes, ct);
+
+    public static async Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, long rowGroupBytes, CancellationToken ct)
     {
         var parquetSchema = ColumnCodec.ToParquetSchema(schema);
         var stream = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
@@ -44,7 +63,7 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         {
             var writer = await ParquetWriter.CreateAsync(parquetSchema, stream, WriteOptions, false, ct);
             writer.CustomMetadata = new Dictionary<string, string> { [SchemaKey] = ArrowSchemaJson.Write(schema) };
-            return new ParquetTableFileWriter(stream, writer, ColumnCodec.Create(schema, parquetSchema), schema, rowGroupRows);
+            return new ParquetTableFileWriter(stream, writer, ColumnCodec.Create(schema, parquetSchema), schema, rowGroupRows, rowGroupBytes);
         }
         catch
         {
@@ -56,10 +75,25 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     public async Task WriteAsync(RecordBatch batch, CancellationToken ct)
     {
         if (_closed) throw new InvalidOperationException("writer is closed");
-        for (int i = 0; i < _codecs.Length; i++) _codecs[i].Append(batch.Column(i));
-        _pendingRows += batch.Length;
-        RowCount += batch.Length;
-        if (_pendingRows >= _rowGroupRows) await FlushRowGroupAsync(ct);
+        var sizes = Arrow.RowBytes.Of(batch);
+        int start = 0;
+        for (int r = 0; r < batch.Length; r++)
+        {
+            _pendingBytes += sizes[r];
+            if (_pendingRows + (r - start + 1) < _rowGroupRows && _pendingBytes < _rowGroupBytes) continue;
+            Append(batch, start, r + 1 - start);
+            start = r + 1;
+            await FlushRowGroupAsync(ct);
+        }
+        if (start < batch.Length) Append(batch, start, batch.Length - start);
+    }
+
+    void Append(RecordBatch batch, int start, int length)
+    {
+        var part = start == 0 && length == batch.Length ? batch : batch.Slice(start, length);
+        for (int i = 0; i < _codecs.Length; i++) _codecs[i].Append(part.Column(i));
+        _pendingRows += length;
+        RowCount += length;
     }
 
     async Task FlushRowGroupAsync(CancellationToken ct)
@@ -71,7 +105,9 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
             rg.CompleteValidate();
         }
         foreach (var c in _codecs) c.Clear();
+        RowGroupRows.Add(_pendingRows);
         _pendingRows = 0;
+        _pendingBytes = 0;
     }
 
     /// <summary>Writes the last row group and the footer, and flushes the file to disk (fsync).</summary>
@@ -137,11 +173,21 @@ internal static class ParquetTableFileReader
 
     /// <summary>Reads the file through <paramref name="stream"/> (left open), row group by row group, columns in file order.</summary>
     public static async IAsyncEnumerable<RecordBatch> ReadBatchesAsync(Stream stream, string path,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default, IReadOnlyList<string>? columns = null)
     {
-        await using var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true, ct);
+        await using var reader = await ParquetReader.CreateAsync(stream, ParquetTableFileWriter.ReadOptions, leaveStreamOpen: true, ct);
         var schema = SchemaOf(reader, path);
         var codecs = ColumnCodec.Create(schema, reader.Schema);
+        if (columns != null)
+        {
+            // Only these columns, in the order given: the other column chunks are never read.
+            var index = columns.Select(c => schema.GetFieldIndex(c) is var i and >= 0 ? i
+                : throw new ArgumentException($"{path}: no column '{c}' (columns: {string.Join(", ", schema.FieldsList.Select(f => f.Name))})")).ToArray();
+            codecs = index.Select(i => codecs[i]).ToArray();
+            var b = new Schema.Builder();
+            foreach (var i in index) b.Field(schema.FieldsList[i]);
+            schema = b.Build();
+        }
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
             ct.ThrowIfCancellationRequested();

@@ -22,7 +22,8 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
 
     public override string Kind => "decontaminate";
     // v2: chained sources that are interleaved in the input are checked source by source (first appearance order).
-    public override int Version => 2;
+    // v3: ... in memory after a first pass over the small columns, and written in input order (v2 wrote them grouped by source).
+    public override int Version => 3;
     public override bool WritesDecisions => true;
 
     public override IReadOnlyList<PortSpec> Inputs =>
@@ -77,7 +78,7 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
             ctx.ReportProgress(kept + removed, candidates.RowCount);
         }
 
-        if (Config.ChainSources) await RunChainedAsync(candidates, index, Emit, ctx.CancellationToken);
+        if (Config.ChainSources) await RunChainedAsync(candidates, index, Emit, ctx);
         else await RunParallelAsync(candidates, index, Emit, ctx);
 
         ctx.SetMetric("kept", kept);
@@ -184,42 +185,108 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
             yield return batch.Slice(start, Math.Min(rows, batch.Length - start));
     }
 
-    async Task RunChainedAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, CancellationToken ct)
+    async Task RunChainedAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, IStageContext ctx)
     {
         // s1 decontaminates source by source: each against the benchmarks and every source done before it. Sources are
-        // taken in order of first appearance. One pass when each source is one contiguous run (a file per source);
-        // one pass per source when they are interleaved (one pool split by a source column), so no record is checked
-        // against a later source, nor against another record of its own source.
+        // taken in order of first appearance; no record is checked against a later source, nor against another record
+        // of its own source. A first pass reads only id, source, question and the checked fields (not the traces): it
+        // finds the order, and when sources are interleaved (one pool split by a source column) it checks every record
+        // there, source by source, in memory. The second pass writes the full rows. When those columns are too large
+        // to keep (checked fields other than the question), interleaved sources take one full read per source instead.
+        var ct = ctx.CancellationToken;
+        var columns = new[] { "id", "source", "question" }.Concat(Config.Fields).Distinct(StringComparer.Ordinal).ToList();
+        long budget = 16 * Math.Max(1, ctx.Execution.BatchBytes);
         var order = new List<string>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        bool contiguous = true;
-        string? previous = null;
-        await foreach (var batch in candidates.ReadBatchesAsync(ct))
+        var sourceIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var rowSource = new List<int>();
+        var rowIds = new List<string>();
+        var rowQuestions = new List<string>();
+        var rowFields = new List<byte[]?[]>();
+        long keptBytes = 0;
+        bool contiguous = true, keep = true;
+        int previous = -1;
+        await foreach (var batch in candidates.ReadColumnsAsync(columns, ct))
+        {
+            var fieldColumns = Config.Fields.Select(f => (StringArray)batch.Col(f)).ToArray();
             for (int r = 0; r < batch.Length; r++)
             {
                 var source = batch.GetString("source", r) ?? "";
-                if (source == previous) continue;
-                if (seen.Add(source)) order.Add(source); else contiguous = false;
-                previous = source;
-            }
-        if (contiguous) await RunContiguousAsync(candidates, index, emit, ct);
-        else
-            foreach (var source in order)
-            {
-                var pending = new List<BenchmarkText>();
-                await foreach (var batch in candidates.ReadBatchesAsync(ct))
+                if (!sourceIndex.TryGetValue(source, out int s)) { s = order.Count; sourceIndex[source] = s; order.Add(source); }
+                else if (s != previous) contiguous = false;
+                previous = s;
+                if (!keep) continue;
+                var fields = new byte[]?[fieldColumns.Length];
+                for (int f = 0; f < fieldColumns.Length; f++)
+                    if (!fieldColumns[f].IsNull(r)) keptBytes += (fields[f] = fieldColumns[f].GetBytes(r).ToArray()).Length;
+                string question = batch.GetString("question", r)!;
+                keptBytes += 2L * question.Length;
+                rowSource.Add(s); rowIds.Add(batch.GetString("id", r)!); rowQuestions.Add(question); rowFields.Add(fields);
+                if (keptBytes > budget)
                 {
-                    var rows = new List<int>();
-                    for (int r = 0; r < batch.Length; r++)
-                        if ((batch.GetString("source", r) ?? "") == source) rows.Add(r);
-                    if (rows.Count == 0) continue;
-                    var checkedRows = Check(RecordBatchRows.Take(batch, rows), index);   // the pool is fixed within a source
-                    foreach (var k in checkedRows.Kept)
-                        pending.Add(new BenchmarkText($"source:{source}", checkedRows.Batch.GetString("id", k)!, checkedRows.Batch.GetString("question", k)!));
-                    await emit(checkedRows);
+                    keep = false;
+                    rowSource.Clear(); rowIds.Clear(); rowQuestions.Clear(); rowFields.Clear();
                 }
-                foreach (var p in pending) index.Add(p);
             }
+        }
+        if (contiguous) { await RunContiguousAsync(candidates, index, emit, ct); return; }
+        if (!keep)
+        {
+            ctx.Log($"{Name}: the checked fields ({string.Join(", ", Config.Fields)}) exceed {budget} bytes: one read of the candidates per source");
+            await RunPerSourceAsync(candidates, index, order, emit, ct);
+            return;
+        }
+
+        // Every record checked in memory, source by source; kept questions join the pool when their source is done.
+        var matches = new (string Field, NgramMatch Match)?[rowSource.Count];
+        var bySource = Enumerable.Range(0, order.Count).Select(_ => new List<int>()).ToArray();
+        for (int k = 0; k < rowSource.Count; k++) bySource[rowSource[k]].Add(k);
+        foreach (var rows in bySource)
+        {
+            foreach (var k in rows)
+                for (int f = 0; f < Config.Fields.Count && matches[k] is null; f++)
+                    if (rowFields[k][f] is { } utf8 && index.FirstMatch(utf8) is { } m) matches[k] = (Config.Fields[f], m);
+            foreach (var k in rows)
+                if (matches[k] is null) index.Add(new BenchmarkText($"source:{order[rowSource[k]]}", rowIds[k], rowQuestions[k]));
+        }
+        rowFields.Clear(); rowQuestions.Clear();
+
+        int offset = 0;
+        await foreach (var batch in candidates.ReadBatchesAsync(ct))
+        {
+            if (offset + batch.Length > matches.Length)
+                throw new InvalidDataException($"stage '{Name}': input '{candidates.Artifact}' has more rows on the second read than on the first ({matches.Length})");
+            var slice = matches.AsSpan(offset, batch.Length).ToArray();
+            var kept = new List<int>(batch.Length);
+            for (int r = 0; r < batch.Length; r++)
+            {
+                if (batch.GetString("id", r) != rowIds[offset + r])
+                    throw new InvalidDataException($"stage '{Name}': input '{candidates.Artifact}' row {offset + r} changed between reads");
+                if (slice[r] is null) kept.Add(r);
+            }
+            offset += batch.Length;
+            await emit(new CheckedBatch(batch, slice, kept));
+        }
+    }
+
+    /// <summary>One full read of the candidates per source (interleaved sources whose checked fields are too large to keep).</summary>
+    async Task RunPerSourceAsync(ITableReader candidates, NgramIndex index, List<string> order, Func<CheckedBatch, Task> emit, CancellationToken ct)
+    {
+        foreach (var source in order)
+        {
+            var pending = new List<BenchmarkText>();
+            await foreach (var batch in candidates.ReadBatchesAsync(ct))
+            {
+                var rows = new List<int>();
+                for (int r = 0; r < batch.Length; r++)
+                    if ((batch.GetString("source", r) ?? "") == source) rows.Add(r);
+                if (rows.Count == 0) continue;
+                var checkedRows = Check(RecordBatchRows.Take(batch, rows), index);   // the pool is fixed within a source
+                foreach (var k in checkedRows.Kept)
+                    pending.Add(new BenchmarkText($"source:{source}", checkedRows.Batch.GetString("id", k)!, checkedRows.Batch.GetString("question", k)!));
+                await emit(checkedRows);
+            }
+            foreach (var p in pending) index.Add(p);
+        }
     }
 
     async Task RunContiguousAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, CancellationToken ct)

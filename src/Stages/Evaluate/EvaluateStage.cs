@@ -164,7 +164,7 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
                         .Set("item_id", item.ItemId).Set("sample", s).Set("response", sample.Text).Set("extracted", grade.Extracted)
                         .Set("extraction", SourceName(grade.Source)).Set("gold", gold).Set("correct", grade.Correct).Set("tokens", sample.Tokens)
                         .EndRow();
-                    if (rows.Count >= ctx.Execution.BatchRows) await writer.WriteAsync(rows.Build(), ct);
+                    if (ctx.Execution.BatchFull(rows.Count, rows.Bytes)) await writer.WriteAsync(rows.Build(), ct);
                 }
             }
             foreach (var bench in items.GroupBy(it => it.Benchmark))

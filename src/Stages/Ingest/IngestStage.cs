@@ -81,7 +81,6 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
         var mainSchema = TableSchema.Get(Config.Mode == IngestMode.Benchmark ? "benchmark_items" : "candidates");
         var main = new BatchBuilder(mainSchema);
         var quarantine = new BatchBuilder(TableSchema.Get("quarantine"));
-        int batchRows = Math.Max(1, ctx.Execution.BatchRows);
         var firstSeen = new Dictionary<string, string>(StringComparer.Ordinal);
         long kept = 0, duplicates = 0, quarantined = 0, blank = 0, emptySources = 0;
         // Kept records per record source: a file's name, or each value of its source column (summed over files).
@@ -125,7 +124,7 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
                     quarantine.Set("stage", Name).Set("file", bad.File).Set("line", bad.Line).Set("column", bad.Column)
                         .Set("reason", bad.Reason).Set("raw", bad.Raw).EndRow();
                     quarantined++;
-                    if (quarantine.Count >= batchRows) await quarantineWriter.WriteAsync(quarantine.Build(), ctx.CancellationToken);
+                    if (ctx.Execution.BatchFull(quarantine.Count, quarantine.Bytes)) await quarantineWriter.WriteAsync(quarantine.Build(), ctx.CancellationToken);
                     continue;
                 }
                 var m = mapped!;
@@ -154,7 +153,7 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
                 kept++;
                 sourceKept++;
                 keptBySource[recordSource] = keptBySource.GetValueOrDefault(recordSource) + 1;
-                if (main.Count >= batchRows)
+                if (ctx.Execution.BatchFull(main.Count, main.Bytes))
                 {
                     await mainWriter.WriteAsync(main.Build(), ctx.CancellationToken);
                     ctx.ReportProgress(kept);

@@ -195,9 +195,7 @@ public sealed class ParquetSourceReader(string path, string stage = "ingest", IR
         for (int r = 0; r < count; r++)
         {
             if (rows[r] is not { } slots) { result[r] = RawValue.Null; continue; }
-            var items = slots.Select(i => valueIndex[i] < 0 ? null : new string(values[valueIndex[i]].Span)).ToList();
-            bool allStrings = items.All(s => s is not null);
-            result[r] = new RawValue(RawKind.Array, JsonSerializer.Serialize(items), allStrings ? items.Select(s => s!).ToList() : null);
+            result[r] = RawValue.StringArray(slots.Select(i => valueIndex[i] < 0 ? null : new string(values[valueIndex[i]].Span)).ToList());
         }
         return result;
     }

@@ -14,6 +14,18 @@ public sealed record ChatTurn(string? Role, string? Content);
 /// </summary>
 public readonly record struct RawValue(RawKind Kind, string? Text, IReadOnlyList<string>? Strings = null, IReadOnlyList<ChatTurn>? Messages = null)
 {
+    readonly string? _text = Text;
+    readonly Func<string>? _lazyText;
+
+    /// <summary>The JSON text of an array of strings is made only when asked for (it is for metadata and quarantine, not for a mapped trace).</summary>
+    public string? Text => _text ?? _lazyText?.Invoke();
+
+    RawValue(Func<string> lazyText, IReadOnlyList<string>? strings) : this(RawKind.Array, null, strings) { _lazyText = lazyText; }
+
+    /// <summary>An array of strings (an element may be null); its JSON text is serialised on first use.</summary>
+    public static RawValue StringArray(IReadOnlyList<string?> items) =>
+        new(() => System.Text.Json.JsonSerializer.Serialize(items), items.All(s => s is not null) ? items.Select(s => s!).ToList() : null);
+
     public static readonly RawValue Null = new(RawKind.Null, null);
     public static RawValue Str(string s) => new(RawKind.String, s);
 

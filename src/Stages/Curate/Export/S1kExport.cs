@@ -33,6 +33,12 @@ public class S1kExportRow
     [JsonPropertyName("deepseek_attempt")] public string? DeepseekAttempt { get; set; }
     [JsonPropertyName("messages")] public List<ExportMessage>? Messages { get; set; }
     [JsonPropertyName("text")] public string? Text { get; set; }
+
+    /// <summary>Characters of the row's strings (the managed size of a row is about twice this), for cutting row groups.</summary>
+    public virtual long Chars() =>
+        (long)(Solution?.Length ?? 0) + (Question?.Length ?? 0) + (CotType?.Length ?? 0) + (SourceType?.Length ?? 0) + (Metadata?.Length ?? 0)
+        + (GeminiThinkingTrajectory?.Length ?? 0) + (GeminiAttempt?.Length ?? 0) + (DeepseekThinkingTrajectory?.Length ?? 0)
+        + (DeepseekAttempt?.Length ?? 0) + (Messages?.Sum(m => (long)(m.Content?.Length ?? 0) + (m.Role?.Length ?? 0)) ?? 0) + (Text?.Length ?? 0);
 }
 
 /// <summary>Configuration of <see cref="S1kExportStage"/>.</summary>
@@ -119,13 +125,13 @@ public sealed class S1kExportStage(string name, S1kExportConfig? config = null) 
     public override async Task RunAsync(IStageContext ctx)
     {
         var builder = new S1kRowBuilder(Config, Name);
-        var rows = new List<S1kExportRow>();
-        await foreach (var batch in ctx.ReadTable(RecordsInput).ReadBatchesAsync(ctx.CancellationToken))
-            for (int r = 0; r < batch.Length; r++) rows.Add(builder.Build<S1kExportRow>(batch, r));
         var path = Path.Combine(ctx.OutputDirectory(DatasetOutput), Config.FileName);
-        await ExportFiles.WriteAsync(rows, path, ctx.CancellationToken);
-        ctx.SetMetric("rows", rows.Count);
-        ctx.Log($"{Name}: {rows.Count} rows in the s1K-1.1 layout → {path}");
+        await using var file = new ExportFiles.Writer<S1kExportRow>(path, ctx.Execution);
+        await foreach (var batch in ctx.ReadTable(RecordsInput).ReadBatchesAsync(ctx.CancellationToken))
+            for (int r = 0; r < batch.Length; r++) await file.AddAsync(builder.Build<S1kExportRow>(batch, r), ctx.CancellationToken);
+        await file.CompleteAsync(ctx.CancellationToken);
+        ctx.SetMetric("rows", file.Rows);
+        ctx.Log($"{Name}: {file.Rows} rows in the s1K-1.1 layout → {path}");
     }
 }
 
@@ -139,5 +145,50 @@ static class ExportFiles
         await using (var stream = File.Create(partial))
             await Parquet.Serialization.ParquetSerializer.SerializeAsync(rows, stream, new ParquetOptions(), cancellationToken: ct);
         File.Move(partial, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Streams rows into one Parquet file, a row group each time the gathered rows reach <c>BatchRows</c> rows or
+    /// <c>BatchBytes</c> bytes (strings counted as two bytes a character, what they hold in memory), so memory is one
+    /// row group at any set size. The file is named only by <see cref="CompleteAsync"/>.
+    /// </summary>
+    public sealed class Writer<T>(string path, ExecutionOptions execution) : IAsyncDisposable where T : S1kExportRow
+    {
+        readonly string _partial = path + ".partial";
+        readonly List<T> _pending = new();
+        long _bytes;
+        bool _started;
+        public long Rows { get; private set; }
+
+        public async Task AddAsync(T row, CancellationToken ct)
+        {
+            _pending.Add(row);
+            _bytes += 2 * row.Chars();
+            Rows++;
+            if (execution.BatchFull(_pending.Count, _bytes)) await FlushAsync(ct);
+        }
+
+        async Task FlushAsync(CancellationToken ct)
+        {
+            if (_pending.Count == 0 && _started) return;
+            if (!_started) Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await using (var stream = new FileStream(_partial, _started ? FileMode.Open : FileMode.Create, FileAccess.ReadWrite))
+                await Parquet.Serialization.ParquetSerializer.SerializeAsync(_pending, stream, new ParquetOptions { Append = _started }, cancellationToken: ct);
+            _started = true;
+            _pending.Clear();
+            _bytes = 0;
+        }
+
+        public async Task CompleteAsync(CancellationToken ct)
+        {
+            await FlushAsync(ct);
+            File.Move(_partial, path, overwrite: true);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            if (File.Exists(_partial)) File.Delete(_partial);
+            return ValueTask.CompletedTask;
+        }
     }
 }

@@ -76,23 +76,34 @@ public sealed class S1kSelectStage(string name, SelectConfig? config = null) : S
         ctx.Log($"{Name}: {pool.Count} records → {bench} benchmark + {div} diversity = {bench + div} selected");
     }
 
-    /// <summary>The second pass: the selected rows in input order, at most <c>BatchRows</c> per output batch.</summary>
+    /// <summary>
+    /// The second pass: the selected rows in input order. An output batch never spans two input batches (so no input
+    /// batch is held after its rows are written) and is cut at <c>BatchRows</c> rows or <c>BatchBytes</c> bytes.
+    /// </summary>
     async Task WriteSelectedAsync(IStageContext ctx, ITableReader reader, Schema schema, bool[] selected)
     {
         await using var writer = ctx.WriteTable("records");
         var pending = new List<(RecordBatch Batch, int Row)>();
-        int index = 0, batchRows = Math.Max(1, ctx.Execution.BatchRows);
+        int index = 0;
         await foreach (var batch in reader.ReadBatchesAsync(ctx.CancellationToken))
+        {
+            long[]? sizes = null;
+            long bytes = 0;
             for (int r = 0; r < batch.Length; r++, index++)
             {
                 if (index >= selected.Length)
                     throw new InvalidDataException($"stage '{Name}': input '{reader.Artifact}' has more rows on the second read than on the first ({selected.Length})");
                 if (!selected[index]) continue;
+                sizes ??= RowBytes.Of(batch);
                 pending.Add((batch, r));
-                if (pending.Count < batchRows) continue;
+                bytes += sizes[r];
+                if (!ctx.Execution.BatchFull(pending.Count, bytes)) continue;
                 await writer.WriteAsync(RecordBatchRows.Take(schema, pending), ctx.CancellationToken);
                 pending.Clear();
+                bytes = 0;
             }
-        if (pending.Count > 0) await writer.WriteAsync(RecordBatchRows.Take(schema, pending), ctx.CancellationToken);
+            if (pending.Count > 0) await writer.WriteAsync(RecordBatchRows.Take(schema, pending), ctx.CancellationToken);
+            pending.Clear();
+        }
     }
 }
