@@ -22,6 +22,10 @@ namespace IwSft.Stages.Evaluate;
 /// new samples or items; changing the batch size generates nothing. Grading is not memoised (it is cheap),
 /// so grader fixes apply to memoised generations.
 /// </summary>
+// Debug build (dotnet run's default): output batches are now also cut by bytes (ExecutionOptions.BatchFull); the
+// samples, records and grading are the same, so a store's memoised generations stay valid.
+[CodeIdentityAlias("e6f3efa941a3af61b236f5e3c453a3a670ee97b2b9b7bbfa8a450d1dd3751d1e", "bf3e761b9ea33fef6c030e65ab6801ad242f8255b507202f07ff82e3d6f6d82d",
+    "result batches cut by bytes as well as rows; same samples and grading")]
 public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 {
     public const string ItemsInput = "items";
