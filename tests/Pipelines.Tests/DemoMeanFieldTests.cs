@@ -36,6 +36,20 @@ public sealed class DemoMeanFieldTests
     }
 
     [Fact]
+    public void The_default_regime_as_designed_predicts_no_greedy_gap()
+    {
+        // A reference that reproduced the designed 0.1/0.7 mixture exactly: D+ = 0.1 / (0.1 + 0.63) = 10/73 careful;
+        // token level clips the careful arm only: α = 1.62 · (10/73)/(63/73) = 9/35. Every method stays on the shortcut
+        // under greedy decoding, so the design alone predicts no gap; the prediction that matters uses the reference's
+        // measured shares (the report's mean-field section), because the tiny model's shortcut cannot reach 70%.
+        var mf = MeanField.FromDesign(new BehaviourMixture(DemoSettings.Full.CarefulWeight, DemoSettings.Full.ShortcutCorrectProbability), 38, 11);
+        Assert.Equal(10.0 / 73, mf.Sft.CarefulProbability, 9);
+        Assert.Equal(9.0 / 35, mf.IwSftToken.CarefulProbability, 9);
+        Assert.InRange(mf.IwSftSequence.CarefulProbability, 10.0 / 73, 0.14);
+        Assert.All(mf.Methods, p => Assert.Equal(0.0, p.GreedyCarefulShare));
+    }
+
+    [Fact]
     public void Sequence_level_weights_sit_between_SFT_and_the_exact_ratio_and_equal_it_at_exponent_one()
     {
         var mf = Design(0.5, 0.3);
