@@ -36,17 +36,21 @@ public sealed class DemoMeanFieldTests
     }
 
     [Fact]
-    public void The_default_regime_as_designed_predicts_no_greedy_gap()
+    public void Few_careful_demonstrations_as_designed_predict_no_greedy_gap()
     {
-        // A reference that reproduced the designed 0.1/0.7 mixture exactly: D+ = 0.1 / (0.1 + 0.63) = 10/73 careful;
-        // token level clips the careful arm only: α = 1.62 · (10/73)/(63/73) = 9/35. Every method stays on the shortcut
-        // under greedy decoding, so the design alone predicts no gap; the prediction that matters uses the reference's
-        // measured shares (the report's mean-field section), because the tiny model's shortcut cannot reach 70%.
-        var mf = MeanField.FromDesign(new BehaviourMixture(DemoSettings.Full.CarefulWeight, DemoSettings.Full.ShortcutCorrectProbability), 38, 11);
+        // A reference that reproduced a 0.1/0.7 mixture exactly: D+ = 0.1 / (0.1 + 0.63) = 10/73 careful; token level
+        // clips the careful arm only: α = 1.62 · (10/73)/(63/73) = 9/35. Every method stays on the shortcut under greedy
+        // decoding. (The trained reference's own shares are what the report's prediction uses; docs/demo.md.)
+        var mf = Design(0.1, 0.7);
         Assert.Equal(10.0 / 73, mf.Sft.CarefulProbability, 9);
         Assert.Equal(9.0 / 35, mf.IwSftToken.CarefulProbability, 9);
         Assert.InRange(mf.IwSftSequence.CarefulProbability, 10.0 / 73, 0.14);
         Assert.All(mf.Methods, p => Assert.Equal(0.0, p.GreedyCarefulShare));
+        // 0.25/0.9: D+ = 0.25/0.925 = 10/37 careful; token level: both arms unclipped until α = 0.45, then
+        // α = 1.8 · 0.75 · (10/37)/(27/37) = 1/2 exactly, the greedy threshold.
+        var d = Design(0.25, 0.9);
+        Assert.Equal(10.0 / 37, d.Sft.CarefulProbability, 9);
+        Assert.Equal(0.5, d.IwSftToken.CarefulProbability, 9);
     }
 
     [Fact]
