@@ -20,10 +20,10 @@ namespace IwSft.Pipelines.Demo;
 public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null, DemoSettings? quick = null)
     : IPipelineDefinition
 {
-    public static readonly string[] Methods = ["sft", "sft_q", "iw_sft"];
+    public static readonly string[] Methods = ["sft", "sft_q", "iw_sft", "iw_sft_token"];
 
     public string Name { get; } = name;
-    public string Description => "embedded CPU demo: verifiable arithmetic task, tiny reference policy trained in the pipeline, SFT vs SFT(Q) vs iw-SFT over 3 seeds";
+    public string Description => "embedded CPU demo: verifiable arithmetic task, tiny reference policy trained in the pipeline, SFT vs SFT(Q) vs iw-SFT (sequence and token level) over 5 seeds";
 
     /// <summary>Pure: reads and writes nothing and changes no process state (the task files are a stage's output;
     /// libtorch's thread count is the host's, see IwSft.Gpu.TorchThreads).</summary>
@@ -160,7 +160,7 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
             {
                 Trainer = new TrainerConfig
                 {
-                    Loss = method == "iw_sft" ? LossKind.IwSftSequence : LossKind.Sft,
+                    Loss = method switch { "iw_sft" => LossKind.IwSftSequence, "iw_sft_token" => LossKind.IwSftToken, _ => LossKind.Sft },
                     Sampling = method == "sft_q" ? SamplingMode.Weighted : SamplingMode.Shuffle,
                     Reference = ReferenceSource.Precomputed,
                     LearningRate = s.FineTuneLearningRate, MaxSteps = s.FineTuneSteps, GlobalBatchSize = s.BatchSize, MicroBatchSize = s.BatchSize,
@@ -169,7 +169,7 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
                 LogEvery = 20,
             }));
             train.From("sequences", _sequences).From("base_model", _referenceModel);
-            if (method == "iw_sft") train.From("ref_logprobs", _refLogProbs);
+            if (method.StartsWith("iw_sft", StringComparison.Ordinal)) train.From("ref_logprobs", _refLogProbs);
             foreach (var e in new[] { _greedy, _sampled }) e.AddCheckpoint($"{method}_s{seed}", train["model"]);
             _reportGreedy.AddTrainingMetrics($"{method}_s{seed}", train["metrics"]);
         }

@@ -75,7 +75,7 @@ public sealed class DemoPipelineTests(QuickDemoRun demo) : IClassFixture<QuickDe
                 var (n, c) = tally.GetValueOrDefault(b.GetString("checkpoint", r)!);
                 tally[b.GetString("checkpoint", r)!] = (n + 1, c + (b.GetBool("correct", r) == true ? 1 : 0));
             }
-        Assert.Equal(1 + 3 * DemoSettings.Quick.Seeds.Count, tally.Count);
+        Assert.Equal(1 + DemoPipeline.Methods.Length * DemoSettings.Quick.Seeds.Count, tally.Count);
         var summary = new Dictionary<string, double>();
         await foreach (var b in demo.Store.OpenTable(demo.Pipeline, "report.summary").ReadBatchesAsync())
             for (int r = 0; r < b.Length; r++) summary[b.GetString("checkpoint", r)!] = b.GetDouble("greedy_accuracy", r)!.Value;

@@ -6,11 +6,17 @@ using IwSft.Stages.Evaluate;
 
 namespace IwSft.Pipelines.Demo.Stages;
 
-public sealed class ReportConfig { }
+/// <summary>The iw-SFT weight constants the mean-field prediction assumes: the trainer's (the authors') defaults.</summary>
+public sealed class ReportConfig
+{
+    public double SequenceTemperature { get; set; } = 1.0;
+    public double SequenceClipMax { get; set; } = 16.0;
+    public double TokenClipEpsilon { get; set; } = 0.8;
+}
 
 /// <summary>One evaluated checkpoint: its accuracies and how often its greedy answer showed worked steps.</summary>
 public sealed record CheckpointScore(string Checkpoint, string Method, int? Seed, int GreedyItems, double GreedyAccuracy,
-    int SampledItems, double SampledAccuracy, double GreedyCarefulShare);
+    int SampledItems, double SampledAccuracy, double GreedyCarefulShare, double SampledCarefulShare = double.NaN);
 
 /// <summary>
 /// Stage kind <c>demo_report</c>: the demo's headline report. Reads both evaluate stages' <c>eval_results</c>
@@ -21,7 +27,7 @@ public sealed record CheckpointScore(string Checkpoint, string Method, int? Seed
 /// from the input tables. The generic per-benchmark summaries and training curves are the eval area's
 /// <c>eval_report</c> stages beside it.
 /// </summary>
-public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
+public sealed class ReportStage(string name, ReportConfig? config = null) : Stage<ReportConfig>(name, config ?? new ReportConfig())
 {
     public const string GreedyInput = "greedy";
     public const string SampledInput = "sampled";
@@ -33,7 +39,7 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
     public const string ReportFile = "report.md";
 
     public override string Kind => "demo.report";
-    public override int Version => 1;
+    public override int Version => 2;
     public override IReadOnlyList<PortSpec> Inputs =>
     [
         PortSpec.Table(GreedyInput, "eval_results"), PortSpec.Table(SampledInput, "eval_results"),
@@ -67,7 +73,8 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
             var g = greedy.GetValueOrDefault(label);
             var s = sampled.GetValueOrDefault(label);
             return new CheckpointScore(label, method, seed, g.Items, g.Items == 0 ? double.NaN : (double)g.Correct / g.Items,
-                s.Items, s.Items == 0 ? double.NaN : (double)s.Correct / s.Items, g.Items == 0 ? double.NaN : (double)g.Careful / g.Items);
+                s.Items, s.Items == 0 ? double.NaN : (double)s.Correct / s.Items, g.Items == 0 ? double.NaN : (double)g.Careful / g.Items,
+                s.Items == 0 ? double.NaN : (double)s.Careful / s.Items);
         }).ToList();
 
         var builder = new BatchBuilder(TableSchema.Get("demo_summary"));
@@ -81,6 +88,7 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
         await using (var w = ctx.WriteTable(SummaryOutput)) await w.WriteAsync(builder.Build(), ct);
 
         var facts = new List<string>();
+        MeanField? meanField = null;
         if (ctx.HasInput(ContaminationInput))
         {
             long checkedRows = 0, contaminated = 0;
@@ -91,7 +99,7 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
         }
         if (ctx.HasInput(VerifiedInput))
         {
-            long n = 0, correct = 0, careful = 0, carefulCorrect = 0;
+            long n = 0, correct = 0, careful = 0, carefulCorrect = 0, carefulChars = 0, shortcutChars = 0;
             await foreach (var b in ctx.ReadTable(VerifiedInput).ReadBatchesAsync(ct))
                 for (int r = 0; r < b.Length; r++)
                 {
@@ -99,11 +107,21 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
                     bool ok = b.GetBool("correct", r) == true, c = b.GetString("domain", r) == "careful";
                     if (ok) correct++;
                     if (c) { careful++; if (ok) carefulCorrect++; }
+                    if (c) carefulChars += (b.GetString("trace", r) ?? "").Length; else shortcutChars += (b.GetString("trace", r) ?? "").Length;
                 }
             long shortcut = n - careful, shortcutCorrect = correct - carefulCorrect;
             facts.Add(string.Create(CultureInfo.InvariantCulture,
                 $"Reference samples: {n}, of which {correct} correct (D+). Careful: {careful} ({Pct(careful, n)}), right {Pct(carefulCorrect, careful)}; " +
-                $"shortcut: {shortcut} ({Pct(shortcut, n)}), right {Pct(shortcutCorrect, shortcut)}. Careful share of D+: {Pct(carefulCorrect, correct)}."));
+                $"shortcut: {shortcut} ({Pct(shortcut, n)}), right {Pct(shortcutCorrect, shortcut)}. Careful share of D+: {Pct(carefulCorrect, correct)}; " +
+                $"unreliable-but-correct (shortcut) share of D+: {Pct(shortcutCorrect, correct)}."));
+            if (careful > 0 && shortcut > 0)
+            {
+                // One character is one token (the demo's tokenizer); +1 for the end-of-turn token in the loss.
+                meanField = new MeanField((double)careful / n, (double)carefulCorrect / careful, (double)shortcutCorrect / shortcut,
+                    (double)carefulChars / careful + 1, (double)shortcutChars / shortcut + 1, Config.SequenceTemperature, Config.SequenceClipMax, Config.TokenClipEpsilon);
+                ctx.SetMetric("reference_careful_share", meanField.CarefulShare);
+                ctx.SetMetric("curated_shortcut_share", meanField.CuratedShortcutShare);
+            }
         }
 
         if (ctx.HasInput(CuratedInput))
@@ -111,7 +129,7 @@ public sealed class ReportStage(string name) : Stage<ReportConfig>(name)
 
         var dir = ctx.OutputDirectory(ReportOutput);
         ReportPlots.Accuracy(scores, Path.Combine(dir, "accuracy.png"));
-        var md = ReportMarkdown.Render(scores, facts);
+        var md = ReportMarkdown.Render(scores, facts, meanField);
         await File.WriteAllTextAsync(Path.Combine(dir, ReportFile), md, ct);
         foreach (var (method, mean) in ReportMarkdown.MethodMeans(scores, sc => sc.GreedyAccuracy)) ctx.SetMetric($"greedy.{method}", mean);
         ctx.Log(md);
