@@ -167,7 +167,7 @@ public class ControlBatchingTests
         // q holds 0.9·q + 0.1·θ_before, not θ_after; θ moved.
         foreach (var (a, e) in q.parameters().Zip(expectedQ.parameters()))
             Assert.Equal(e.data<float>().ToArray(), a.data<float>().ToArray());
-        Assert.True(policy.parameters().Zip(theta.parameters()).Any(x => !x.First.data<float>().ToArray().SequenceEqual(x.Second.data<float>().ToArray())));
+        Assert.Contains(policy.parameters().Zip(theta.parameters()), x => !x.First.data<float>().ToArray().SequenceEqual(x.Second.data<float>().ToArray()));
         Assert.Equal(4, step.Trajectories);
         Assert.Equal(1.0 / used.Sum(x => (double)x * x), step.WeightEss, 3);
         Assert.Equal(used.Max() / used.Sum(), step.MaxShare, 5);

@@ -4,7 +4,6 @@ using IwSft.Control.Environments;
 using IwSft.Pipelines.Control;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
-using IwSft.Pipelines.Control;
 using Xunit.Abstractions;
 
 namespace IwSft.Pipelines.Tests;
