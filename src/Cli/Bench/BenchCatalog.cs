@@ -48,6 +48,20 @@ public static partial class BenchCatalog
         new("control", "control environment steps/s vs the 100K goal; Gaussian MLP SFT vs iw-SFT(Q) updates/s (ratio in the same run)", ControlBench.RunAsync),
     ];
 
+    /// <summary>The shared data directory: <c>IWSFT_DATA</c>, else the first <c>shared/data</c> with a MANIFEST.md above the working or program directory.</summary>
+    public static string? DataRoot()
+    {
+        var env = Environment.GetEnvironmentVariable("IWSFT_DATA");
+        if (!string.IsNullOrEmpty(env)) return Directory.Exists(env) ? env : null;
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "shared", "data");
+                if (File.Exists(Path.Combine(candidate, "MANIFEST.md"))) return candidate;
+            }
+        return null;
+    }
+
     public static BenchDefinition Get(string name) =>
         All.FirstOrDefault(b => b.Name == name)
         ?? throw new ArgumentException($"unknown benchmark '{name}'; available: {string.Join(", ", All.Select(b => b.Name))}");

@@ -10,7 +10,7 @@ public static class DecontaminateBench
 {
     public static async Task<BenchReport> RunAsync(BenchContext ctx)
     {
-        var root = DataRoot() ?? throw new InvalidOperationException(
+        var root = BenchCatalog.DataRoot() ?? throw new InvalidOperationException(
             "bench decontaminate needs the real data: set IWSFT_DATA or run from a checkout with ../shared/data");
         int size = ctx.Quick ? 12_000 : 59_000;
         var r = await DecontaminateBenchmark.RunAsync(root, size, threads: Environment.ProcessorCount, ctx.CancellationToken, repeats: ctx.Quick ? 1 : 10);
@@ -27,18 +27,5 @@ public static class DecontaminateBench
         report.Notes.Add("plain = ReferenceDecontaminator (s1's algorithm with n-gram strings and hash sets, one thread); results compared id by id");
         report.Notes.Add("wall times (checks and index builds) are the best of 10 runs each, both sides alike; cpu_work_ratio = process CPU time of the plain check / of the 1-thread fast check, steadier on a shared machine");
         return report;
-    }
-
-    static string? DataRoot()
-    {
-        var env = Environment.GetEnvironmentVariable("IWSFT_DATA");
-        if (!string.IsNullOrEmpty(env)) return Directory.Exists(env) ? env : null;
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "shared", "data");
-                if (File.Exists(Path.Combine(candidate, "MANIFEST.md"))) return candidate;
-            }
-        return null;
     }
 }

@@ -119,7 +119,7 @@ public static class S1kScaleBench
         int rows = ctx.Rows ?? (ctx.Quick ? 2_000 : FullRows);
         int traceKb = ctx.TraceKb ?? (ctx.Quick ? 20 : FullTraceKb);
         long batchBytes = ctx.BatchMb is { } mb ? (long)(mb * (1 << 20)) : ExecutionOptions.DefaultBatchBytes;
-        var data = DataRoot() ?? throw new InvalidOperationException(
+        var data = BenchCatalog.DataRoot() ?? throw new InvalidOperationException(
             "bench s1k-scale mixes in real question text: set IWSFT_DATA or run from a checkout with ../shared/data");
         var cache = ctx.CacheDir ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x
             : Path.Combine(Path.GetTempPath(), "iwsft-cache"), "s1k-scale");
@@ -231,18 +231,5 @@ public static class S1kScaleBench
             await src.CopyToAsync(dst, 1 << 20, ct);
             dst.Flush(flushToDisk: true);
         }
-    }
-
-    static string? DataRoot()
-    {
-        var env = Environment.GetEnvironmentVariable("IWSFT_DATA");
-        if (!string.IsNullOrEmpty(env)) return Directory.Exists(env) ? env : null;
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "shared", "data");
-                if (File.Exists(Path.Combine(candidate, "MANIFEST.md"))) return candidate;
-            }
-        return null;
     }
 }
