@@ -114,6 +114,42 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_servers_address_and_concurrency_stay_out_of_the_record_keys_and_the_backend_does_not()
+    {
+        var runner = new PipelineRunner(new ArtifactStore(Path.Combine(_root, "knobs")));
+        Pipeline Build(ReferenceLogProbConfig config)
+        {
+            var p = new Pipeline("ref-knobs");
+            var sequences = p.Add(new WriteSequencesStage("sequences"));
+            var model = p.Add(new ImportModelStage("reference", new ImportModelConfig { Path = _checkpoint }));
+            p.Add(new ReferenceLogProbStage("ref_logprobs", config))
+                .From("sequences", sequences["sequences"]).From("reference_model", model[ImportModelStage.ModelOutput]);
+            return p;
+        }
+        async Task<(double Reused, double Computed)> Run(ReferenceLogProbConfig config)
+        {
+            var r = await runner.RunAsync(Build(config));
+            Assert.True(r.Succeeded, string.Join("; ", r.Stages.Values.Select(s => s.Error)));
+            var m = r.Stages["ref_logprobs"].Metrics;
+            return (m[RecordMemoLoop.ReusedMetric], m[RecordMemoLoop.ComputedMetric]);
+        }
+
+        Assert.Equal((0, 5), await Run(new ReferenceLogProbConfig()));
+        // Another backend: the in-process values are not reused for the server.
+        var served = new OpenAiGenerationConfig { BaseUrl = _server.BaseAddress.ToString(), Model = "tiny", MaxConcurrency = 2 };
+        Assert.Equal((0, 5), await Run(new ReferenceLogProbConfig { Server = served }));
+        // Same server behind another address spelling, other concurrency and retries: every record reused.
+        var moved = new OpenAiGenerationConfig
+        {
+            BaseUrl = _server.BaseAddress.ToString().Replace("127.0.0.1", "localhost"), Model = "tiny", MaxConcurrency = 7,
+            Resilience = new IwSft.Runtime.Resilience.ServiceResilienceOptions { MaxRetryAttempts = 1 },
+        };
+        Assert.Equal((5, 0), await Run(new ReferenceLogProbConfig { Server = moved }));
+        // Back in process: its own records are still there.
+        Assert.Equal((5, 0), await Run(new ReferenceLogProbConfig { BatchSize = 2 }));
+    }
+
+    [Fact]
     public void The_served_model_must_be_the_checkpoint()
     {
         var other = S1kFixtures.WriteTinyModel(Path.Combine(_root, "other"));
