@@ -213,6 +213,11 @@ public sealed class ServeTests : IAsyncLifetime
         { """{"prompt": "x", "echo": true}""", 400, "echo", "unsupported_parameter" },
         { """{"prompt": "x", "stop": 3}""", 400, "stop", "400" },
         { """not json""", 400, "body", "400" },
+        { """{"prompt": "x", "structured_outputs": {"json": {"type": "object"}}}""", 400, "structured_outputs.json", "unsupported_parameter" },
+        { """{"prompt": "x", "guided_regex": "[0-9]+"}""", 400, "guided_regex", "unsupported_parameter" },
+        { """{"prompt": "x", "structured_outputs": {"choice": []}}""", 400, "structured_outputs.choice", "400" },
+        { """{"prompt": "x", "guided_choice": ["a", ""]}""", 400, "guided_choice", "400" },
+        { """{"prompt": "x", "guided_choice": ["a"], "structured_outputs": {"choice": ["a"]}}""", 400, "guided_choice", "400" },
     };
 
     [Theory]
@@ -235,5 +240,39 @@ public sealed class ServeTests : IAsyncLifetime
         await using var server = await Start();
         var (status, _) = await Post(server, "v1/completions", new { prompt = "x", max_tokens = 2, presence_penalty = 0, frequency_penalty = 0.0, top_k = -1, logit_bias = new { } });
         Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    [Fact]
+    public async Task Guided_choice_answers_what_the_generator_decodes_under_the_same_constraint_in_both_spellings()
+    {
+        await using var server = await Start();
+        string[] choices = ["Yes", "No", "Maybe not"];
+        int end = _tokenizer.SpecialTokens["<|im_end|>"];
+        foreach (var prompt in new[] { "Is 7 prime?", "Is 8 prime? Think.", "q" })
+        {
+            var promptIds = _tokenizer.EncodeToIds(prompt).ToArray();
+            var expected = TokenGenerator.Generate(_reference, [promptIds], new GenerationOptions(16, 0, 1, 0, [end], _tokenizer.PadId ?? 0,
+                Choices: choices.Select(c => _tokenizer.EncodeToIds(c).ToArray()).ToList()))[0];
+            Assert.Equal(FinishReason.Stop, expected.FinishReason);
+            string expectedText = _tokenizer.Decode(expected.Tokens[..^1]);
+            Assert.Contains(expectedText, choices);
+
+            var (status, current) = await Post(server, "v1/completions", new { prompt, max_tokens = 16, temperature = 0, structured_outputs = new { choice = choices } });
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal(expectedText, current["choices"]![0]!["text"]!.GetValue<string>());
+            Assert.Equal("stop", current["choices"]![0]!["finish_reason"]!.GetValue<string>());
+            var (_, legacy) = await Post(server, "v1/completions", new { prompt, max_tokens = 16, temperature = 0, guided_choice = choices });
+            Assert.Equal(expectedText, legacy["choices"]![0]!["text"]!.GetValue<string>());
+        }
+        // Sampled, on chat completions: always one of the choices.
+        for (int seed = 0; seed < 6; seed++)
+        {
+            var (status, chat) = await Post(server, "v1/chat/completions", new
+            {
+                messages = new[] { new { role = "user", content = "Yes or no?" } }, temperature = 1.5, seed, max_tokens = 16, structured_outputs = new { choice = choices },
+            });
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Contains(chat["choices"]![0]!["message"]!["content"]!.GetValue<string>(), choices);
+        }
     }
 }

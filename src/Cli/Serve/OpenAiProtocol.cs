@@ -80,13 +80,14 @@ public static class OpenAiProtocol
         int n = Int(o, "n", min: 1, max: MaxChoices) ?? 1;
         long? seed = Long(o, "seed");
         var stop = Stops(o["stop"]);
+        var choices = GuidedChoice(o);
         // No seed: a fresh one per request, as vLLM does; with a seed every choice is reproducible.
         long baseSeed = seed ?? Random.Shared.NextInt64();
         var jobs = new List<CompletionJob>();
         for (int p = 0; p < prompts.Count; p++)
             for (int i = 0; i < n; i++)
             {
-                var job = new CompletionJob(prompts[p], maxTokens, temperature, topP, ChoiceSeed(baseSeed, p, i), logprobs, promptLogprobs, stop);
+                var job = new CompletionJob(prompts[p], maxTokens, temperature, topP, ChoiceSeed(baseSeed, p, i), logprobs, promptLogprobs, stop, choices);
                 try { engine.Validate(job); }
                 catch (ArgumentException e) { throw OpenAiError.Invalid(prompts.Count > 1 ? $"prompt[{p}]" : "prompt", e.Message); }
                 jobs.Add(job);
@@ -291,6 +292,30 @@ public static class OpenAiProtocol
             ? Text(po, "text", $"{param}[{i}]") ?? "" : throw OpenAiError.Unsupported($"{param}[{i}]", $"{param}[{i}]: only text content parts are supported"))),
         _ => throw OpenAiError.Invalid(param, $"{param} must be a string or a list of text parts"),
     };
+
+    /// <summary>
+    /// vLLM's guided choice: <c>structured_outputs: {"choice": [...]}</c> (vLLM 0.12 on) or the older <c>guided_choice</c>.
+    /// The other structured outputs (json, regex, grammar) are refused rather than ignored.
+    /// </summary>
+    static List<string>? GuidedChoice(JsonObject o)
+    {
+        List<string> Strings(JsonNode? node, string param) => node is JsonArray { Count: > 0 } a && a.All(x => x?.GetValueKind() == System.Text.Json.JsonValueKind.String && x.GetValue<string>().Length > 0)
+            ? a.Select(x => x!.GetValue<string>()).ToList()
+            : throw OpenAiError.Invalid(param, $"{param} must be a non-empty list of non-empty strings");
+        var structured = o["structured_outputs"];
+        if (structured is not null and not JsonObject) throw OpenAiError.Invalid("structured_outputs", "structured_outputs must be an object");
+        if (structured is JsonObject so)
+            foreach (var (key, value) in so)
+                if (key != "choice" && value is not null && !IsNeutral(key, value))
+                    throw OpenAiError.Unsupported($"structured_outputs.{key}", $"structured_outputs.{key} is not supported by iwsft serve (only choice)");
+        foreach (var name in new[] { "guided_json", "guided_regex", "guided_grammar" })
+            if (o[name] is { } v && !IsNeutral(name, v)) throw OpenAiError.Unsupported(name, $"'{name}' is not supported by iwsft serve (only guided choice)");
+        var fromStructured = structured?["choice"];
+        var legacy = o["guided_choice"];
+        if (fromStructured is not null && legacy is not null) throw OpenAiError.Invalid("guided_choice", "give the choices once: structured_outputs.choice or guided_choice");
+        return fromStructured is not null ? Strings(fromStructured, "structured_outputs.choice")
+            : legacy is not null ? Strings(legacy, "guided_choice") : null;
+    }
 
     static List<string>? Stops(JsonNode? stop) => stop switch
     {

@@ -11,9 +11,13 @@ namespace IwSft.Gpu.Inference;
 /// <param name="PadId">Token used for left padding; it is masked out and never attended to.</param>
 /// <param name="RowSeeds">Optional seed per prompt: each row samples from its own generator, so a row's
 /// tokens equal those of that prompt generated alone with Seed = its row seed (batching-independent sampling).</param>
+/// <param name="Choices">Guided choice (vLLM's <c>structured_outputs.choice</c>): each row's output is exactly one of these
+/// token sequences followed by the first stop token; at every step only the tokens that continue some choice may be
+/// chosen (greedy or sampled among them).</param>
 public sealed record GenerationOptions(
     int MaxNewTokens = 128, double Temperature = 0.0, double TopP = 1.0, long Seed = 0,
-    IReadOnlyCollection<int>? StopTokens = null, int PadId = 0, IReadOnlyList<long>? RowSeeds = null);
+    IReadOnlyCollection<int>? StopTokens = null, int PadId = 0, IReadOnlyList<long>? RowSeeds = null,
+    IReadOnlyList<int[]>? Choices = null);
 
 public static class FinishReason
 {
@@ -49,6 +53,7 @@ public static class TokenGenerator
             for (int j = 0; j < prompts[r].Length; j++) { ids[r * len + offset + j] = prompts[r][j]; mask[r * len + offset + j] = 1; }
         }
         var stops = new HashSet<int>(options.StopTokens ?? Array.Empty<int>());
+        var guide = options.Choices is null ? null : new ChoiceGuide(options.Choices, options.StopTokens);
         var outputs = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         var finished = new string?[b];
         using var rng = new Generator((ulong)options.Seed, CPU);
@@ -67,6 +72,7 @@ public static class TokenGenerator
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
             using var scope = NewDisposeScope();
+            if (guide is not null) next = guide.Mask(next, outputs, finished);
             var chosen = Choose(next, options, rng, rowRngs?.Rows).data<long>().ToArray();
             next.Dispose();
             for (int r = 0; r < b; r++)
@@ -106,6 +112,44 @@ public static class TokenGenerator
         if (rowRngs is not null)
             return cat(Enumerable.Range(0, rowRngs.Length).Select(r => multinomial(probs[r..(r + 1)], 1, generator: rowRngs[r])).ToArray(), 0).squeeze(-1);
         return multinomial(probs, 1, generator: rng).squeeze(-1);
+    }
+
+    /// <summary>
+    /// Guided choice: which next tokens keep a row's output on the way to one of the choices (each followed by the
+    /// end token). Choices are few and short (labels), so a scan per row and step is cheaper than building a trie.
+    /// </summary>
+    sealed class ChoiceGuide
+    {
+        readonly int[][] _choices;
+
+        public ChoiceGuide(IReadOnlyList<int[]> choices, IReadOnlyCollection<int>? stops)
+        {
+            if (choices.Count == 0) throw new ArgumentException("guided choice needs at least one choice");
+            if (choices.Any(c => c.Length == 0)) throw new ArgumentException("a guided choice encodes to no tokens");
+            if (stops is not { Count: > 0 }) throw new ArgumentException("guided choice needs a stop token to end a choice with");
+            int end = stops.First();
+            _choices = choices.Select(c => (int[])[.. c, end]).ToArray();
+        }
+
+        /// <summary>The logits [B, V] with every token that leaves all choices set to -∞ (rows already finished are left alone).</summary>
+        public Tensor Mask(Tensor logits, List<int>[] outputs, string?[] finished)
+        {
+            int b = (int)logits.shape[0], v = (int)logits.shape[1];
+            var mask = new float[b * v];
+            for (int r = 0; r < b; r++)
+            {
+                if (finished[r] is not null) continue;
+                Array.Fill(mask, float.NegativeInfinity, r * v, v);
+                var emitted = outputs[r];
+                foreach (var c in _choices)
+                    if (c.Length > emitted.Count && c.AsSpan(0, emitted.Count).SequenceEqual(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(emitted)))
+                        mask[r * v + c[emitted.Count]] = 0;
+            }
+            using var m = tensor(mask, new long[] { b, v });
+            var guided = logits + m;
+            logits.Dispose();
+            return guided;
+        }
     }
 
     /// <summary>One sampling generator per batch row (see <see cref="GenerationOptions.RowSeeds"/>).</summary>

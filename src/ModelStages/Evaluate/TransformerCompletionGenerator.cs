@@ -57,6 +57,7 @@ public sealed class TransformerCompletionGenerator(IDecoderModel model, HfTokeni
                 throw new ArgumentException($"request {i}: prompt of {encoded[i].Length} tokens + max_new_tokens {settings.MaxNewTokens} exceeds the model's {maxPositions} positions");
         }
         int pad = tokenizer.PadId ?? tokenizer.EosId;
+        var choices = settings.Choices?.Select(c => tokenizer.EncodeToIds(c).ToArray()).ToList();
         var results = new GeneratedSample[requests.Count];
         // Similar lengths together: less padding per batch.
         var order = Enumerable.Range(0, requests.Count).OrderBy(i => encoded[i].Length).ToArray();
@@ -64,7 +65,7 @@ public sealed class TransformerCompletionGenerator(IDecoderModel model, HfTokeni
         {
             cancellationToken.ThrowIfCancellationRequested();
             var options = new GenerationOptions(settings.MaxNewTokens, settings.Temperature, settings.TopP,
-                requests[group[0]].Seed, _stops, pad, RowSeeds: group.Select(i => requests[i].Seed).ToList());
+                requests[group[0]].Seed, _stops, pad, RowSeeds: group.Select(i => requests[i].Seed).ToList(), Choices: choices);
             var outputs = TokenGenerator.Generate(model, group.Select(i => encoded[i]).ToList(), options);
             for (int j = 0; j < group.Length; j++)
             {

@@ -8,6 +8,8 @@ public sealed record GenerationSettings
     public double Temperature { get; init; }
     /// <summary>Nucleus sampling mass; 1 = off.</summary>
     public double TopP { get; init; } = 1.0;
+    /// <summary>Guided choice (vLLM's <c>structured_outputs.choice</c>): the completion is exactly one of these strings; null = free text.</summary>
+    public IReadOnlyList<string>? Choices { get; init; }
 }
 
 /// <summary>One completion to produce. The seed is per request, so a sample's text does not depend on batching.</summary>

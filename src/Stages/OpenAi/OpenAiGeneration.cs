@@ -111,6 +111,10 @@ public sealed class OpenAiConnection : IDisposable
         }, ct);
     }
 
+    /// <summary>vLLM's guided choice (its <c>structured_outputs</c> extension since 0.12; older servers named it <c>guided_choice</c>).</summary>
+    public static JsonObject GuidedChoice(IEnumerable<string> choices) =>
+        new() { ["choice"] = new JsonArray(choices.Select(c => (JsonNode)c).ToArray()) };
+
     public static string Snippet(string body) => body.Length <= 300 ? body : body[..300] + "…";
 
     public void Dispose() => _http.Dispose();
@@ -154,6 +158,7 @@ public sealed class OpenAiCompletionGeneratorFactory(OpenAiGenerationConfig conf
                 ["model"] = model, ["prompt"] = new JsonArray(ids.Select(id => (JsonNode)id).ToArray()), ["max_tokens"] = settings.MaxNewTokens,
                 ["temperature"] = settings.Temperature, ["top_p"] = settings.TopP, ["seed"] = request.Seed, ["n"] = 1, ["return_token_ids"] = true,
             };
+            if (settings.Choices is { } guided) body["structured_outputs"] = OpenAiConnection.GuidedChoice(guided);
             string server = connection.Config.BaseUrl;
             var reply = await connection.SendAsync(HttpMethod.Post, "v1/completions", body, ct);
             if (reply["choices"] is not JsonArray { Count: > 0 } choices || choices[0]?["text"] is not JsonValue text || text.GetValueKind() != JsonValueKind.String)
