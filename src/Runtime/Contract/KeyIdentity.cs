@@ -12,7 +12,14 @@ namespace IwSft.Runtime;
 /// identity of their runtime type.
 /// </summary>
 [AttributeUsage(AttributeTargets.Field)]
-public sealed class InKeyAttribute : Attribute;
+public sealed class InKeyAttribute : Attribute
+{
+    /// <summary>
+    /// A null value adds nothing to the key (instead of a null entry): an optional behaviour injected into a stage
+    /// kind later leaves the keys of stages built without it, and their memoised records, as they were.
+    /// </summary>
+    public bool OmitWhenNull { get; init; }
+}
 
 /// <summary>A stage field that does not decide outputs (a cache, a port list derived from configuration); the reason is required.</summary>
 [AttributeUsage(AttributeTargets.Field)]

@@ -21,7 +21,9 @@ public sealed record StageIdentity(string Code, string ComputedCode, string? Ali
         var behaviour = new JsonObject();
         foreach (var f in StateFields(stage.GetType()).Where(f => f.IsDefined(typeof(InKeyAttribute))))
         {
-            try { behaviour[FieldName(f)] = Describe(f.GetValue(stage), types, methods, 0); }
+            var value = f.GetValue(stage);
+            if (value is null && f.GetCustomAttribute<InKeyAttribute>()!.OmitWhenNull) continue;
+            try { behaviour[FieldName(f)] = Describe(value, types, methods, 0); }
             catch (InvalidOperationException e) { throw new InvalidOperationException($"stage '{stage.Name}' ({stage.Kind}) field {f.Name}: {e.Message}", e); }
         }
         var computed = CodeIdentity.Of(types, methods);

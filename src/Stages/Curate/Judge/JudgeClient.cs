@@ -48,13 +48,15 @@ public sealed class JudgeClient : IDisposable
         var messages = new JsonArray();
         if (_config.SystemPrompt != null) messages.Add(new JsonObject { ["role"] = "system", ["content"] = _config.SystemPrompt });
         messages.Add(new JsonObject { ["role"] = "user", ["content"] = userPrompt });
-        return new JsonObject
+        var body = new JsonObject
         {
             ["model"] = _config.Model,
             ["messages"] = messages,
             ["temperature"] = _config.Temperature,
             ["max_tokens"] = _config.MaxTokens,
-        }.ToJsonString();
+        };
+        if (_config.GuidedChoice) body["structured_outputs"] = new JsonObject { ["choice"] = new JsonArray(JudgeReplyParser.Choices(_config.Kind).Select(c => (JsonNode)c).ToArray()) };
+        return body.ToJsonString();
     }
 
     /// <summary>choices[0].message.content of one completion.</summary>

@@ -11,7 +11,10 @@ public enum JudgeKind
     Quality,
 }
 
-/// <summary>Configuration of an external LLM judge (OpenAI-compatible chat completions).</summary>
+/// <summary>
+/// Configuration of an LLM judge: an OpenAI-compatible chat-completions server at <see cref="BaseUrl"/>, or, when the
+/// stage's <c>judge_model</c> input is bound, that checkpoint in process (the same chat template, sampling and parsing).
+/// </summary>
 public sealed class JudgeConfig
 {
     /// <summary>Server root; requests go to POST {BaseUrl}/v1/chat/completions.</summary>
@@ -35,6 +38,13 @@ public sealed class JudgeConfig
 
     /// <summary>Column written: domain / quality / a bool column such as 'solved_qwen2_5_7b' or 'attempt_correct'.</summary>
     public string OutputColumn { get; set; } = "domain";
+
+    /// <summary>
+    /// Guided choice: the reply is constrained to the kind's valid answers (a two-digit MSC class, Yes / No, 1 to 10).
+    /// Sent to a server as vLLM's <c>structured_outputs: {"choice": [...]}</c> (vLLM 0.12 on; a server without it
+    /// ignores it and the reply is parsed as text); the in-process backend decodes under the same constraint.
+    /// </summary>
+    public bool GuidedChoice { get; set; }
 
     public double Temperature { get; set; } = 0.0;
     public int MaxTokens { get; set; } = 512;

@@ -20,6 +20,15 @@ public static partial class JudgeReplyParser
         ("00 01 03 05 06 08 11 12 13 14 15 16 17 18 19 20 22 26 28 30 31 32 33 34 35 37 39 40 41 42 43 44 45 46 47 49 " +
          "51 52 53 54 55 57 58 60 62 65 68 70 74 76 78 80 81 82 83 85 86 90 91 92 93 94 97").Split(' '));
 
+    /// <summary>The replies a guided-choice judge of this kind may give: each parses to a valid value, and every valid value has one.</summary>
+    public static IReadOnlyList<string> Choices(JudgeKind kind) => kind switch
+    {
+        JudgeKind.Domain => MscClasses.Order(StringComparer.Ordinal).ToList(),
+        JudgeKind.Grading => ["Yes", "No"],
+        JudgeKind.Quality => Enumerable.Range(1, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList(),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
     [GeneratedRegex(@"(?<![\d.])(\d{2})(?:[A-Z]\d{2}|-(?:XX|xx|\d{2}))?(?!\d|\.\d)")]
     private static partial Regex MscCode();
 

@@ -3,13 +3,17 @@ using System.Text.RegularExpressions;
 using Apache.Arrow;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
+using IwSft.Stages.Evaluate;
+using IwSft.Text;
 using Polly;
 
 namespace IwSft.Stages.Curate.Judge;
 
 /// <summary>
-/// External LLM judge as a record-wise stage (kind "judge"): for each record, renders the prompt template from
-/// the record's columns, asks an OpenAI-compatible chat-completions endpoint, parses the reply
+/// LLM judge as a record-wise stage (kind "judge"): for each record, renders the prompt template from
+/// the record's columns, asks an OpenAI-compatible chat-completions endpoint — or, with the optional
+/// <c>judge_model</c> input bound, that checkpoint in process through the generation client evaluate uses
+/// (<see cref="ICompletionGeneratorFactory"/>; prompt = the Qwen chat template with its generation prompt) — parses the reply
 /// (<see cref="JudgeReplyParser"/>) and writes the feature to <see cref="JudgeConfig.OutputColumn"/>.
 /// Results are memoised per record (<see cref="RecordMemoLoop{TIn, TOut}"/>: the key holds what decides the answer,
 /// i.e. the model, kind, prompt template, system prompt, parsing and sampling settings, and the prompt's field
@@ -22,12 +26,17 @@ namespace IwSft.Stages.Curate.Judge;
 // same replies, so a store's judge answers (memoised per record, keyed with the code identity) stay valid.
 [CodeIdentityAlias("bf9248cfe3dcdd3619e96cf79ed30b2d0e477a814ad1159522944d7d7a1f1c17", "636770a95d817ca658585b09af3fad7b8f8adf7549f1a9a9e9909d53dcbb6f54",
     "RunAsync split into JudgeCalls, Asks, CheckColumns and ReadApiKey; same calls, parsing and records")]
-public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<JudgeConfig>(name, config)
+public sealed class JudgeStage(string name, JudgeConfig? config = null, ICompletionGeneratorFactory? generators = null) : Stage<JudgeConfig>(name, config)
 {
+    public const string JudgeModelInput = "judge_model";
+
     public override string Kind => "judge";
     public override int Version => 1;
     public override bool IsRecordWise => true;
-    public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates")];
+    public override IReadOnlyList<PortSpec> Inputs { get; } = [PortSpec.Table("records", "candidates"), PortSpec.Dir(JudgeModelInput, optional: true)];
+
+    /// <summary>Opens the <c>judge_model</c> checkpoint for in-process judging (its dtypes decide the answers); null: a server judges.</summary>
+    [InKey(OmitWhenNull = true)] readonly ICompletionGeneratorFactory? _generators = generators;
     public override IReadOnlyList<PortSpec> Outputs { get; } = [PortSpec.Table("records", "features")];
 
     /// <summary>The clock of the judge client's timeouts, backoff and circuit breaker (tests inject a controlled one).</summary>
@@ -49,11 +58,17 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
     /// template, system prompt, response pattern, temperature, max tokens, and whether an unparseable reply is
     /// memoised as missing).
     /// </summary>
-    public override IReadOnlyList<string> NotInRecordKey => ["base_url", "api_key_env", "max_concurrency", "resilience", "output_column", "skip_where_set"];
+    /// <remarks><c>guided_choice</c> off is how every judge asked before the option existed, so it stays out of their record keys.</remarks>
+    public override IReadOnlyList<string> NotInRecordKey => Config.GuidedChoice
+        ? ["base_url", "api_key_env", "max_concurrency", "resilience", "output_column", "skip_where_set"]
+        : ["base_url", "api_key_env", "max_concurrency", "resilience", "output_column", "skip_where_set", "guided_choice"];
 
     public override async Task RunAsync(IStageContext ctx)
     {
-        if (string.IsNullOrWhiteSpace(Config.Model)) throw new ArgumentException($"stage '{Name}': judge 'model' is not configured");
+        bool inProcess = ctx.HasInput(JudgeModelInput);
+        if (inProcess && _generators is null)
+            throw new InvalidOperationException($"stage '{Name}': input '{JudgeModelInput}' is bound but the stage was built without a generator factory to open it");
+        if (!inProcess && string.IsNullOrWhiteSpace(Config.Model)) throw new ArgumentException($"stage '{Name}': judge 'model' is not configured (or bind input '{JudgeModelInput}' to judge in process)");
         var template = new PromptTemplate(Config.PromptTemplate);
         if (template.Fields.Count == 0) throw new ArgumentException($"stage '{Name}': prompt template has no {{column}} placeholder");
         var reader = ctx.ReadTable("records");
@@ -61,10 +76,18 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         var features = TableSchema.Get("features");
         var outField = CurateTables.NullableField(Config.OutputColumn, OutputType);
 
-        using var judge = new JudgeCalls(this, ctx, ReadApiKey(), reader.Artifact.ToString());
+        using IJudgeCalls judge = inProcess
+            ? new InProcessJudgeCalls(this, ctx, _generators!, ctx.InputDirectory(JudgeModelInput), reader.Artifact.ToString())
+            : new JudgeCalls(this, ctx, ReadApiKey(), reader.Artifact.ToString());
+        // In process, the checkpoint's content decides the answers (a server's model is named by 'model').
+        string? judgeModel = inProcess ? ctx.InputDirectoryHash(JudgeModelInput) : null;
         // A record's key: the prompt's field values (with MemoIdentity: everything that decides the answer).
-        var loop = new RecordMemoLoop<Ask, object?>(this, ctx,
-            a => new JsonObject(template.Fields.Zip(a.Values).Select(p => KeyValuePair.Create(p.First, (JsonNode?)p.Second))),
+        var loop = new RecordMemoLoop<Ask, object?>(this, ctx, a =>
+            {
+                var key = new JsonObject(template.Fields.Zip(a.Values).Select(p => KeyValuePair.Create(p.First, (JsonNode?)p.Second)));
+                if (judgeModel is not null) key[JudgeModelInput] = judgeModel;
+                return key;
+            },
             Encode, Decode)
         {
             // Each answer is stored as it arrives; a chunk only bounds the records handed to the concurrent callers at once.
@@ -132,12 +155,21 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         return asks;
     }
 
+    /// <summary>How the stage gets a chunk of records judged: each answer handed to <c>store</c> as it is parsed.</summary>
+    interface IJudgeCalls : IDisposable
+    {
+        long Calls { get; }
+        long Retries { get; }
+        Task AskAllAsync(IReadOnlyList<Ask> chunk, Func<int, object?, Task> store, CancellationToken token);
+        void SetMetrics();
+    }
+
     /// <summary>
     /// The judge endpoint as the stage calls it: bounded concurrency, each call through the resilience pipeline,
     /// replies parsed, and the call and retry counts. The first failure stops the chunk and fails the stage,
     /// naming the record; answers already stored stay in the memo.
     /// </summary>
-    sealed class JudgeCalls : IDisposable
+    sealed class JudgeCalls : IJudgeCalls
     {
         readonly JudgeStage _stage;
         readonly IStageContext _ctx;
@@ -214,6 +246,60 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null) : Stage<
         }
 
         public void Dispose() => _client.Dispose();
+    }
+
+    /// <summary>
+    /// The judge model in process: a chunk's prompts (chat template + generation prompt, with the configured system
+    /// prompt) generated as one batched call of the generation client, opened only when a record is not memoised.
+    /// Generation is deterministic for a record (its seed comes from its prompt), so an unparseable reply is not
+    /// retried: it is null with <c>unparseable_as_missing</c>, else the stage fails naming the record.
+    /// </summary>
+    sealed class InProcessJudgeCalls(JudgeStage stage, IStageContext ctx, ICompletionGeneratorFactory generators, string modelDir, string input) : IJudgeCalls
+    {
+        static readonly QwenChatTemplate Template = new();
+        readonly Regex? _pattern = stage.Config.ResponsePattern is null ? null : new Regex(stage.Config.ResponsePattern, RegexOptions.CultureInvariant);
+        ICompletionGenerator? _generator;
+        long _calls, _unparseable;
+
+        public long Calls => _calls;
+        public long Retries => 0;
+
+        public async Task AskAllAsync(IReadOnlyList<Ask> chunk, Func<int, object?, Task> store, CancellationToken token)
+        {
+            var config = stage.Config;
+            _generator ??= generators.Open(modelDir, null, token);
+            var settings = new GenerationSettings
+            {
+                MaxNewTokens = config.MaxTokens, Temperature = config.Temperature, Choices = config.GuidedChoice ? JudgeReplyParser.Choices(config.Kind) : null,
+            };
+            var requests = chunk.Select(a => new GenerationRequest(Template.Prompt(a.Prompt, config.SystemPrompt), PromptSeed(a.Prompt))).ToList();
+            var replies = _generator.Generate(requests, settings, token);
+            _calls += chunk.Count;
+            for (int j = 0; j < chunk.Count; j++)
+            {
+                var value = JudgeReplyParser.Parse(config.Kind, replies[j].Text, _pattern, out var error);
+                if (value is null && !config.UnparseableAsMissing)
+                    throw new JudgeFailedException(
+                        $"stage '{stage.Name}': the in-process judge's reply for record '{chunk[j].Id}' (input '{input}') is unparseable ({error}): " +
+                        $"{OpenAi.OpenAiConnection.Snippet(replies[j].Text)}. Set guided_choice to constrain it, or unparseable_as_missing to drop the record. " +
+                        $"{ctx.Memo.Count} results are cached.", new UnparseableReplyException(error ?? "unparseable"));
+                if (value is null) _unparseable++;
+                await store(j, value);
+            }
+        }
+
+        /// <summary>A record's sampling seed: from its prompt alone, so its answer does not depend on its chunk or batch.</summary>
+        static long PromptSeed(string prompt) =>
+            BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(prompt)), 0) & long.MaxValue;
+
+        public void SetMetrics()
+        {
+            ctx.SetMetric("judge.calls", _calls);
+            ctx.SetMetric("judge.retries", 0);
+            ctx.SetMetric("judge.unparseable", _unparseable);
+        }
+
+        public void Dispose() => _generator?.Dispose();
     }
 
     /// <summary>One record to ask the judge about: its row in the batch, the prompt's field values, the prompt.</summary>
