@@ -166,9 +166,7 @@ public sealed class EvalParams
     string ResolvedDataRoot(string paramsDir)
     {
         if (DataRoot is { Length: > 0 } d) return Path.IsPathRooted(d) ? d : Path.GetFullPath(Path.Combine(paramsDir, d));
-        if (Environment.GetEnvironmentVariable("IWSFT_DATA") is { Length: > 0 } env) return Path.GetFullPath(env);
-        var shared = Path.GetFullPath(Path.Combine("..", "shared", "data"));
-        return Directory.Exists(shared) ? shared : Path.GetFullPath("data");
+        return PipelineData.Root();
     }
 }
 

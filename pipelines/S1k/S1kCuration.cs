@@ -31,6 +31,12 @@ public sealed class S1kCurationOptions
     public string Tokenizer { get; set; } = "cl100k_base";
     public SelectConfig Select { get; set; } = new();
     public int BlockSize { get; set; } = 22000;
+    /// <summary>Constrain judge replies to the valid answers (<see cref="JudgeConfig.GuidedChoice"/>).</summary>
+    public bool GuidedChoice { get; set; }
+    /// <summary>A checkpoint to judge with in process (bound to each judge's <c>judge_model</c>); null = the server.</summary>
+    public OutputRef? JudgeCheckpoint { get; set; }
+    /// <summary>Opens <see cref="JudgeCheckpoint"/> (required with it).</summary>
+    public IwSft.Stages.Evaluate.ICompletionGeneratorFactory? JudgeGenerators { get; set; }
 }
 
 /// <summary>The stages the chain added, for wiring and inspection.</summary>
@@ -66,20 +72,25 @@ public static class S1kCuration
         JudgeConfig Judge(JudgeKind kind, string prompt, string column) => new()
         {
             BaseUrl = o.JudgeBaseUrl, Model = o.JudgeModel, ApiKeyEnv = o.ApiKeyEnv, Kind = kind, PromptTemplate = prompt,
-            OutputColumn = column, MaxConcurrency = o.MaxConcurrency, Resilience = o.Resilience,
+            OutputColumn = column, MaxConcurrency = o.MaxConcurrency, Resilience = o.Resilience, GuidedChoice = o.GuidedChoice,
         };
+        JudgeStage AddJudge(string name, JudgeConfig config, OutputRef records)
+        {
+            var judge = p.Add(new JudgeStage(name, config, o.JudgeCheckpoint is null ? null : o.JudgeGenerators
+                ?? throw new ArgumentException("S1kCurationOptions: a judge checkpoint needs JudgeGenerators to open it")));
+            judge.From("records", records);
+            if (o.JudgeCheckpoint is { } checkpoint) judge.From(JudgeStage.JudgeModelInput, checkpoint);
+            return judge;
+        }
         string Grading(string answerPlaceholder) => GradingPrompt.Replace("{answer_under_test}", "{" + answerPlaceholder + "}");
 
-        var domain = p.Add(new JudgeStage("judge_domain", Judge(JudgeKind.Domain, DomainPrompt, "domain")));
-        domain.From("records", candidates);
-        var attempt = p.Add(new JudgeStage("judge_attempt", Judge(JudgeKind.Grading, Grading("attempt"), "attempt_correct")));
-        attempt.From("records", domain["records"]);
+        var domain = AddJudge("judge_domain", Judge(JudgeKind.Domain, DomainPrompt, "domain"), candidates);
+        var attempt = AddJudge("judge_attempt", Judge(JudgeKind.Grading, Grading("attempt"), "attempt_correct"), domain["records"]);
         var last = attempt["records"];
         var solved = new List<JudgeStage>();
         foreach (var m in o.ReferenceModels)
         {
-            var s = p.Add(new JudgeStage($"judge_solved_{m.Name}", Judge(JudgeKind.Grading, Grading(m.AnswerPlaceholder), $"solved_{m.Name}")));
-            s.From("records", last);
+            var s = AddJudge($"judge_solved_{m.Name}", Judge(JudgeKind.Grading, Grading(m.AnswerPlaceholder), $"solved_{m.Name}"), last);
             last = s["records"];
             solved.Add(s);
         }

@@ -1,4 +1,5 @@
 using IwSft.Gpu.Models;
+using IwSft.Pipelines.S1k.Stages;
 using IwSft.Runtime;
 using IwSft.Stages;
 using IwSft.Stages.Curate;
@@ -23,7 +24,10 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
     public string Name => "s1k";
     public string Description => "S1K at scale: ingest, decontaminate, judge features, s1 filter + 1K selection, format, reference log-probs, iw-SFT, evaluate";
 
-    public Pipeline Build(PipelineBuildOptions options) => Build(Name, (settings ?? S1kSettings.Load)(), DataRoot(options));
+    /// <summary>The configured settings, or with <c>--quick</c> <see cref="S1kSettings.Quick"/> on the shared data (<see cref="PipelineData.Root"/>).</summary>
+    public Pipeline Build(PipelineBuildOptions options) => options.Quick && settings is null
+        ? Build(Name, S1kSettings.Quick(), options.DataRoot ?? PipelineData.Root())
+        : Build(Name, (settings ?? S1kSettings.Load)(), DataRoot(options));
 
     static string DataRoot(PipelineBuildOptions options) =>
         options.DataRoot ?? (Environment.GetEnvironmentVariable("IWSFT_DATA") is { Length: > 0 } env ? env : "data");
@@ -43,28 +47,39 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
         var decontam = p.Add(new DecontaminateStage("decontaminate", Clone(s.Decontaminate, dc => dc.BenchmarkInputs = ["benchmarks"])));
         decontam.From(DecontaminateStage.CandidatesInput, candidates[candidates.MainOutput]).From("benchmarks", benchmarks[benchmarks.MainOutput]);
 
-        var baseModel = p.Add(new ImportModelStage("base_model", new ImportModelConfig { Path = s.BaseModel }));
+        // A smoke run's toy checkpoint stands in for the base model under the same stage name.
+        var baseModel = s.ToyModel is { } toy
+            ? p.Add(new ToyModelStage("base_model", Clone(toy)))[ToyModelStage.ModelOutput]
+            : p.Add(new ImportModelStage("base_model", new ImportModelConfig { Path = s.BaseModel }))[ImportModelStage.ModelOutput];
         var referenceModel = s.ReferenceModel is { Length: > 0 } refPath && refPath != s.BaseModel
-            ? p.Add(new ImportModelStage("reference_model", new ImportModelConfig { Path = refPath }))
+            ? p.Add(new ImportModelStage("reference_model", new ImportModelConfig { Path = refPath }))[ImportModelStage.ModelOutput]
             : baseModel;
+        // The judge in process: a configured checkpoint, else a smoke run's toy model; otherwise a server answers.
+        OutputRef? judgeModel = s.Judge.Checkpoint is { Length: > 0 } judgePath
+            ? p.Add(new ImportModelStage("judge_model", new ImportModelConfig { Path = judgePath }))[ImportModelStage.ModelOutput]
+            : s.ToyModel is not null ? baseModel : null;
+
+        bool cuda = s.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        string inferenceDType = s.InferenceDType ?? (cuda ? "bfloat16" : "float32");
+        var modelOptions = new ModelOptions(s.Device, inferenceDType, s.ComputeDType ?? (cuda ? "bfloat16" : null));
+        var generators = new TransformerCompletionGeneratorFactory(modelOptions, s.InferenceDevices);
 
         var chain = S1kCuration.Add(p, decontam[DecontaminateStage.CleanOutput], new S1kCurationOptions
         {
             JudgeBaseUrl = s.Judge.BaseUrl, JudgeModel = s.Judge.Model, ApiKeyEnv = s.Judge.ApiKeyEnv, MaxConcurrency = s.Judge.MaxConcurrency,
             Resilience = s.Judge.Resilience, ReferenceModels = s.ReferenceModels, Select = s.Select, BlockSize = s.BlockSize,
-            Tokenizer = s.LengthTokenizer ?? "",
+            Tokenizer = s.LengthTokenizer ?? "", GuidedChoice = s.Judge.GuidedChoice,
+            JudgeCheckpoint = judgeModel, JudgeGenerators = judgeModel is null ? null : generators,
         });
         // The model's own tokenizer: formatting always, trace lengths unless another one is configured.
-        chain.Format.From("tokenizer", baseModel[ImportModelStage.ModelOutput]);
-        if (s.LengthTokenizer is null) chain.Lengths.From("tokenizer", baseModel[ImportModelStage.ModelOutput]);
+        chain.Format.From("tokenizer", baseModel);
+        if (s.LengthTokenizer is null) chain.Lengths.From("tokenizer", baseModel);
 
-        bool cuda = s.Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
-        string inferenceDType = s.InferenceDType ?? (cuda ? "bfloat16" : "float32");
         var refLogProbs = p.Add(new ReferenceLogProbStage("ref_logprobs", new ReferenceLogProbConfig
         {
             Device = s.Device, Devices = [.. s.InferenceDevices], ComputeDType = s.ComputeDType, BatchSize = s.ReferenceBatchSize, ParamDType = inferenceDType,
         }));
-        refLogProbs.From("sequences", chain.Sequences).From("reference_model", referenceModel[ImportModelStage.ModelOutput]);
+        refLogProbs.From("sequences", chain.Sequences).From("reference_model", referenceModel);
 
         // The curated set for the Python stack: s1K-1.1's layout (+ text), and with the reference log-probs the layout
         // of the authors' trainer (emmyqin/iw_sft main.py --ref_log_probs_in_input).
@@ -79,15 +94,25 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
             Trainer = trainer, Device = s.Device, Devices = [.. s.TrainDevices], ComputeDType = s.ComputeDType, GradientCheckpointing = s.GradientCheckpointing, LossChunkTokens = s.LossChunkTokens,
             CheckpointDirectory = s.CheckpointDirectory,
         }));
-        train.From("sequences", chain.Sequences).From("base_model", baseModel[ImportModelStage.ModelOutput]).From("ref_logprobs", refLogProbs["ref_logprobs"]);
+        train.From("sequences", chain.Sequences).From("base_model", baseModel).From("ref_logprobs", refLogProbs["ref_logprobs"]);
 
-        var modelOptions = new ModelOptions(s.Device, inferenceDType, s.ComputeDType ?? (cuda ? "bfloat16" : null));
-        var evaluate = p.Add(new EvaluateStage("evaluate", new TransformerCompletionGeneratorFactory(modelOptions, s.InferenceDevices), Clone(s.Evaluate)));
+        var evaluate = p.Add(new EvaluateStage("evaluate", generators, Clone(s.Evaluate)));
         evaluate.From(EvaluateStage.ItemsInput, benchmarks[benchmarks.MainOutput]);
-        if (s.EvaluateBaseModel) evaluate.AddCheckpoint("base", baseModel[ImportModelStage.ModelOutput]);
+        if (s.EvaluateBaseModel) evaluate.AddCheckpoint("base", baseModel);
         evaluate.AddCheckpoint("iw_sft", train["model"]);
 
-        var report = p.Add(new EvalReportStage("report", new EvalReportConfig { Title = "S1K: base vs iw-SFT" }));
+        var report = p.Add(new EvalReportStage("report", new EvalReportConfig
+        {
+            Title = "S1K: base vs iw-SFT",
+            Notes = s.ToyModel is null ? null :
+            [
+                "A smoke run (run s1k --quick): the base model, the reference model and the judge are one random toy checkpoint " +
+                "(stage base_model, kind s1k.toy-model). The judge answers (domains, attempt grades), the reference log-probs, " +
+                "the trained model and every accuracy below come from that toy model: they show the pipeline runs end to end, " +
+                "not anything about iw-SFT. The candidates and benchmarks are real (shared data); decontamination and the " +
+                "selection rules ran on them as in a full run.",
+            ],
+        }));
         report.From(EvalReportStage.ResultsInput, evaluate[EvaluateStage.ResultsOutput]);
         report.AddTrainingMetrics("iw_sft", train["metrics"]);
         return p;

@@ -19,6 +19,10 @@ public sealed class S1kJudgeSettings
     public string? ApiKeyEnv { get; set; }
     public int MaxConcurrency { get; set; } = 16;
     public JudgeResilienceConfig Resilience { get; set; } = new();
+    /// <summary>Judge in process with this checkpoint directory (imported into the store) instead of asking a server; null = the server at <see cref="BaseUrl"/>.</summary>
+    public string? Checkpoint { get; set; }
+    /// <summary>Constrain replies to the valid answers (vLLM's <c>structured_outputs.choice</c>; in process, constrained decoding).</summary>
+    public bool GuidedChoice { get; set; }
 }
 
 /// <summary>
@@ -104,9 +108,57 @@ public sealed class S1kSettings
     /// </summary>
     public string? InferenceDType { get; set; }
 
+    /// <summary>
+    /// A smoke run's model: when set, the base model (and the judge, unless <see cref="S1kJudgeSettings.Checkpoint"/> names one)
+    /// is a seeded random checkpoint with a byte-level tokenizer that the pipeline builds (stage <c>toy_model</c>), instead of
+    /// <see cref="BaseModel"/>. Everything that model decides is noise, and the report says so.
+    /// </summary>
+    public IwSft.Pipelines.S1k.Stages.ToyModelConfig? ToyModel { get; set; }
+
     /// <summary>Evaluation of the base and trained models on the benchmarks (greedy).</summary>
     public EvaluateConfig Evaluate { get; set; } = new() { MaxNewTokens = 32768, BatchSize = 1 };
     public bool EvaluateBaseModel { get; set; } = true;
+
+    /// <summary>
+    /// <c>run s1k --quick</c>: the whole recipe offline on CPU in minutes, on the real shared candidates (the first 160
+    /// GSM8K train problems, whose worked solution serves as trace and attempt, and all 982 AIME 1983–2024 problems,
+    /// which have no trace and are dropped by the missing-features filter after decontamination and judging) and the
+    /// real AIME24 and MATH500 files, with a toy model (<see cref="ToyModel"/>) as base model, reference and in-process
+    /// judge (guided choice, so every reply is a valid label). No reference models' answers exist for these sources,
+    /// so the difficulty filter has nothing to drop.
+    /// </summary>
+    public static S1kSettings Quick() => new()
+    {
+        Candidates =
+        [
+            new() { Path = "{data}/candidates/gsm8k_train.jsonl", Name = "gsm8k", Question = "question", Solution = "answer", Trace = "answer", Attempt = "answer", Limit = 160 },
+            new() { Path = "{data}/candidates/aime_1983_2024.csv", Name = "AIME_1983_2024", Question = "problem", Solution = "answer", Trace = "", Attempt = "answer" },
+        ],
+        Benchmarks =
+        [
+            new() { Path = "{data}/benchmarks/aime24.jsonl", Name = "aime24", Question = "problem" },
+            new() { Path = "{data}/benchmarks/math500.jsonl", Name = "math500", Question = "problem", ItemId = "unique_id" },
+        ],
+        Judge = new S1kJudgeSettings { Model = "toy", GuidedChoice = true, MaxConcurrency = 1 },
+        ReferenceModels = [],
+        Select = new() { TargetSize = 24, UniformUntil = 16, Seed = 3 },
+        ToyModel = new(),
+        BlockSize = 1024,
+        Trainer = QuickRecipe(),
+        Device = "cpu",
+        TrainDevices = ["cpu"],
+        GradientCheckpointing = false,
+        CheckpointDirectory = null,
+        ReferenceBatchSize = 4,
+        Evaluate = new EvaluateConfig { MaxNewTokens = 16, BatchSize = 8, MaxItemsPerBenchmark = 4 },
+    };
+
+    static TrainerConfig QuickRecipe()
+    {
+        var t = AuthorsRecipe();
+        t.Epochs = 1; t.GlobalBatchSize = 4; t.MicroBatchSize = 2; t.MaxSequenceLength = 1024; t.CheckpointEvery = 0; t.OptimiserStateOnHost = false;
+        return t;
+    }
 
     public static TrainerConfig AuthorsRecipe() => new()
     {

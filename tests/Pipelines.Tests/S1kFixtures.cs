@@ -97,26 +97,6 @@ public static class S1kFixtures
 
     static string? LastNumber(string s) => Regex.Matches(s, @"-?\d+(?:\.\d+)?") is { Count: > 0 } m ? m[^1].Value.TrimStart('0') : null;
 
-    /// <summary>A tiny random Qwen2 checkpoint with a byte-level tokenizer (every byte a token, no merges, ChatML specials).</summary>
-    public static string WriteTinyModel(string dir)
-    {
-        Directory.CreateDirectory(dir);
-        var vocab = new JsonObject();
-        for (int b = 0; b < 256; b++) vocab[CharTokenizerDirectory.ByteToUnicode((byte)b).ToString()] = b;
-        File.WriteAllText(Path.Combine(dir, "vocab.json"), vocab.ToJsonString(), new UTF8Encoding(false));
-        File.WriteAllText(Path.Combine(dir, "merges.txt"), "#version: 0.2\n", new UTF8Encoding(false));
-        var added = new JsonObject();
-        string[] specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
-        for (int i = 0; i < specials.Length; i++)
-            added[(256 + i).ToString(CultureInfo.InvariantCulture)] = new JsonObject
-            {
-                ["content"] = specials[i], ["lstrip"] = false, ["normalized"] = false, ["rstrip"] = false, ["single_word"] = false, ["special"] = true,
-            };
-        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), new JsonObject
-        {
-            ["added_tokens_decoder"] = added, ["eos_token"] = "<|im_end|>", ["pad_token"] = "<|endoftext|>", ["tokenizer_class"] = "Qwen2Tokenizer",
-        }.ToJsonString(), new UTF8Encoding(false));
-        Checkpoint.WriteRandom(dir, TransformerConfig.Preset("tiny", vocabSize: 256 + specials.Length), seed: 7);
-        return dir;
-    }
+    /// <summary>A tiny random Qwen2 checkpoint with a byte-level tokenizer (every byte a token, no merges, ChatML specials): the toy model of <c>run s1k --quick</c>.</summary>
+    public static string WriteTinyModel(string dir) => IwSft.Pipelines.S1k.Stages.ToyModelStage.Write(dir);
 }

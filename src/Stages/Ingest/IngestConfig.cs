@@ -50,6 +50,7 @@ public sealed class IngestConfig
             Require(!string.IsNullOrEmpty(src.Question), $"sources[{i}] ({src.Path}): 'question' must name the question field");
             foreach (var (key, value) in new[] { ("solution", src.Solution), ("answer", src.Answer), ("trace", src.Trace), ("attempt", src.Attempt), ("domain", src.Domain), ("item_id", src.ItemId), ("messages", src.Messages), ("source_column", src.SourceColumn) })
                 Require(value is not null, $"sources[{i}] ({src.Path}): '{key}' is null; use \"\" for a source without that field");
+            Require(src.Limit >= 0, $"sources[{i}] ({src.Path}): 'limit' must be 0 (all rows) or positive, got {src.Limit}");
             Require(src.Choices is not null && src.Choices.All(c => c is not null), $"sources[{i}] ({src.Path}): 'choices' must be a list of field names");
         }
     }
@@ -92,6 +93,10 @@ public sealed class IngestSource
     /// </summary>
     public string SourceColumn { get; set; } = "";
     public bool ExtraFieldsToMetadata { get; set; } = true;
+    /// <summary>Read only the first N rows of the file (a smoke run's subset, e.g. <c>run s1k --quick</c>); 0 = all.</summary>
+    // Left out of the configuration JSON at 0, so ingest stages written before the option keep their cache keys.
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public int Limit { get; set; }
 
     /// <summary>(target, source field) of every mapping that names a field.</summary>
     public IReadOnlyList<(string Target, string Column)> MappedFields() =>

@@ -112,6 +112,7 @@ public sealed class IngestStage(string name, IngestConfig? config = null) : Stag
             long sourceRows = 0;
             await foreach (var row in rows.WithCancellation(ctx.CancellationToken))
             {
+                if (source.Limit > 0 && sourceRows == source.Limit) break;
                 sourceRows++;
                 MappedRecord? mapped = null;
                 var outcome = row is RawRecord record

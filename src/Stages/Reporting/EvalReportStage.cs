@@ -12,6 +12,9 @@ public sealed class EvalReportConfig
     public int PassAtK { get; set; } = 1;
     /// <summary>Checkpoint label → method. Labels not listed use their own name without a "_sN"/"-seedN" suffix.</summary>
     public Dictionary<string, string> Methods { get; set; } = new();
+    /// <summary>Lines printed under the title, e.g. what a smoke run's figures do not mean. Left out of the key JSON while null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public List<string>? Notes { get; set; }
 }
 
 /// <summary>
@@ -86,7 +89,7 @@ public sealed partial class EvalReportStage(string name, EvalReportConfig? confi
                 figures.Add((WeightsFigure, "Mean importance weight per step, min–max range shaded."));
             }
         }
-        await File.WriteAllTextAsync(Path.Combine(dir, "report.md"), MarkdownReport.Render(Config.Title, summary, methods, curves, figures), ct);
+        await File.WriteAllTextAsync(Path.Combine(dir, "report.md"), MarkdownReport.Render(Config.Title, summary, methods, curves, figures, Config.Notes), ct);
         foreach (var m in methods) ctx.SetMetric($"accuracy/{m.Method}/{m.Benchmark}", m.Mean);
     }
 

@@ -10,10 +10,11 @@ public static class MarkdownReport
     static string F(double v, string format = "0.###") => double.IsNaN(v) ? "–" : v.ToString(format, CultureInfo.InvariantCulture);
 
     public static string Render(string title, IReadOnlyList<SummaryRow> summary, IReadOnlyList<MethodRow> methods,
-        IReadOnlyList<TrainingCurve> curves, IReadOnlyList<(string File, string Caption)> figures)
+        IReadOnlyList<TrainingCurve> curves, IReadOnlyList<(string File, string Caption)> figures, IReadOnlyList<string>? notes = null)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"# {title}").AppendLine();
+        foreach (var note in notes ?? []) sb.AppendLine($"> **Note:** {note}").AppendLine();
         int k = summary.Count > 0 ? summary[0].K : 1;
 
         sb.AppendLine("## Accuracy by method").AppendLine();
