@@ -146,4 +146,32 @@ public sealed class InProcessJudgeTests : IAsyncLifetime
         Assert.Equal(10, missing.Stages["judge_attempt_correct"].Metrics["judge.unparseable"]);
         Assert.All(features, f => Assert.Null(f.Correct));
     }
+
+    [Fact]
+    public async Task Guided_choice_reaches_a_server_as_structured_outputs_and_off_it_leaves_existing_keys_and_requests_as_they_were()
+    {
+        var plain = new JudgeStage("j", Config(JudgeKind.Grading, "{question}", "attempt_correct", guided: false));
+        var guided = new JudgeStage("j", Config(JudgeKind.Grading, "{question}", "attempt_correct", guided: true));
+        var inProcess = new JudgeStage("j", Config(JudgeKind.Grading, "{question}", "attempt_correct", guided: false), new TransformerCompletionGeneratorFactory());
+        // Off, guided_choice is in no record key (as before the option); on, it is. No generator factory adds no behaviour entry.
+        Assert.False(plain.MemoIdentity()["settings"]!.AsObject().ContainsKey("guided_choice"));
+        Assert.True(guided.MemoIdentity()["settings"]!["guided_choice"]!.GetValue<bool>());
+        Assert.Empty(plain.MemoIdentity()["behaviour"]!.AsObject());
+        Assert.Equal("float32", inProcess.MemoIdentity()["behaviour"]!["generators"]!["identity"]!["dtype"]!.GetValue<string>());
+
+        await using var judge = new IwSft.Stages.Tests.Curate.JudgeTestServer(_ => IwSft.Stages.Tests.Curate.JudgeReply.Content("Yes"));
+        WritePool(2);
+        foreach (bool on in new[] { false, true })
+        {
+            var p = new Pipeline("judge-http");
+            var records = p.Add(new IngestStage("ingest", new IngestConfig { Sources = [new IngestSource { Path = Pool, Name = "pool" }] }))["candidates"];
+            p.Add(new JudgeStage("judge", Config(JudgeKind.Grading, "{question}", "attempt_correct", judge.BaseUrl, guided: on))).From("records", records);
+            Assert.True((await new PipelineRunner(new ArtifactStore(Path.Combine(_root, $"http-{on}"))).RunAsync(p)).Succeeded);
+        }
+        var bodies = judge.Requests.Select(r => r.Body.AsObject()).ToList();
+        Assert.Equal(4, bodies.Count);
+        Assert.Equal(2, bodies.Count(b => !b.ContainsKey("structured_outputs")));
+        Assert.All(bodies.Where(b => b.ContainsKey("structured_outputs")),
+            b => Assert.Equal("""{"choice":["Yes","No"]}""", b["structured_outputs"]!.ToJsonString()));
+    }
 }

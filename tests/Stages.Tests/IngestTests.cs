@@ -64,6 +64,21 @@ public sealed class IngestTests : IDisposable
         Assert.Equal(3, ctx.DecisionRows.Count(d => d.Kept && d.Reason == "ingested"));
     }
 
+    [Fact]
+    public async Task A_source_limit_reads_only_its_first_rows_and_at_zero_stays_out_of_the_key()
+    {
+        var path = WriteFile("pool.jsonl", Enumerable.Range(0, 6).Select(i => L($"{{\"question\": \"Q{i}?\"}}")).ToArray());
+        var ctx = await Harness.IngestAsync(new IngestConfig { Sources = [new IngestSource { Path = path, Name = "toy", Limit = 4 }] });
+        Assert.Equal(["Q0?", "Q1?", "Q2?", "Q3?"], ctx.Column(IngestStage.CandidatesOutput, "question"));
+        // Limit 0 (all rows) is not written, so ingest stages configured before the option keep their cache keys.
+        var all = new IngestStage("ingest", new IngestConfig { Sources = [new IngestSource { Path = path }] });
+        Assert.False(all.ConfigJson()["sources"]![0]!.AsObject().ContainsKey("limit"));
+        var limited = new IngestStage("ingest", new IngestConfig { Sources = [new IngestSource { Path = path, Limit = 4 }] });
+        Assert.Equal(4, limited.ConfigJson()["sources"]![0]!["limit"]!.GetValue<int>());
+        var bad = Assert.Throws<InvalidOperationException>(() => new IngestConfig { Sources = [new IngestSource { Path = path, Limit = -1 }] }.Validate("ingest"));
+        Assert.Equal($"stage 'ingest': sources[0] ({path}): 'limit' must be 0 (all rows) or positive, got -1", bad.Message);
+    }
+
     public static TheoryData<string, byte[], string?, string> BadJsonlRows => new()
     {
         { "malformed", L("{\"question\": \"x\""), null, "malformed JSON" },

@@ -24,8 +24,8 @@ namespace IwSft.Stages.Evaluate;
 /// </summary>
 // Debug build (dotnet run's default): output batches are now also cut by bytes (ExecutionOptions.BatchFull); the
 // samples, records and grading are the same, so a store's memoised generations stay valid.
-[CodeIdentityAlias("e6f3efa941a3af61b236f5e3c453a3a670ee97b2b9b7bbfa8a450d1dd3751d1e", "bf3e761b9ea33fef6c030e65ab6801ad242f8255b507202f07ff82e3d6f6d82d",
-    "result batches cut by bytes as well as rows; same samples and grading")]
+[CodeIdentityAlias("1a89a9270d6ed83a0ab0229243f0f5f53d476d99dbed2a057de47599e4439e13", "bf3e761b9ea33fef6c030e65ab6801ad242f8255b507202f07ff82e3d6f6d82d",
+    "result batches cut by bytes as well as rows; generators gained guided choice (GenerationSettings.Choices), which evaluate never sets; same samples and grading")]
 public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 {
     public const string ItemsInput = "items";
