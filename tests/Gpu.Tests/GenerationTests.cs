@@ -51,6 +51,30 @@ public class GenerationTests
     }
 
     [Fact]
+    public void MinNewTokensHoldsTheStopTokensBackForThatManySteps()
+    {
+        using var model = Checkpoint.CreateRandom(ModelTestKit.Tiny(), seed: 31);
+        var free = NaiveGreedy(model, Prompts[0], 8);
+        int stop = free[0];                       // greedy would stop at once
+        var immediate = TokenGenerator.Generate(model, [Prompts[0]], new GenerationOptions(MaxNewTokens: 8, StopTokens: [stop]))[0];
+        Assert.Equal([stop], immediate.Tokens);
+        var held = TokenGenerator.Generate(model, [Prompts[0]], new GenerationOptions(MaxNewTokens: 8, StopTokens: [stop], MinNewTokens: 3))[0];
+        // The first three tokens are the most likely non-stop tokens, by full recomputation.
+        using var _ = no_grad();
+        var seq = Prompts[0].ToList();
+        for (int k = 0; k < 3; k++)
+        {
+            using var logits = model.Forward(tensor(seq.Select(x => (long)x).ToArray()).unsqueeze(0));
+            var last = logits[0, -1].data<float>().ToArray();
+            last[stop] = float.NegativeInfinity;
+            int best = Array.IndexOf(last, last.Max());
+            Assert.Equal(best, held.Tokens[k]);
+            seq.Add(best);
+        }
+        Assert.DoesNotContain(stop, held.Tokens.Take(3));
+    }
+
+    [Fact]
     public void SeededSamplingIsReproducibleAndTinyTopPIsGreedy()
     {
         using var model = Checkpoint.CreateRandom(ModelTestKit.Tiny(), seed: 32);

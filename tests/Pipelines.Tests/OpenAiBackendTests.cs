@@ -81,6 +81,25 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
         if (temperature > 0) Assert.NotEqual(expected[1], expected[3]); // same prompt, other seed: the seed reached the server
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1.0)]
+    public void Budget_forced_samples_over_the_server_equal_the_in_process_ones(double temperature)
+    {
+        var config = new BudgetForcingConfig { MaxThinkingTokens = 20, IgnoreEndOfThinking = 3, ThinkingStopTokens = ["<|im_start|>"] };
+        var settings = new GenerationSettings { MaxNewTokens = 8, Temperature = temperature };
+        using var local = new BudgetForcingGenerator(new TransformerCompletionGeneratorFactory().Open(_checkpoint, null, default), config, _ => 0);
+        using var remote = new BudgetForcingGenerator(Remote().Open(_checkpoint, null, default), config, _ => 0);
+        var expected = local.Generate(Requests, settings, default);
+        Assert.Equal(expected, remote.Generate(Requests, settings, default));
+        Assert.All(expected, e => Assert.StartsWith("<|im_start|>think", e.Text));
+        Assert.All(expected, e => Assert.Contains("<|im_start|>answer", e.Text));
+        // An exhausted budget closes with "Final Answer:"; sampled, some row also ends its thinking itself and gets "Wait"
+        // (greedy, the random model repeats one character and never does).
+        Assert.Contains(expected, e => e.Text.Contains("<|im_start|>answer\nFinal Answer:", StringComparison.Ordinal));
+        if (temperature > 0) Assert.Contains(expected, e => e.Text.Contains("Wait", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Reference_log_probs_over_the_server_equal_the_in_process_ones()
     {

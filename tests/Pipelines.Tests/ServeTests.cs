@@ -275,4 +275,28 @@ public sealed class ServeTests : IAsyncLifetime
             Assert.Contains(chat["choices"]![0]!["message"]!["content"]!.GetValue<string>(), choices);
         }
     }
+
+    [Fact]
+    public async Task Stop_token_ids_and_min_tokens_reach_the_generator()
+    {
+        await using var server = await Start();
+        const string prompt = "Count: 1 2 3";
+        var promptIds = _tokenizer.EncodeToIds(prompt).ToArray();
+        int end = _tokenizer.SpecialTokens["<|im_end|>"];
+        var free = TokenGenerator.Generate(_reference, [promptIds], new GenerationOptions(12, 0, 1, 0, [end], _tokenizer.PadId ?? 0))[0];
+        int stopAt = free.Tokens[1];               // a token greedy decoding produces second: asked to stop there
+        foreach (int minTokens in new[] { 0, 4 })
+        {
+            var expected = TokenGenerator.Generate(_reference, [promptIds], new GenerationOptions(12, 0, 1, 0, [end, stopAt], _tokenizer.PadId ?? 0, MinNewTokens: minTokens))[0];
+            var (status, body) = await Post(server, "v1/completions", new
+            {
+                prompt, max_tokens = 12, temperature = 0, stop_token_ids = new[] { stopAt }, min_tokens = minTokens, return_token_ids = true,
+            });
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal(expected.Tokens, Ids(body["choices"]![0]!["token_ids"]));
+            Assert.Equal(expected.FinishReason, body["choices"]![0]!["finish_reason"]!.GetValue<string>());
+        }
+        var (_, zero) = await Post(server, "v1/completions", new { prompt, max_tokens = 12, temperature = 0, stop_token_ids = new[] { stopAt }, return_token_ids = true });
+        Assert.Equal(stopAt, Ids(zero["choices"]![0]!["token_ids"])[^1]);
+    }
 }

@@ -38,7 +38,7 @@ public static class OpenAiProtocol
 
     static readonly string[] UnsupportedIfSet =
         ["frequency_penalty", "presence_penalty", "logit_bias", "top_k", "min_p", "repetition_penalty", "best_of", "suffix", "use_beam_search",
-         "response_format", "tools", "tool_choice", "functions", "logprob_token_ids", "bad_words", "allowed_token_ids", "min_tokens", "ignore_eos"];
+         "response_format", "tools", "tool_choice", "functions", "logprob_token_ids", "bad_words", "allowed_token_ids", "ignore_eos"];
 
     public static ParsedRequest ParseCompletion(JsonNode? body, string servedModel, CompletionEngine engine)
     {
@@ -81,13 +81,21 @@ public static class OpenAiProtocol
         long? seed = Long(o, "seed");
         var stop = Stops(o["stop"]);
         var choices = GuidedChoice(o);
+        int minTokens = Int(o, "min_tokens", min: 0) ?? 0;
+        var stopTokenIds = o["stop_token_ids"] switch
+        {
+            null => null,
+            JsonArray a when a.All(x => x?.GetValueKind() == System.Text.Json.JsonValueKind.Number && x.GetValue<double>() is var d && d == Math.Floor(d) && d >= 0 && d < engine.Tokenizer.VocabSize)
+                => a.Select(x => (int)x!.GetValue<double>()).ToList(),
+            _ => throw OpenAiError.Invalid("stop_token_ids", $"stop_token_ids must be a list of token ids of this model (0 to {engine.Tokenizer.VocabSize - 1})"),
+        };
         // No seed: a fresh one per request, as vLLM does; with a seed every choice is reproducible.
         long baseSeed = seed ?? Random.Shared.NextInt64();
         var jobs = new List<CompletionJob>();
         for (int p = 0; p < prompts.Count; p++)
             for (int i = 0; i < n; i++)
             {
-                var job = new CompletionJob(prompts[p], maxTokens, temperature, topP, ChoiceSeed(baseSeed, p, i), logprobs, promptLogprobs, stop, choices);
+                var job = new CompletionJob(prompts[p], maxTokens, temperature, topP, ChoiceSeed(baseSeed, p, i), logprobs, promptLogprobs, stop, choices, stopTokenIds, minTokens);
                 try { engine.Validate(job); }
                 catch (ArgumentException e) { throw OpenAiError.Invalid(prompts.Count > 1 ? $"prompt[{p}]" : "prompt", e.Message); }
                 jobs.Add(job);

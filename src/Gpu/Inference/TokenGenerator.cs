@@ -14,10 +14,11 @@ namespace IwSft.Gpu.Inference;
 /// <param name="Choices">Guided choice (vLLM's <c>structured_outputs.choice</c>): each row's output is exactly one of these
 /// token sequences followed by the first stop token; at every step only the tokens that continue some choice may be
 /// chosen (greedy or sampled among them).</param>
+/// <param name="MinNewTokens">vLLM's <c>min_tokens</c>: the stop tokens cannot be chosen before this many tokens are generated.</param>
 public sealed record GenerationOptions(
     int MaxNewTokens = 128, double Temperature = 0.0, double TopP = 1.0, long Seed = 0,
     IReadOnlyCollection<int>? StopTokens = null, int PadId = 0, IReadOnlyList<long>? RowSeeds = null,
-    IReadOnlyList<int[]>? Choices = null);
+    IReadOnlyList<int[]>? Choices = null, int MinNewTokens = 0);
 
 public static class FinishReason
 {
@@ -54,6 +55,7 @@ public static class TokenGenerator
         }
         var stops = new HashSet<int>(options.StopTokens ?? Array.Empty<int>());
         var guide = options.Choices is null ? null : new ChoiceGuide(options.Choices, options.StopTokens);
+        var stopIds = stops.Select(t => (long)t).ToArray();
         var outputs = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         var finished = new string?[b];
         using var rng = new Generator((ulong)options.Seed, CPU);
@@ -73,6 +75,12 @@ public static class TokenGenerator
         {
             using var scope = NewDisposeScope();
             if (guide is not null) next = guide.Mask(next, outputs, finished);
+            if (step < options.MinNewTokens && stopIds.Length > 0)
+            {
+                var held = next.index_fill(1, tensor(stopIds), float.NegativeInfinity);
+                next.Dispose();
+                next = held;
+            }
             var chosen = Choose(next, options, rng, rowRngs?.Rows).data<long>().ToArray();
             next.Dispose();
             for (int r = 0; r < b; r++)

@@ -10,9 +10,12 @@ namespace IwSft.Gpu.Serving;
 /// <param name="PromptLogprobs">The same for the prompt's tokens (vLLM's extension); null = none.</param>
 /// <param name="Stop">Stop strings: the text ends before the first one generated (not included).</param>
 /// <param name="Choices">Guided choice: the text is exactly one of these (<see cref="GenerationOptions.Choices"/>); null = free text.</param>
+/// <param name="StopTokenIds">vLLM's <c>stop_token_ids</c>: more tokens that end generation (kept in the ids, not in the text).</param>
+/// <param name="MinTokens">vLLM's <c>min_tokens</c>: no stop token before this many tokens.</param>
 public sealed record CompletionJob(
     int[] PromptIds, int MaxTokens, double Temperature, double TopP, long Seed,
-    int? Logprobs = null, int? PromptLogprobs = null, IReadOnlyList<string>? Stop = null, IReadOnlyList<string>? Choices = null);
+    int? Logprobs = null, int? PromptLogprobs = null, IReadOnlyList<string>? Stop = null, IReadOnlyList<string>? Choices = null,
+    IReadOnlyList<int>? StopTokenIds = null, int MinTokens = 0);
 
 /// <summary>A token's log-probability under the model, its rank in the vocabulary (1 = most likely) and the top alternatives.</summary>
 public sealed record TokenLogProb(int TokenId, float LogProb, int Rank, IReadOnlyList<(int TokenId, float LogProb)> Top);
@@ -49,13 +52,15 @@ public sealed class CompletionEngine(IDecoderModel model, HfTokenizer tokenizer,
         int pad = tokenizer.PadId ?? tokenizer.EosId;
         // Jobs share a batch only with jobs of the same limits, sampling settings and choices (one set per batch).
         var groups = Enumerable.Range(0, jobs.Count).GroupBy(i => (jobs[i].MaxTokens, jobs[i].Temperature, jobs[i].TopP,
-            Choices: jobs[i].Choices is { } c ? string.Join('\0', c) : null));
+            Choices: jobs[i].Choices is { } c ? string.Join('\0', c) : null,
+            Stops: jobs[i].StopTokenIds is { } s ? string.Join(',', s) : null, jobs[i].MinTokens));
         foreach (var group in groups)
         foreach (var chunk in group.OrderBy(i => jobs[i].PromptIds.Length).Chunk(Math.Max(1, maxBatch)))
         {
             var first = jobs[chunk[0]];
-            var options = new GenerationOptions(first.MaxTokens, first.Temperature, first.TopP, first.Seed, _stopTokens, pad,
-                RowSeeds: chunk.Select(i => jobs[i].Seed).ToList(), Choices: first.Choices?.Select(c => tokenizer.EncodeToIds(c).ToArray()).ToList());
+            var options = new GenerationOptions(first.MaxTokens, first.Temperature, first.TopP, first.Seed, [.. _stopTokens.Union(first.StopTokenIds ?? [])], pad,
+                RowSeeds: chunk.Select(i => jobs[i].Seed).ToList(), Choices: first.Choices?.Select(c => tokenizer.EncodeToIds(c).ToArray()).ToList(),
+                MinNewTokens: first.MinTokens);
             var outputs = TokenGenerator.Generate(model, chunk.Select(i => jobs[i].PromptIds).ToList(), options);
             for (int j = 0; j < chunk.Length; j++) generated[chunk[j]] = outputs[j];
         }
@@ -70,6 +75,9 @@ public sealed class CompletionEngine(IDecoderModel model, HfTokenizer tokenizer,
             throw new ArgumentException($"a prompt token id is outside the vocabulary (size {tokenizer.VocabSize})");
         if (job.PromptIds.Length + job.MaxTokens > MaxModelLength)
             throw new ArgumentException($"prompt of {job.PromptIds.Length} tokens + max_tokens {job.MaxTokens} exceeds the model's {MaxModelLength} positions");
+        if (job.StopTokenIds is { } stopIds && stopIds.Any(id => id < 0 || id >= tokenizer.VocabSize))
+            throw new ArgumentException($"a stop token id is outside the vocabulary (size {tokenizer.VocabSize})");
+        if (job.MinTokens < 0 || job.MinTokens > job.MaxTokens) throw new ArgumentException($"min_tokens {job.MinTokens} must be between 0 and max_tokens {job.MaxTokens}");
         if (job.Choices is { } choices && (choices.Count == 0 || choices.Any(c => c.Length == 0)))
             throw new ArgumentException("guided choice needs at least one choice, and no empty one");
     }

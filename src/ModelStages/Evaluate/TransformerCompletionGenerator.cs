@@ -58,6 +58,8 @@ public sealed class TransformerCompletionGenerator(IDecoderModel model, HfTokeni
         }
         int pad = tokenizer.PadId ?? tokenizer.EosId;
         var choices = settings.Choices?.Select(c => tokenizer.EncodeToIds(c).ToArray()).ToList();
+        int[] stops = [.. _stops, .. (settings.StopTokens ?? []).Select(t => tokenizer.SpecialTokens.TryGetValue(t, out var id) ? id
+            : throw new ArgumentException($"stop token '{t}' is not a special token of this tokenizer"))];
         var results = new GeneratedSample[requests.Count];
         // Similar lengths together: less padding per batch.
         var order = Enumerable.Range(0, requests.Count).OrderBy(i => encoded[i].Length).ToArray();
@@ -65,13 +67,14 @@ public sealed class TransformerCompletionGenerator(IDecoderModel model, HfTokeni
         {
             cancellationToken.ThrowIfCancellationRequested();
             var options = new GenerationOptions(settings.MaxNewTokens, settings.Temperature, settings.TopP,
-                requests[group[0]].Seed, _stops, pad, RowSeeds: group.Select(i => requests[i].Seed).ToList(), Choices: choices);
+                requests[group[0]].Seed, stops.Distinct().ToArray(), pad, RowSeeds: group.Select(i => requests[i].Seed).ToList(), Choices: choices,
+                MinNewTokens: settings.MinNewTokens);
             var outputs = TokenGenerator.Generate(model, group.Select(i => encoded[i]).ToList(), options);
             for (int j = 0; j < group.Length; j++)
             {
                 var tokens = outputs[j].Tokens;
                 int textLength = outputs[j].FinishReason == FinishReason.Stop ? tokens.Length - 1 : tokens.Length;
-                results[group[j]] = new GeneratedSample(tokenizer.Decode(tokens.Take(textLength)), tokens.Length);
+                results[group[j]] = new GeneratedSample(tokenizer.Decode(tokens.Take(textLength)), tokens.Length, outputs[j].FinishReason);
             }
         }
         return results;

@@ -21,6 +21,10 @@ public sealed class EvaluateConfig
     /// <summary>Take the last number of a response without an answer marker (lm-eval "flexible extract").</summary>
     public bool LastNumberFallback { get; set; }
     public double RelativeTolerance { get; set; } = MathEquivalence.DefaultRelativeTolerance;
+    /// <summary>s1's budget forcing (thinking budget, "Wait" extension); null = plain generation. In the record key when set.</summary>
+    // Left out of the configuration JSON while null, so evaluations configured before the option keep their keys and samples.
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public BudgetForcingConfig? BudgetForcing { get; set; }
 
     public GenerationSettings Generation => new() { MaxNewTokens = MaxNewTokens, Temperature = Temperature, TopP = TopP };
 
@@ -33,5 +37,6 @@ public sealed class EvaluateConfig
         Check(TopP > 0 && TopP <= 1, $"top_p must be in (0, 1], got {TopP}");
         Check(BatchSize >= 1, $"batch_size must be >= 1, got {BatchSize}");
         Check(MaxItemsPerBenchmark >= 0, $"max_items_per_benchmark must be >= 0, got {MaxItemsPerBenchmark}");
+        BudgetForcing?.Validate(stage, MaxNewTokens);
     }
 }

@@ -24,8 +24,8 @@ namespace IwSft.Stages.Evaluate;
 /// </summary>
 // Debug build (dotnet run's default): output batches are now also cut by bytes (ExecutionOptions.BatchFull); the
 // samples, records and grading are the same, so a store's memoised generations stay valid.
-[CodeIdentityAlias("1a89a9270d6ed83a0ab0229243f0f5f53d476d99dbed2a057de47599e4439e13", "bf3e761b9ea33fef6c030e65ab6801ad242f8255b507202f07ff82e3d6f6d82d",
-    "result batches cut by bytes as well as rows; generators gained guided choice (GenerationSettings.Choices), which evaluate never sets; same samples and grading")]
+[CodeIdentityAlias("a90c50aa9cf60d779918e40dbcfccd043b47431b10daf1e6a0700372934d0d11", "bf3e761b9ea33fef6c030e65ab6801ad242f8255b507202f07ff82e3d6f6d82d",
+    "result batches cut by bytes as well as rows; generators gained guided choice, stop tokens and min_tokens (unset here) and report finish reasons; budget forcing added, off (and out of the key) unless budget_forcing is set; same samples and grading")]
 public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 {
     public const string ItemsInput = "items";
@@ -87,6 +87,15 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]*$")] private static partial Regex LabelRegex();
 
+    /// <summary>The checkpoint's generator, under s1's budget forcing when configured (its auto budget counts tokens with the same tokenizer).</summary>
+    ICompletionGenerator Open(string checkpointDir, string? tokenizerDir, CancellationToken ct)
+    {
+        var generator = _generators.Open(checkpointDir, tokenizerDir, ct);
+        if (Config.BudgetForcing is not { } forcing) return generator;
+        var tokenizer = new Lazy<IwSft.Text.HfTokenizer>(() => IwSft.Text.HfTokenizer.Load(tokenizerDir ?? checkpointDir));
+        return new BudgetForcingGenerator(generator, forcing, text => tokenizer.Value.EncodeToIds(text).Count);
+    }
+
     public override async Task RunAsync(IStageContext ctx)
     {
         var ct = ctx.CancellationToken;
@@ -143,7 +152,7 @@ public sealed partial class EvaluateStage : Stage<EvaluateConfig>
             {
                 generated = await loop.RunAsync(refs, (chunk, ct) =>
                 {
-                    generator ??= _generators.Open(dir, tokenizerDir, ct);
+                    generator ??= Open(dir, tokenizerDir, ct);
                     var outputs = generator.Generate(chunk.Select(r => new GenerationRequest(prompts[r.Item], Seed(r))).ToList(), settings, ct);
                     if (outputs.Count != chunk.Count)
                         throw new InvalidOperationException($"stage '{Name}': generator returned {outputs.Count} samples for {chunk.Count} requests");

@@ -10,13 +10,17 @@ public sealed record GenerationSettings
     public double TopP { get; init; } = 1.0;
     /// <summary>Guided choice (vLLM's <c>structured_outputs.choice</c>): the completion is exactly one of these strings; null = free text.</summary>
     public IReadOnlyList<string>? Choices { get; init; }
+    /// <summary>Special tokens (e.g. <c>&lt;|im_start|&gt;</c>) that also end generation, besides end-of-text and <c>&lt;|im_end|&gt;</c>; not part of the text (vLLM's <c>stop_token_ids</c>).</summary>
+    public IReadOnlyList<string>? StopTokens { get; init; }
+    /// <summary>vLLM's <c>min_tokens</c>: no stop token before this many tokens.</summary>
+    public int MinNewTokens { get; init; }
 }
 
 /// <summary>One completion to produce. The seed is per request, so a sample's text does not depend on batching.</summary>
 public sealed record GenerationRequest(string Prompt, long Seed);
 
-/// <summary>A completion and the number of tokens generated for it.</summary>
-public sealed record GeneratedSample(string Text, int Tokens);
+/// <summary>A completion, the number of tokens generated for it, and why it ended ("stop" or "length"; null in samples memoised before it was recorded).</summary>
+public sealed record GeneratedSample(string Text, int Tokens, string? FinishReason = null);
 
 /// <summary>
 /// Text generation from one loaded checkpoint. Implemented over the TorchSharp model core for real

@@ -159,6 +159,13 @@ public sealed class OpenAiCompletionGeneratorFactory(OpenAiGenerationConfig conf
                 ["temperature"] = settings.Temperature, ["top_p"] = settings.TopP, ["seed"] = request.Seed, ["n"] = 1, ["return_token_ids"] = true,
             };
             if (settings.Choices is { } guided) body["structured_outputs"] = OpenAiConnection.GuidedChoice(guided);
+            var extraStops = StopIds(settings);
+            if (extraStops.Length > 0)
+            {
+                body["stop_token_ids"] = new JsonArray(extraStops.Select(id => (JsonNode)id).ToArray());
+                body["skip_special_tokens"] = false;    // the text is continued by the caller (budget forcing), so keep it whole
+            }
+            if (settings.MinNewTokens > 0) body["min_tokens"] = settings.MinNewTokens;
             string server = connection.Config.BaseUrl;
             var reply = await connection.SendAsync(HttpMethod.Post, "v1/completions", body, ct);
             if (reply["choices"] is not JsonArray { Count: > 0 } choices || choices[0]?["text"] is not JsonValue text || text.GetValueKind() != JsonValueKind.String)
@@ -169,15 +176,19 @@ public sealed class OpenAiCompletionGeneratorFactory(OpenAiGenerationConfig conf
             var generated = tokenIds.Select(t => t!.GetValue<int>()).ToArray();
             // Servers differ only in whether special tokens inside the text are kept (iwsft serve, like the in-process
             // backend) or skipped (vLLM's default); the stop token that ended generation is never text.
-            string kept = tokenizer.Decode(EndsInStop(generated) ? generated[..^1] : generated), skipped = tokenizer.Decode(generated, skipSpecial: true);
+            string kept = tokenizer.Decode(EndsInStop(generated, extraStops) ? generated[..^1] : generated), skipped = tokenizer.Decode(generated, skipSpecial: true);
             if (completion != kept && completion != skipped)
                 throw new InvalidOperationException(
                     $"request {index}: tokenizer mismatch: {server} answered '{OpenAiConnection.Snippet(completion)}' but its token ids decode to '{OpenAiConnection.Snippet(kept)}' with the checkpoint's tokenizer");
-            return new GeneratedSample(completion, generated.Length);
+            string? finish = choices[0]!["finish_reason"] is JsonValue f && f.GetValueKind() == JsonValueKind.String ? f.GetValue<string>() : null;
+            return new GeneratedSample(completion, generated.Length, finish);
         }
 
-        bool EndsInStop(int[] ids) => ids.Length > 0 && tokenizer.SpecialTokens.TryGetValue(tokenizer.EosToken, out var eos) && ids[^1] == eos
-            || ids.Length > 0 && tokenizer.SpecialTokens.TryGetValue(QwenChatTemplate.ImEnd, out var end) && ids[^1] == end;
+        int[] StopIds(GenerationSettings settings) => (settings.StopTokens ?? []).Select(t => tokenizer.SpecialTokens.TryGetValue(t, out var id) ? id
+            : throw new ArgumentException($"stop token '{t}' is not a special token of the checkpoint's tokenizer")).ToArray();
+
+        bool EndsInStop(int[] ids, int[] extraStops) => ids.Length > 0 && (tokenizer.SpecialTokens.TryGetValue(tokenizer.EosToken, out var eos) && ids[^1] == eos
+            || tokenizer.SpecialTokens.TryGetValue(QwenChatTemplate.ImEnd, out var end) && ids[^1] == end || extraStops.Contains(ids[^1]));
 
         public void Dispose() => connection.Dispose();
     }

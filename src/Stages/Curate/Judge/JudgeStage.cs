@@ -24,8 +24,8 @@ namespace IwSft.Stages.Curate.Judge;
 /// </summary>
 // Debug build (dotnet run's default): the split of RunAsync into small methods asks the same calls and parses the
 // same replies, so a store's judge answers (memoised per record, keyed with the code identity) stay valid.
-[CodeIdentityAlias("a7bd63d76076ff5b8686c475c6ab95262da83c68772b2b8dc81e05e46caf9499", "636770a95d817ca658585b09af3fad7b8f8adf7549f1a9a9e9909d53dcbb6f54",
-    "RunAsync split into JudgeCalls, Asks, CheckColumns and ReadApiKey; in-process judging (judge_model, keyed by its content) and guided_choice added: with guided_choice off a server is asked the same calls, parsed the same way")]
+[CodeIdentityAlias("b632b34e7611c78921ecc02ec33d048eb58208a2313e3ac1077558b217058d0e", "636770a95d817ca658585b09af3fad7b8f8adf7549f1a9a9e9909d53dcbb6f54",
+    "RunAsync split into JudgeCalls, Asks, CheckColumns and ReadApiKey; in-process judging (judge_model, keyed by its content) and guided_choice added: with guided_choice off a server is asked the same calls, parsed the same way; the generation contract gained stop tokens, min_tokens and finish reasons, which the judge does not set")]
 public sealed class JudgeStage(string name, JudgeConfig? config = null, ICompletionGeneratorFactory? generators = null) : Stage<JudgeConfig>(name, config)
 {
     public const string JudgeModelInput = "judge_model";
