@@ -78,6 +78,7 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
         var refLogProbs = p.Add(new ReferenceLogProbStage("ref_logprobs", new ReferenceLogProbConfig
         {
             Device = s.Device, Devices = [.. s.InferenceDevices], ComputeDType = s.ComputeDType, BatchSize = s.ReferenceBatchSize, ParamDType = inferenceDType,
+            Server = s.ReferenceServer is null ? null : Clone(s.ReferenceServer),
         }));
         refLogProbs.From("sequences", chain.Sequences).From("reference_model", referenceModel);
 
@@ -96,7 +97,10 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
         }));
         train.From("sequences", chain.Sequences).From("base_model", baseModel).From("ref_logprobs", refLogProbs["ref_logprobs"]);
 
-        var evaluate = p.Add(new EvaluateStage("evaluate", generators, Clone(s.Evaluate)));
+        ICompletionGeneratorFactory evaluateGenerators = s.EvaluateServers is { Count: > 0 } servers
+            ? new IwSft.Stages.OpenAi.OpenAiServersGeneratorFactory(servers.Select(x => Clone(x)).ToList())
+            : generators;
+        var evaluate = p.Add(new EvaluateStage("evaluate", evaluateGenerators, Clone(s.Evaluate)));
         evaluate.From(EvaluateStage.ItemsInput, benchmarks[benchmarks.MainOutput]);
         if (s.EvaluateBaseModel) evaluate.AddCheckpoint("base", baseModel);
         evaluate.AddCheckpoint("iw_sft", train["model"]);

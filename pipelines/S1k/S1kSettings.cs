@@ -117,6 +117,13 @@ public sealed class S1kSettings
 
     /// <summary>Evaluation of the base and trained models on the benchmarks (greedy).</summary>
     public EvaluateConfig Evaluate { get; set; } = new() { MaxNewTokens = 32768, BatchSize = 1 };
+    /// <summary>
+    /// Evaluate on OpenAI-compatible servers (vLLM: one per checkpoint, each serving the store directory of the base or
+    /// trained model) instead of in process; each checkpoint goes to the server whose <c>/v1/models</c> root it is. Null = in process.
+    /// </summary>
+    public List<IwSft.Stages.OpenAi.OpenAiGenerationConfig>? EvaluateServers { get; set; }
+    /// <summary>Score the reference log-probs on this server (vLLM's <c>prompt_logprobs</c>) instead of in process; null = in process.</summary>
+    public IwSft.Stages.OpenAi.OpenAiGenerationConfig? ReferenceServer { get; set; }
     public bool EvaluateBaseModel { get; set; } = true;
 
     /// <summary>

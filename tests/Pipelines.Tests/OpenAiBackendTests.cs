@@ -101,6 +101,42 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_batch_evaluation_over_one_server_per_checkpoint_equals_the_in_process_one()
+    {
+        var other = IwSft.Pipelines.S1k.Stages.ToyModelStage.Write(Path.Combine(_root, "other-eval"), seed: 11);
+        await using var otherServer = await OpenAiServer.StartAsync(ServeCommand.Open(other, ModelOptions.Cpu, maxBatch: 4),
+            new ServeOptions { ModelName = "other", Root = other, Port = 0 });
+        var items = Path.Combine(_root, "items.jsonl");
+        File.WriteAllLines(items, Enumerable.Range(0, 5).Select(i => $$"""{"problem": "What is {{i}} + {{i}}?", "answer": "{{2 * i}}"}"""));
+
+        async Task<List<string>> Evaluate(ICompletionGeneratorFactory generators, string store)
+        {
+            var p = new Pipeline("eval-servers");
+            var bench = p.Add(new IngestStage("bench", new IngestConfig { Mode = IngestMode.Benchmark, Sources = [new IngestSource { Path = items, Name = "sums", Question = "problem" }] }));
+            p.Add(new EvaluateStage("evaluate", generators, new EvaluateConfig { MaxNewTokens = 10, Temperature = 1.0, SamplesPerItem = 2, BatchSize = 4 }))
+                .AddExternalCheckpoint("first", _checkpoint).AddExternalCheckpoint("second", other)
+                .From(EvaluateStage.ItemsInput, bench[bench.MainOutput]);
+            var runner = new PipelineRunner(new ArtifactStore(Path.Combine(_root, store)));
+            Assert.True((await runner.RunAsync(p)).Succeeded);
+            var rows = new List<string>();
+            await foreach (var b in runner.Store.OpenTable(p, "evaluate.results").ReadBatchesAsync())
+                for (int i = 0; i < b.Length; i++)
+                    rows.Add($"{b.GetString("checkpoint", i)} {b.GetString("item_id", i)} {b.GetString("response", i)} {b.GetString("extracted", i)}");
+            return rows;
+        }
+
+        var local = await Evaluate(new TransformerCompletionGeneratorFactory(), "eval-local");
+        // The other checkpoint's server first: each checkpoint goes to the server whose /v1/models root it is.
+        var servers = new[] { otherServer.BaseAddress, _server.BaseAddress }.Select(u => new OpenAiGenerationConfig { BaseUrl = u.ToString(), MaxConcurrency = 2 }).ToList();
+        var served = await Evaluate(new OpenAiServersGeneratorFactory(servers), "eval-served");
+        Assert.Equal(20, local.Count);
+        Assert.Equal(local, served);
+
+        var missing = await Assert.ThrowsAsync<StageFailedException>(() => Evaluate(new OpenAiServersGeneratorFactory([servers[0]]), "eval-missing"));
+        Assert.Contains($"no configured server serves checkpoint {Path.GetFullPath(_checkpoint)}", missing.Message);
+    }
+
+    [Fact]
     public async Task Reference_log_probs_over_the_server_equal_the_in_process_ones()
     {
         async Task<Dictionary<string, float[]>> Run(ReferenceLogProbConfig config, string store)

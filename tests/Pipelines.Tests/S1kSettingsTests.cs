@@ -84,4 +84,37 @@ public sealed class S1kSettingsTests : IDisposable
         var e = Assert.Throws<InvalidDataException>(() => S1kSettings.FromFile(file));
         Assert.Contains(file, e.Message);
     }
+
+    [Fact]
+    public void Servers_and_an_in_process_judge_named_in_the_settings_reach_their_stages()
+    {
+        Directory.CreateDirectory(_dir);
+        var file = Path.Combine(_dir, "served.settings.json");
+        File.WriteAllText(file, """
+        { "evaluate_servers": [ { "base_url": "http://gpu0:8000" }, { "base_url": "http://gpu1:8000" } ],
+          "reference_server": { "base_url": "http://gpu2:8000", "model": "base" },
+          "judge": { "checkpoint": "/models/judge", "guided_choice": true },
+          "evaluate": { "budget_forcing": { "max_thinking_tokens": 8000, "ignore_end_of_thinking": 12 } } }
+        """);
+        var p = S1kPipeline.Build("s1k", S1kSettings.FromFile(file), "/data");
+        var evaluate = (IwSft.Stages.Evaluate.EvaluateStage)p.Get("evaluate");
+        Assert.Equal("openai", evaluate.MemoIdentity()["behaviour"]!["generators"]!["identity"]!["backend"]!.GetValue<string>());
+        Assert.Equal((8000, 12), (evaluate.Config.BudgetForcing!.MaxThinkingTokens, evaluate.Config.BudgetForcing.IgnoreEndOfThinking));
+        var reference = (IwSft.Stages.Training.ReferenceLogProbStage)p.Get("ref_logprobs");
+        Assert.Equal(("http://gpu2:8000", "base"), (reference.Config.Server!.BaseUrl, reference.Config.Server.Model));
+        // The judge checkpoint is imported once and bound to every judge, which judge in process with guided choice.
+        Assert.Equal("/models/judge", ((ImportModelStage)p.Get("judge_model")).Config.Path);
+        foreach (var name in new[] { "judge_domain", "judge_attempt", "judge_solved_qwen2_5_7b", "judge_solved_qwen2_5_32b" })
+        {
+            var judge = (IwSft.Stages.Curate.Judge.JudgeStage)p.Get(name);
+            Assert.Equal(p.Get("judge_model"), judge.Bindings[IwSft.Stages.Curate.Judge.JudgeStage.JudgeModelInput].Stage);
+            Assert.True(judge.Config.GuidedChoice);
+        }
+        // Without them: in process, no judge model, free replies.
+        var plain = S1kPipeline.Build("s1k", new S1kSettings(), "/data");
+        // (the default device is cuda:0, so the in-process generator loads bf16 weights)
+        Assert.Equal("bfloat16", ((IwSft.Stages.Evaluate.EvaluateStage)plain.Get("evaluate")).MemoIdentity()["behaviour"]!["generators"]!["identity"]!["dtype"]!.GetValue<string>());
+        Assert.DoesNotContain(plain.Stages, st => st.Name == "judge_model");
+        Assert.False(((IwSft.Stages.Curate.Judge.JudgeStage)plain.Get("judge_domain")).Bindings.ContainsKey(IwSft.Stages.Curate.Judge.JudgeStage.JudgeModelInput));
+    }
 }

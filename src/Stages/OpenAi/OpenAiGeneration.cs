@@ -29,6 +29,9 @@ public sealed class TransientGenerationException(string message, TimeSpan? retry
     public TimeSpan? RetryAfter { get; } = retryAfter;
 }
 
+/// <summary>A server answered <c>/v1/models</c>, but none of its models is the checkpoint asked for.</summary>
+public sealed class CheckpointNotServedException(string message) : InvalidOperationException(message);
+
 /// <summary>
 /// One client of an OpenAI-compatible server: the HTTP client, the engine's service resilience pipeline (retries with
 /// jitter, Retry-After, attempt timeout, circuit breaker) and the check that the served model is the checkpoint.
@@ -87,7 +90,7 @@ public sealed class OpenAiConnection : IDisposable
         if (Config.Model is { } named)
             return served.Any(m => m.Id == named) ? named : throw new InvalidOperationException($"{Config.BaseUrl} does not serve model '{named}'; it serves {listed}");
         var match = served.Where(m => m.Root is { } r && Path.GetFullPath(r).TrimEnd('/') == checkpoint).ToList();
-        return match.Count == 1 ? match[0].Id : throw new InvalidOperationException(
+        return match.Count == 1 ? match[0].Id : throw new CheckpointNotServedException(
             $"{Config.BaseUrl} serves {listed}, none of them checkpoint {checkpoint}: serve it there (iwsft serve DIR, vllm serve DIR) or name the model to ask ('model')");
     }
 
@@ -130,7 +133,10 @@ public sealed class OpenAiConnection : IDisposable
 /// </summary>
 public sealed class OpenAiCompletionGeneratorFactory(OpenAiGenerationConfig config, TimeProvider? time = null) : ICompletionGeneratorFactory
 {
-    public ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken)
+    public ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken) =>
+        Open(config, time, checkpointDirectory, tokenizerDirectory, cancellationToken);
+
+    internal static ICompletionGenerator Open(OpenAiGenerationConfig config, TimeProvider? time, string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken)
     {
         var tokenizer = HfTokenizer.Load(tokenizerDirectory ?? checkpointDirectory);
         var connection = new OpenAiConnection(config, time);
@@ -192,4 +198,27 @@ public sealed class OpenAiCompletionGeneratorFactory(OpenAiGenerationConfig conf
 
         public void Dispose() => connection.Dispose();
     }
+}
+
+/// <summary>
+/// Several OpenAI-compatible servers, one model each (vLLM serves one checkpoint per process): each checkpoint is
+/// generated on the server whose <c>/v1/models</c> lists it as <c>root</c>, so a batch evaluation of a base and a trained
+/// model can use one server per checkpoint. The servers' addresses and settings decide nothing (not in any key).
+/// </summary>
+public sealed class OpenAiServersGeneratorFactory(IReadOnlyList<OpenAiGenerationConfig> servers, TimeProvider? time = null) : ICompletionGeneratorFactory
+{
+    public ICompletionGenerator Open(string checkpointDirectory, string? tokenizerDirectory, CancellationToken cancellationToken)
+    {
+        if (servers.Count == 0) throw new InvalidOperationException("no servers configured");
+        var misses = new List<string>();
+        foreach (var server in servers)
+        {
+            try { return OpenAiCompletionGeneratorFactory.Open(server, time, checkpointDirectory, tokenizerDirectory, cancellationToken); }
+            catch (CheckpointNotServedException e) { misses.Add(e.Message); }
+        }
+        throw new InvalidOperationException($"no configured server serves checkpoint {Path.GetFullPath(checkpointDirectory)}: {string.Join("; ", misses)}");
+    }
+
+    /// <summary>Like one server's: the backend decides the text; which server holds which checkpoint does not.</summary>
+    public JsonNode KeyIdentity() => new JsonObject { ["backend"] = "openai", ["model"] = null };
 }
