@@ -40,8 +40,8 @@ public sealed class ReferenceLogProbConfig
 // Debug build (dotnet run's default): reading the sequences one stored batch at a time, and the choice of scorer
 // (in process, or a server, which the records' settings tell apart), score the same sequences with the same model
 // and scorer in process, so a store's memoised reference log-probs stay valid.
-[CodeIdentityAlias("0b25554ab38733b813e55d95b58338919fdfd2c1d48bba3438589c09d6e78def", "152d557e3804b2c6fa5fc22577ebc315d5a46b36ac9200c68c6af597a81d133a",
-    "sequences streamed one stored batch at a time, scorer chosen per config, batches cut by bytes too, the server connection gained a guided-choice helper scoring never uses; same records, model and in-process scorer")]
+[CodeIdentityAlias("1affb24e2b36677c81c7235b2d1148a0171c6cbc51a42ad399fa703152766d1e", "152d557e3804b2c6fa5fc22577ebc315d5a46b36ac9200c68c6af597a81d133a",
+    "sequences streamed one stored batch at a time, scorer chosen per config, batches cut by bytes too, the server connection gained a guided-choice helper and a not-served exception (same message) scoring does not depend on; same records, model and in-process scorer")]
 public sealed class ReferenceLogProbStage(string name = "ref_logprobs", ReferenceLogProbConfig? config = null)
     : Stage<ReferenceLogProbConfig>(name, config)
 {

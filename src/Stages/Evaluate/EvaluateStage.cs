@@ -26,6 +26,10 @@ namespace IwSft.Stages.Evaluate;
 // samples, records and grading are the same, so a store's memoised generations stay valid.
 [CodeIdentityAlias("a90c50aa9cf60d779918e40dbcfccd043b47431b10daf1e6a0700372934d0d11", "bf3e761b9ea33fef6c030e65ab6801ad242f8255b507202f07ff82e3d6f6d82d",
     "result batches cut by bytes as well as rows; generators gained guided choice, stop tokens and min_tokens (unset here) and report finish reasons; budget forcing added, off (and out of the key) unless budget_forcing is set; same samples and grading")]
+// With the openai backend injected (a server generates): the requests are the same unless budget forcing or guided
+// choice is set, and the replies are read the same way (now also their finish reason).
+[CodeIdentityAlias("e92eb96e88f916652687fbb2dea415adf09076b7a78c758e7a276ccfa0c59962", "83305a984ad34d605c885e567d497f0079a80058e9fe19a13642ae7a7d1fcc0d",
+    "openai backend: generation contract gained guided choice, stop tokens, min_tokens and finish reasons, budget forcing added; same requests and samples when unset")]
 public sealed partial class EvaluateStage : Stage<EvaluateConfig>
 {
     public const string ItemsInput = "items";
