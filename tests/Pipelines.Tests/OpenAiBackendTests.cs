@@ -208,7 +208,7 @@ public sealed class OpenAiBackendTests : IAsyncLifetime
     public void The_served_model_must_be_the_checkpoint()
     {
         var other = S1kFixtures.WriteTinyModel(Path.Combine(_root, "other"));
-        var e = Assert.Throws<InvalidOperationException>(() => Remote().Open(other, null, default));
+        var e = Assert.Throws<CheckpointNotServedException>(() => Remote().Open(other, null, default));
         Assert.Contains($"none of them checkpoint {other}", e.Message);
         Assert.Contains("'tiny' (root " + _checkpoint + ")", e.Message);
 

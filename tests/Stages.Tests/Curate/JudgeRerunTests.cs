@@ -77,7 +77,10 @@ public sealed class JudgeRerunTests : IAsyncDisposable
         // Every retry, timeout and breaker setting, each doubled.
         foreach (var (name, value) in new JudgeStage("x").ConfigJson()["resilience"]!.AsObject())
             changes.Add(("resilience", $"resilience.{name}={(value!.GetValue<double>() * 2).ToString(System.Globalization.CultureInfo.InvariantCulture)}"));
-        Assert.Equal(new JudgeStage("x").NotInRecordKey.Order(), changes.Select(c => c.Knob).Distinct().Order());
+        // guided_choice is out of record keys only while off (as every judge asked before it existed); turning it on asks again (below).
+        Assert.Equal(new JudgeStage("x").NotInRecordKey.Except(["guided_choice"]).Order(), changes.Select(c => c.Knob).Distinct().Order());
+        Assert.Contains("guided_choice", new JudgeStage("x").NotInRecordKey);
+        Assert.DoesNotContain("guided_choice", new JudgeStage("x", new JudgeConfig { GuidedChoice = true }).NotInRecordKey);
         Assert.Equal(9, changes.Count(c => c.Knob == "resilience"));
 
         foreach (var (_, assignment) in changes)
@@ -100,7 +103,7 @@ public sealed class JudgeRerunTests : IAsyncDisposable
         foreach (var change in new[]
         {
             "model=judge-2", "prompt_template=Which MSC class? {question}", "system_prompt=Be brief.", "temperature=0.7",
-            "max_tokens=64", @"response_pattern=MSC (\d\d)", "unparseable_as_missing=true",
+            "max_tokens=64", @"response_pattern=MSC (\d\d)", "unparseable_as_missing=true", "guided_choice=true",
         })
         {
             var r = await Run("judge." + change);
