@@ -71,6 +71,43 @@ public class BatchBytesTests : IDisposable
     }
 
     [Fact]
+    public async Task StoreFilesKeepNoStringMinMaxInTheFooterSoItDoesNotGrowWithTheText()
+    {
+        // Parquet.Net would store each string column chunk's whole smallest and largest value in the footer.
+        async Task<(long Footer, Parquet.Meta.FileMetaData Meta)> Write(int textBytes)
+        {
+            var path = Path.Combine(_dir, $"stats-{textBytes}.parquet");
+            var w = await ParquetTableFileWriter.CreateAsync(path, Texts.ToArrow(), rowGroupRows: 2, rowGroupBytes: 1 << 20, default);
+            for (int g = 0; g < 6; g++)
+            {
+                var bb = new BatchBuilder(Texts);
+                for (int r = 0; r < 2; r++) bb.Set("id", g * 2 + r).Set("text", new string((char)('a' + g + r), textBytes)).Set("parts", new[] { new string('p', textBytes) }).EndRow();
+                await w.WriteAsync(bb.Build(), default);
+            }
+            await w.CloseAsync(default);
+            await using var stream = File.OpenRead(path);
+            await using var reader = await Parquet.ParquetReader.CreateAsync(stream);
+            stream.Seek(-8, SeekOrigin.End);
+            var trailer = new byte[4];
+            stream.ReadExactly(trailer);
+            return (BitConverter.ToInt32(trailer), reader.Metadata!);
+        }
+
+        var (small, meta) = await Write(10);
+        var (large, _) = await Write(100_000);
+        Assert.Equal(6, meta.RowGroups.Count);
+        foreach (var chunk in meta.RowGroups.SelectMany(g => g.Columns))
+        {
+            var stats = chunk.MetaData!.Statistics;
+            if (chunk.MetaData.Type == Parquet.Meta.Type.BYTE_ARRAY)
+                Assert.True(stats is null || stats is { Min: null, Max: null, MinValue: null, MaxValue: null }, $"{string.Join(".", chunk.MetaData.PathInSchema)} keeps min/max");
+        }
+        // The numeric column keeps its statistics (they are small), and null counts stay.
+        Assert.Contains(meta.RowGroups.SelectMany(g => g.Columns), c => c.MetaData!.Type == Parquet.Meta.Type.INT32 && c.MetaData.Statistics?.MinValue is not null);
+        Assert.True(large - small < 200, $"footer {small} bytes with 10-byte texts, {large} with 100 KB texts");
+    }
+
+    [Fact]
     public async Task RowGroupClosesAtTheRowThatReachesTheByteBudget()
     {
         // Rows of 4 + 96 = 100 bytes; budget 250: the third row reaches 300 >= 250, so groups of 3 (each at most one row

@@ -20,7 +20,7 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     readonly ColumnCodec[] _codecs;
     readonly int _rowGroupRows;
     readonly long _rowGroupBytes;
-    int _pendingRows;
+    int _pendingRows, _strippedGroups;
     long _pendingBytes;
     bool _closed;
 
@@ -104,6 +104,7 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
             foreach (var c in _codecs) await c.FlushAsync(rg, ct);
             rg.CompleteValidate();
         }
+        _strippedGroups = ParquetStatistics.DropByteArrayMinMax(_writer, _strippedGroups);
         foreach (var c in _codecs) c.Clear();
         RowGroupRows.Add(_pendingRows);
         _pendingRows = 0;
