@@ -70,6 +70,12 @@ public sealed class S1kPipeline(Func<S1kSettings>? settings = null) : IPipelineD
             Resilience = s.Judge.Resilience, ReferenceModels = s.ReferenceModels, Select = s.Select, BlockSize = s.BlockSize,
             Tokenizer = s.LengthTokenizer ?? "", GuidedChoice = s.Judge.GuidedChoice,
             JudgeCheckpoint = judgeModel, JudgeGenerators = judgeModel is null ? null : generators,
+            AttemptModels = s.ReferenceModels.Where(m => m.Checkpoint is { Length: > 0 }).ToDictionary(m => m.Name, m =>
+            (
+                m.Checkpoint == ReferenceModelAnswers.BaseModel ? baseModel
+                    : p.Add(new ImportModelStage($"model_{m.Name}", new ImportModelConfig { Path = m.Checkpoint! }))[ImportModelStage.ModelOutput],
+                m.Server is { } server ? new IwSft.Stages.OpenAi.OpenAiCompletionGeneratorFactory(Clone(server)) : (ICompletionGeneratorFactory)generators
+            )),
         });
         // The model's own tokenizer: formatting always, trace lengths unless another one is configured.
         chain.Format.From("tokenizer", baseModel);

@@ -117,4 +117,33 @@ public sealed class S1kSettingsTests : IDisposable
         Assert.DoesNotContain(plain.Stages, st => st.Name == "judge_model");
         Assert.False(((IwSft.Stages.Curate.Judge.JudgeStage)plain.Get("judge_domain")).Bindings.ContainsKey(IwSft.Stages.Curate.Judge.JudgeStage.JudgeModelInput));
     }
+
+    [Fact]
+    public void A_reference_model_with_a_checkpoint_gets_its_answers_generated_and_graded_from_their_column()
+    {
+        var s = new S1kSettings
+        {
+            ReferenceModels =
+            [
+                new() { Name = "qwen2_5_7b", Checkpoint = "/models/Qwen2.5-7B-Instruct", MaxNewTokens = 8192 },
+                new() { Name = "qwen2_5_32b", Checkpoint = "/models/Qwen2.5-32B-Instruct", Server = new() { BaseUrl = "http://gpu:8000", Model = "q32" } },
+                new() { Name = "collected", AnswerPlaceholder = "metadata.collected_answer" },
+            ],
+        };
+        var p = S1kPipeline.Build("s1k", s, "/data");
+        var seven = (IwSft.Stages.Curate.Attempt.AttemptStage)p.Get("attempt_qwen2_5_7b");
+        Assert.Equal(("answer_qwen2_5_7b", 8192), (seven.Config.OutputColumn, seven.Config.MaxNewTokens));
+        Assert.Equal(p.Get("model_qwen2_5_7b"), seven.Bindings["model"].Stage);
+        Assert.Equal("/models/Qwen2.5-7B-Instruct", ((ImportModelStage)p.Get("model_qwen2_5_7b")).Config.Path);
+        Assert.Equal("openai", p.Get("attempt_qwen2_5_32b").MemoIdentity()["behaviour"]!["generators"]!["identity"]!["backend"]!.GetValue<string>());
+        // The attempts run after decontamination and before the judges, one after the other; the graders read the generated columns.
+        Assert.Equal(p.Get("decontaminate"), seven.Bindings["records"].Stage);      // only clean records are attempted
+        Assert.Equal(seven, p.Get("attempt_qwen2_5_32b").Bindings["records"].Stage);
+        Assert.Equal(p.Get("attempt_qwen2_5_32b"), p.Get("judge_domain").Bindings["records"].Stage);
+        string Template(string judge) => ((IwSft.Stages.Curate.Judge.JudgeStage)p.Get(judge)).Config.PromptTemplate;
+        Assert.Contains("{answer_qwen2_5_7b}", Template("judge_solved_qwen2_5_7b"));
+        Assert.Contains("{answer_qwen2_5_32b}", Template("judge_solved_qwen2_5_32b"));
+        Assert.Contains("{metadata.collected_answer}", Template("judge_solved_collected"));
+        Assert.DoesNotContain(p.Stages, st => st.Name == "attempt_collected");
+    }
 }

@@ -83,6 +83,20 @@ public class FilterTests
     }
 
     [Fact]
+    public async Task WhenEveryRecordIsDroppedTheOutputKeepsTheInputsColumns()
+    {
+        var stage = new FilterStage("filter", new FilterConfig { RequiredColumns = ["question"], SolvedByColumns = ["solved_x"] });
+        var input = Candidates([new Rec("a", "Compute it."), new Rec("b", "Compute that.")]);
+        var solved = IwSft.Stages.Curate.CurateTables.NullableField("solved_x", IwSft.Runtime.ColumnType.Bool);
+        input = IwSft.Stages.Curate.CurateTables.WithColumns(input, (solved, IwSft.Stages.Curate.CurateTables.BuildArray(solved, [true, true])));
+        var ctx = await Run(stage, input);
+        Assert.All(ctx.DecisionRows, d => Assert.Equal("difficulty", d.Item3));
+        var output = Assert.Single(ctx.Output("records"));
+        Assert.Equal(0, output.Length);
+        Assert.True(output.Schema.GetFieldIndex("solved_x") >= 0);
+    }
+
+    [Fact]
     public async Task CustomPredicatesRunAfterConfiguredRulesAndChangeTheConfiguration()
     {
         var stage = new FilterStage("filter", new FilterConfig { RequiredColumns = ["question"] });

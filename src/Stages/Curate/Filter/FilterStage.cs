@@ -56,9 +56,11 @@ public sealed class FilterStage(string name, FilterConfig? config = null) : Stag
         await using var writer = ctx.WriteTable("records");
         var counts = new Dictionary<string, long>();
         long done = 0;
+        Apache.Arrow.RecordBatch? last = null;
         await foreach (var raw in reader.ReadBatchesAsync(ctx.CancellationToken))
         {
             var batch = CurateTables.EnsureColumns(raw, features);
+            last = batch;
             var kept = new List<(RecordBatch, int)>();
             for (int r = 0; r < batch.Length; r++)
             {
@@ -83,6 +85,9 @@ public sealed class FilterStage(string name, FilterConfig? config = null) : Stag
             done += batch.Length;
             ctx.ReportProgress(done, reader.RowCount);
         }
+        // Every record dropped: the output still has the input's columns (its judge features), so a stage after it
+        // finds the columns it needs and reads an empty table instead of failing on a missing column.
+        if (writer.RowCount == 0 && last is not null) await writer.WriteAsync(last.Slice(0, 0), ctx.CancellationToken);
         foreach (var (reason, n) in counts) ctx.SetMetric($"decisions.{reason}", n);
         ctx.Log($"{Name}: {done} records, kept {counts.GetValueOrDefault("kept")}; " +
                 string.Join(", ", counts.Where(kv => kv.Key != "kept").Select(kv => $"{kv.Key} {kv.Value}")));

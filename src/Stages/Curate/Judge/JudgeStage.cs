@@ -24,8 +24,8 @@ namespace IwSft.Stages.Curate.Judge;
 /// </summary>
 // Debug build (dotnet run's default): the split of RunAsync into small methods asks the same calls and parses the
 // same replies, so a store's judge answers (memoised per record, keyed with the code identity) stay valid.
-[CodeIdentityAlias("b632b34e7611c78921ecc02ec33d048eb58208a2313e3ac1077558b217058d0e", "636770a95d817ca658585b09af3fad7b8f8adf7549f1a9a9e9909d53dcbb6f54",
-    "RunAsync split into JudgeCalls, Asks, CheckColumns and ReadApiKey; in-process judging (judge_model, keyed by its content) and guided_choice added: with guided_choice off a server is asked the same calls, parsed the same way; the generation contract gained stop tokens, min_tokens and finish reasons, which the judge does not set")]
+[CodeIdentityAlias("757f0762301b0ae2c47cce4b9fc96588e66e726312ac54e49d92ba561694d1f7", "636770a95d817ca658585b09af3fad7b8f8adf7549f1a9a9e9909d53dcbb6f54",
+    "RunAsync split into JudgeCalls, Asks, CheckColumns and ReadApiKey; in-process judging (judge_model, keyed by its content) and guided_choice added: with guided_choice off a server is asked the same calls, parsed the same way; the generation contract gained stop tokens, min_tokens and finish reasons, which the judge does not set; the placeholder lookup moved to PromptTemplate (shared with the attempt stage), unchanged")]
 public sealed class JudgeStage(string name, JudgeConfig? config = null, ICompletionGeneratorFactory? generators = null) : Stage<JudgeConfig>(name, config)
 {
     public const string JudgeModelInput = "judge_model";
@@ -125,7 +125,7 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null, IComplet
     /// <summary>Every placeholder names an input column, and the output column's type agrees with schema 'features'.</summary>
     void CheckColumns(PromptTemplate template, ITableReader reader)
     {
-        foreach (var f in template.Fields.Select(ColumnOf))
+        foreach (var f in template.Fields.Select(PromptTemplate.ColumnOf))
             if (reader.Schema.GetFieldIndex(f) < 0)
                 throw new ArgumentException($"stage '{Name}': prompt placeholder '{{{f}}}' is not a column of input '{reader.Artifact}' (columns: {string.Join(", ", reader.Schema.FieldsList.Select(x => x.Name))})");
         if (TableSchema.Get("features").Find(Config.OutputColumn) is { } declared && declared.Type != OutputType)
@@ -146,7 +146,7 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null, IComplet
                 values[r] = existing;
                 continue;
             }
-            var fieldValues = template.Fields.Select(f => FieldValue(batch, f, r)).ToList();
+            var fieldValues = template.Fields.Select(f => PromptTemplate.FieldValue(batch, f, r, Name)).ToList();
             if (fieldValues.Any(v => v is null)) { skipped++; continue; }
             var vals = fieldValues.Select(v => v!).ToArray();
             var byField = template.Fields.Zip(vals).ToDictionary(p => p.First, p => p.Second);
@@ -304,28 +304,6 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null, IComplet
 
     /// <summary>One record to ask the judge about: its row in the batch, the prompt's field values, the prompt.</summary>
     sealed record Ask(int Row, string[] Values, string Prompt, string? Id);
-
-    static string ColumnOf(string placeholder) => placeholder.Split('.')[0];
-
-    /// <summary>A placeholder's text: the column's value, or a field of a JSON-object column; null when absent.</summary>
-    string? FieldValue(RecordBatch batch, string placeholder, int row)
-    {
-        var parts = placeholder.Split('.');
-        var cell = CurateTables.Cell(batch.Col(parts[0]), row);
-        if (parts.Length == 1 || cell is null) return cell?.ToString();
-        JsonNode? obj;
-        try { obj = JsonNode.Parse(cell.ToString()!); }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw new InvalidDataException($"stage '{Name}': placeholder '{{{placeholder}}}': column '{parts[0]}' of record '{batch.GetString("id", row)}' is not JSON: {e.Message}");
-        }
-        return (obj as JsonObject)?[parts[1]] switch
-        {
-            null => null,
-            JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String => v.GetValue<string>(),
-            var other => other.ToJsonString(),
-        };
-    }
 
     string Encode(object? value) => new JsonObject
     {

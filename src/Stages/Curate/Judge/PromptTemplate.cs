@@ -1,4 +1,7 @@
 using System.Text;
+using System.Text.Json.Nodes;
+using Apache.Arrow;
+using IwSft.Runtime.Arrow;
 
 namespace IwSft.Stages.Curate.Judge;
 
@@ -35,6 +38,36 @@ public sealed class PromptTemplate
 
     /// <summary>Placeholder names, sorted, each once.</summary>
     public IReadOnlyList<string> Fields { get; }
+
+    /// <summary>The first part of a placeholder: the column it reads.</summary>
+    public static string ColumnOf(string placeholder) => placeholder.Split('.')[0];
+
+    /// <summary>A placeholder's text in a record: the column's value, or a field of a JSON-object column; null when absent.</summary>
+    public static string? FieldValue(RecordBatch batch, string placeholder, int row, string stage)
+    {
+        var parts = placeholder.Split('.');
+        var cell = CurateTables.Cell(batch.Col(parts[0]), row);
+        if (parts.Length == 1 || cell is null) return cell?.ToString();
+        JsonNode? obj;
+        try { obj = JsonNode.Parse(cell.ToString()!); }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"stage '{stage}': placeholder '{{{placeholder}}}': column '{parts[0]}' of record '{batch.GetString("id", row)}' is not JSON: {e.Message}");
+        }
+        return (obj as JsonObject)?[parts[1]] switch
+        {
+            null => null,
+            JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String => v.GetValue<string>(),
+            var other => other.ToJsonString(),
+        };
+    }
+
+    /// <summary>The prompt for one record; null when a placeholder's value is absent.</summary>
+    public string? RenderRecord(RecordBatch batch, int row, string stage)
+    {
+        var values = Fields.ToDictionary(f => f, f => FieldValue(batch, f, row, stage));
+        return values.Values.Any(v => v is null) ? null : Render(f => values[f]!);
+    }
 
     public string Render(Func<string, string> value)
     {
