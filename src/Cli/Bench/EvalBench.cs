@@ -14,40 +14,59 @@ namespace IwSft.Cli.Bench;
 /// </summary>
 public static class EvalBench
 {
-    public static Task<BenchReport> RunAsync(BenchContext ctx)
+    public static async Task<BenchReport> RunAsync(BenchContext ctx)
     {
         var report = new BenchReport();
-        string tokDir = Path.Combine(ctx.WorkDir, "tokenizer"), ckptDir = Path.Combine(ctx.WorkDir, "model");
-        CharTokenizerDirectory.Write(tokDir);
+        // The tokenizer files sit beside the weights, so iwsft serve can open the same directory.
+        string ckptDir = Path.Combine(ctx.WorkDir, "model");
+        CharTokenizerDirectory.Write(ckptDir);
         Checkpoint.WriteRandom(ckptDir, new TransformerConfig
         {
             VocabSize = CharTokenizerDirectory.VocabularySize, HiddenSize = 128, NumHiddenLayers = 4, NumAttentionHeads = 4,
             NumKeyValueHeads = 2, IntermediateSize = 344, TieWordEmbeddings = true, AttentionBias = true, MaxPositionEmbeddings = 512,
         }, seed: 1);
-        var tokenizer = HfTokenizer.Load(tokDir);
-        int requests = ctx.Quick ? 16 : 32, newTokens = ctx.Quick ? 16 : 32;
+        var tokenizer = HfTokenizer.Load(ckptDir);
+        int requests = ctx.Quick ? 32 : 64, newTokens = ctx.Quick ? 16 : 32;
         var reqs = Enumerable.Range(0, requests)
             .Select(i => new GenerationRequest($"<|im_start|>user\nAna had {i} pens, got 5, lost 3. Pens now?<|im_end|>\n<|im_start|>assistant\n", 1000 + i)).ToList();
         var settings = new GenerationSettings { MaxNewTokens = newTokens, Temperature = 1.0, TopP = 0.95 };
 
-        (double Seconds, IReadOnlyList<GeneratedSample> Samples) Time(int maxBatch)
+        (double Seconds, IReadOnlyList<GeneratedSample> Samples) Time(ICompletionGenerator gen)
         {
-            var model = Checkpoint.Load(ckptDir);
-            model.eval();
-            using var gen = new TransformerCompletionGenerator(model, tokenizer, maxBatch);
+            using var _ = gen;
             gen.Generate(reqs.Take(2).ToList(), settings, ctx.CancellationToken); // warm-up
             var sw = Stopwatch.StartNew();
             var samples = gen.Generate(reqs, settings, ctx.CancellationToken);
             return (sw.Elapsed.TotalSeconds, samples);
         }
-        var one = Time(1);
-        var batched = Time(16);
-        if (!one.Samples.SequenceEqual(batched.Samples)) throw new InvalidOperationException("batched sampling differs from one-at-a-time sampling");
-        long tokens = batched.Samples.Sum(s => (long)s.Tokens);
+        ICompletionGenerator InProcess(int maxBatch)
+        {
+            var model = Checkpoint.Load(ckptDir);
+            model.eval();
+            return new TransformerCompletionGenerator(model, tokenizer, maxBatch);
+        }
+        var one = Time(InProcess(1));
+        var b8 = Time(InProcess(8));
+        var b32 = Time(InProcess(32));
+        // Served: the same checkpoint behind iwsft serve over loopback, asked by the openai backend (all requests in flight).
+        (double Seconds, IReadOnlyList<GeneratedSample> Samples) served;
+        using (var engine = new IwSft.Gpu.Serving.CompletionEngine(LoadModel(ckptDir), tokenizer, maxBatch: 32))
+        await using (var server = await Serve.OpenAiServer.StartAsync(engine, new Serve.ServeOptions { ModelName = "bench", Root = ckptDir, Port = 0 }, ctx.CancellationToken))
+        {
+            var config = new IwSft.Stages.OpenAi.OpenAiGenerationConfig { BaseUrl = server.BaseAddress.ToString(), MaxConcurrency = requests };
+            served = Time(new IwSft.Stages.OpenAi.OpenAiCompletionGeneratorFactory(config).Open(ckptDir, null, ctx.CancellationToken));
+        }
+        foreach (var (name, run) in new[] { ("batches of 8", b8), ("batches of 32", b32), ("served", served) })
+            if (!one.Samples.SequenceEqual(run.Samples)) throw new InvalidOperationException($"{name}: samples differ from one-at-a-time sampling");
+        long tokens = one.Samples.Sum(s => (long)s.Tokens);
         report.Add("requests", requests).Add("generated_tokens", tokens)
-              .Add("one_at_a_time_tokens_per_s", tokens / one.Seconds).Add("batched16_tokens_per_s", tokens / batched.Seconds)
-              .Add("batched_speedup", one.Seconds / batched.Seconds);
-        ctx.Log.WriteLine($"sampled generation: {requests} requests, {tokens} tokens: one at a time {one.Seconds:F2}s, batches of 16 {batched.Seconds:F2}s");
+              .Add("one_at_a_time_tokens_per_s", tokens / one.Seconds).Add("batched8_tokens_per_s", tokens / b8.Seconds)
+              .Add("batched32_tokens_per_s", tokens / b32.Seconds).Add("served_tokens_per_s", tokens / served.Seconds)
+              .Add("batched8_speedup", one.Seconds / b8.Seconds).Add("batched32_speedup", one.Seconds / b32.Seconds)
+              .Add("served_vs_batched32", b32.Seconds / served.Seconds);
+        ctx.Log.WriteLine($"sampled generation: {requests} requests, {tokens} tokens: one at a time {one.Seconds:F2}s, batches of 8 {b8.Seconds:F2}s, " +
+                          $"of 32 {b32.Seconds:F2}s, through iwsft serve {served.Seconds:F2}s (identical samples)");
+        report.Notes.Add("served_vs_batched32: in-process batch-32 time / served time (above 1: serving is faster); the server batches what is in flight, at most 32");
 
         // Grading: realistic responses and golds vs plain string equality of the extracted answer.
         string[] golds = ["\\frac{14}{3}", "\\left( 3, \\frac{\\pi}{2} \\right)", "90^\\circ", "3\\sqrt{13}", "1,-2", "10,\\!080", "\\text{Evelyn}", "0.5"];
@@ -66,6 +85,13 @@ public static class EvalBench
         report.Add("graded_per_s", n / gradeS).Add("extract_and_string_equal_per_s", n / plainS).Add("grading_cost_ratio", gradeS / plainS)
               .Add("string_equality_correct_fraction", (double)equal / n);
         report.Notes.Add("string_equality_correct_fraction: how many of the same equivalent answers a plain string comparison would accept");
-        return Task.FromResult(report);
+        return report;
+    }
+
+    static IwSft.Gpu.Models.Transformer LoadModel(string dir)
+    {
+        var model = Checkpoint.Load(dir);
+        model.eval();
+        return model;
     }
 }
