@@ -19,3 +19,25 @@ public class TrainBenchmarkSmokeTests
         Assert.Contains("tokens/s", log.ToString());
     }
 }
+
+public class EvalBenchmarkSmokeTests
+{
+    [Fact]
+    public async Task Quick_eval_benchmark_compares_batch_sizes_and_serving_on_identical_samples()
+    {
+        var work = Directory.CreateTempSubdirectory("iwsft-bench-eval-").FullName;
+        try
+        {
+            var log = new StringWriter();
+            // The bench throws when any configuration's samples differ from one request at a time.
+            var report = await EvalBench.RunAsync(new BenchContext(true, log, work, default));
+            var metrics = report.Metrics.ToDictionary(m => m.Key, m => m.Value);
+            foreach (var name in new[] { "one_at_a_time_tokens_per_s", "batched8_tokens_per_s", "batched32_tokens_per_s", "served_tokens_per_s",
+                                         "batched8_speedup", "batched32_speedup", "served_vs_batched32" })
+                Assert.True(metrics.TryGetValue(name, out var v) && double.IsFinite(v) && v > 0, $"{name} = {(metrics.TryGetValue(name, out var x) ? x : double.NaN)}");
+            Assert.Equal(32, metrics["requests"]);
+            Assert.Contains("identical samples", log.ToString());
+        }
+        finally { Directory.Delete(work, recursive: true); }
+    }
+}
