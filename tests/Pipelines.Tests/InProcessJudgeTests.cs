@@ -17,30 +17,12 @@ namespace IwSft.Pipelines.Tests;
 /// (chat template, greedy, vLLM's guided choice), its answers are memoised under the checkpoint's content, and a toy
 /// model's free text fails clearly instead of becoming a feature.
 /// </summary>
-public sealed class InProcessJudgeTests : IAsyncLifetime
+public sealed class InProcessJudgeTests() : ToyPoolTest("iwsft-inprocess-judge-", 10)
 {
-    readonly string _root = Directory.CreateTempSubdirectory("iwsft-inprocess-judge-").FullName;
-    string _checkpoint = "";
-
-    public Task InitializeAsync()
-    {
-        _checkpoint = ToyModelStage.Write(Path.Combine(_root, "toy"));
-        WritePool(10);
-        return Task.CompletedTask;
-    }
-
-    public Task DisposeAsync()
-    {
-        Directory.Delete(_root, recursive: true);
-        return Task.CompletedTask;
-    }
-
-    string Pool => Path.Combine(_root, "pool.jsonl");
-
-    void WritePool(int records) => File.WriteAllLines(Pool, Enumerable.Range(0, records).Select(i => new JsonObject
+    protected override JsonObject Record(int i) => new()
     {
         ["question"] = $"Question {i}: how many apples are left when {i + 3} of {4 * i + 9} are eaten?", ["solution"] = $"{3 * i + 6}", ["attempt"] = $"{3 * i + 6 - i % 2}",
-    }.ToJsonString()));
+    };
 
     static JudgeConfig Config(JudgeKind kind, string template, string column, string baseUrl = "http://127.0.0.1:9", bool guided = true) => new()
     {
