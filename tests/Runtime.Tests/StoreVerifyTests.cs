@@ -154,6 +154,9 @@ public class StoreVerifyTests : StoreTest
         }
         var first = await Run(Build());
         Assert.True(first.Succeeded);
+        // The projected read saw every row's value: 0 + 1 + … + 499.
+        await foreach (var b in Store.OpenTable(Build(), "sum.groups").ReadBatchesAsync())
+            Assert.Equal((500L, 124_750.0), (b.GetInt64("count", 0), b.GetDouble("sum_square", 0)));
         var a = first.Stages["src"].Outputs["numbers"];
         await Damage.SilentBitRot(Store.ObjectPath(a));
 
