@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using IwSft.Gpu.Models;
 using IwSft.Text;
-using IwSft.Pipelines.Demo;
 using IwSft.Stages.Evaluate;
 
 namespace IwSft.Cli.Bench;
@@ -19,12 +17,7 @@ public static class EvalBench
         var report = new BenchReport();
         // The tokenizer files sit beside the weights, so iwsft serve can open the same directory.
         string ckptDir = Path.Combine(ctx.WorkDir, "model");
-        CharTokenizerDirectory.Write(ckptDir);
-        Checkpoint.WriteRandom(ckptDir, new TransformerConfig
-        {
-            VocabSize = CharTokenizerDirectory.VocabularySize, HiddenSize = 128, NumHiddenLayers = 4, NumAttentionHeads = 4,
-            NumKeyValueHeads = 2, IntermediateSize = 344, TieWordEmbeddings = true, AttentionBias = true, MaxPositionEmbeddings = 512,
-        }, seed: 1);
+        BenchModel.Write(ckptDir);
         var tokenizer = HfTokenizer.Load(ckptDir);
         int requests = ctx.Quick ? 32 : 64, newTokens = ctx.Quick ? 16 : 32;
         var reqs = Enumerable.Range(0, requests)
@@ -39,18 +32,13 @@ public static class EvalBench
             var samples = gen.Generate(reqs, settings, ctx.CancellationToken);
             return (sw.Elapsed.TotalSeconds, samples);
         }
-        ICompletionGenerator InProcess(int maxBatch)
-        {
-            var model = Checkpoint.Load(ckptDir);
-            model.eval();
-            return new TransformerCompletionGenerator(model, tokenizer, maxBatch);
-        }
+        ICompletionGenerator InProcess(int maxBatch) => new TransformerCompletionGenerator(BenchModel.Load(ckptDir), tokenizer, maxBatch);
         var one = Time(InProcess(1));
         var b8 = Time(InProcess(8));
         var b32 = Time(InProcess(32));
         // Served: the same checkpoint behind iwsft serve over loopback, asked by the openai backend (all requests in flight).
         (double Seconds, IReadOnlyList<GeneratedSample> Samples) served;
-        using (var engine = new IwSft.Gpu.Serving.CompletionEngine(LoadModel(ckptDir), tokenizer, maxBatch: 32))
+        using (var engine = new IwSft.Gpu.Serving.CompletionEngine(BenchModel.Load(ckptDir), tokenizer, maxBatch: 32))
         await using (var server = await Serve.OpenAiServer.StartAsync(engine, new Serve.ServeOptions { ModelName = "bench", Root = ckptDir, Port = 0 }, ctx.CancellationToken))
         {
             var config = new IwSft.Stages.OpenAi.OpenAiGenerationConfig { BaseUrl = server.BaseAddress.ToString(), MaxConcurrency = requests };
@@ -88,10 +76,4 @@ public static class EvalBench
         return report;
     }
 
-    static IwSft.Gpu.Models.Transformer LoadModel(string dir)
-    {
-        var model = Checkpoint.Load(dir);
-        model.eval();
-        return model;
-    }
 }

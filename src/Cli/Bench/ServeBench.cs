@@ -2,9 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using IwSft.Cli.Serve;
-using IwSft.Gpu.Models;
 using IwSft.Gpu.Serving;
-using IwSft.Pipelines.Demo;
 using IwSft.Text;
 
 namespace IwSft.Cli.Bench;
@@ -20,14 +18,9 @@ public static class ServeBench
     {
         var report = new BenchReport();
         string dir = Path.Combine(ctx.WorkDir, "model");
-        CharTokenizerDirectory.Write(dir);
-        Checkpoint.WriteRandom(dir, new TransformerConfig
-        {
-            VocabSize = CharTokenizerDirectory.VocabularySize, HiddenSize = 128, NumHiddenLayers = 4, NumAttentionHeads = 4,
-            NumKeyValueHeads = 2, IntermediateSize = 344, TieWordEmbeddings = true, AttentionBias = true, MaxPositionEmbeddings = 512,
-        }, seed: 1);
+        BenchModel.Write(dir);
         int requests = ctx.Quick ? 16 : 32, newTokens = ctx.Quick ? 16 : 32;
-        using var engine = new CompletionEngine(LoadModel(dir), HfTokenizer.Load(dir), maxBatch: 16);
+        using var engine = new CompletionEngine(BenchModel.Load(dir), HfTokenizer.Load(dir), maxBatch: 16);
         await using var server = await OpenAiServer.StartAsync(engine, new ServeOptions { ModelName = "bench", Port = 0 }, ctx.CancellationToken);
         using var http = new HttpClient();
         var uri = new Uri(server.BaseAddress, "v1/completions");
@@ -64,10 +57,4 @@ public static class ServeBench
         return report;
     }
 
-    static Transformer LoadModel(string dir)
-    {
-        var model = Checkpoint.Load(dir);
-        model.eval();
-        return model;
-    }
 }
