@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using IwSft.Runtime;
@@ -89,7 +87,8 @@ public sealed class AttemptStage(string name, ICompletionGeneratorFactory genera
                 {
                     if (template.RenderRecord(batch, r, Name) is not { } user) { skipped++; continue; }
                     string prompt = Chat.Prompt(user, Config.SystemPrompt);
-                    asks.Add(new Ask(r, batch.GetString("id", r), prompt, RecordSeed(prompt)));
+                    // A record's seed comes from the base seed and its prompt (evaluate's rule), never from its batch.
+                    asks.Add(new Ask(r, batch.GetString("id", r), prompt, EvaluateStage.SampleSeed(Config.Seed, prompt, 0)));
                 }
                 var answers = await loop.RunAsync(asks, (chunk, ct) =>
                 {
@@ -107,10 +106,6 @@ public sealed class AttemptStage(string name, ICompletionGeneratorFactory genera
         ctx.SetMetric("attempt.skipped_missing_input", skipped);
         ctx.Log($"{Name}: {done} records, {loop.Reused} attempts from the record memo, {loop.Computed} generated, {skipped} skipped for missing input");
     }
-
-    /// <summary>A record's sampling seed: from the base seed and its prompt, so it does not depend on its batch.</summary>
-    long RecordSeed(string prompt) =>
-        BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes($"{Config.Seed}\n{prompt}")), 0) & long.MaxValue;
 
     sealed record Ask(int Row, string? Id, string Prompt, long Seed);
 }

@@ -24,7 +24,7 @@ namespace IwSft.Stages.Curate.Judge;
 /// </summary>
 // Debug build (dotnet run's default): the split of RunAsync into small methods asks the same calls and parses the
 // same replies, so a store's judge answers (memoised per record, keyed with the code identity) stay valid.
-[CodeIdentityAlias("757f0762301b0ae2c47cce4b9fc96588e66e726312ac54e49d92ba561694d1f7", "636770a95d817ca658585b09af3fad7b8f8adf7549f1a9a9e9909d53dcbb6f54",
+[CodeIdentityAlias("97535ac3fc8e0d2950a4e8ad96dd067fd6cbaa4ffb271deef51bfeb13ce41d64", "636770a95d817ca658585b09af3fad7b8f8adf7549f1a9a9e9909d53dcbb6f54",
     "RunAsync split into JudgeCalls, Asks, CheckColumns and ReadApiKey; in-process judging (judge_model, keyed by its content) and guided_choice added: with guided_choice off a server is asked the same calls, parsed the same way; the generation contract gained stop tokens, min_tokens and finish reasons, which the judge does not set; the placeholder lookup moved to PromptTemplate (shared with the attempt stage), unchanged")]
 public sealed class JudgeStage(string name, JudgeConfig? config = null, ICompletionGeneratorFactory? generators = null) : Stage<JudgeConfig>(name, config)
 {
@@ -272,7 +272,8 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null, IComplet
             {
                 MaxNewTokens = config.MaxTokens, Temperature = config.Temperature, Choices = config.GuidedChoice ? JudgeReplyParser.Choices(config.Kind) : null,
             };
-            var requests = chunk.Select(a => new GenerationRequest(Template.Prompt(a.Prompt, config.SystemPrompt), PromptSeed(a.Prompt))).ToList();
+            // A record's seed comes from its prompt alone (evaluate's rule), so its answer does not depend on its chunk or batch.
+            var requests = chunk.Select(a => new GenerationRequest(Template.Prompt(a.Prompt, config.SystemPrompt), EvaluateStage.SampleSeed(0, a.Prompt, 0))).ToList();
             var replies = _generator.Generate(requests, settings, token);
             _calls += chunk.Count;
             for (int j = 0; j < chunk.Count; j++)
@@ -287,10 +288,6 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null, IComplet
                 await store(j, value);
             }
         }
-
-        /// <summary>A record's sampling seed: from its prompt alone, so its answer does not depend on its chunk or batch.</summary>
-        static long PromptSeed(string prompt) =>
-            BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(prompt)), 0) & long.MaxValue;
 
         public void SetMetrics()
         {
