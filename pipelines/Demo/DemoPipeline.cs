@@ -7,6 +7,7 @@ using IwSft.Stages.Curate.Weight;
 using IwSft.Stages.Decontaminate;
 using IwSft.Stages.Evaluate;
 using IwSft.Stages.Ingest;
+using IwSft.Stages.OpenAi;
 using IwSft.Stages.Reporting;
 using IwSft.Stages.Training;
 
@@ -29,12 +30,15 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
     /// libtorch's thread count is the host's, see IwSft.Gpu.TorchThreads).</summary>
     public Pipeline Build(PipelineBuildOptions options) => Build(Name, options.Quick ? quick ?? DemoSettings.Quick : full ?? DemoSettings.Full);
 
-    public static Pipeline Build(string name, DemoSettings s) => new DemoBuilder(new Pipeline(name, "embedded CPU demo"), s).Build();
+    /// <param name="sampleGenerators">Where the reference is sampled for D+: null = in process; an
+    /// <see cref="OpenAiCompletionGeneratorFactory"/> samples it behind a server (e.g. <c>iwsft serve</c>).</param>
+    public static Pipeline Build(string name, DemoSettings s, ICompletionGeneratorFactory? sampleGenerators = null) =>
+        new DemoBuilder(new Pipeline(name, "embedded CPU demo"), s, sampleGenerators ?? new TransformerCompletionGeneratorFactory()).Build();
 
     /// <summary>The demo's DAG, one part per method: task, reference policy, curation, evaluation, fine-tunes.</summary>
-    sealed class DemoBuilder(Pipeline p, DemoSettings s)
+    sealed class DemoBuilder(Pipeline p, DemoSettings s, ICompletionGeneratorFactory sampleGenerators)
     {
-        OutputRef _tokenizer = null!, _problems = null!, _evalItems = null!, _referenceModel = null!, _sequences = null!, _refLogProbs = null!;
+        OutputRef _tokenizer = null!, _problems = null!, _demonstrations = null!, _evalItems = null!, _referenceModel = null!, _sequences = null!, _refLogProbs = null!;
         DecontaminateStage _decontaminate = null!;
         VerifyStage _verify = null!;
         FilterStage _filter = null!;
@@ -86,8 +90,10 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
             var demonstrate = p.Add(new DemonstrateStage("demonstrate", new DemonstrateConfig
             {
                 CarefulWeight = s.CarefulWeight, ShortcutCorrectProbability = s.ShortcutCorrectProbability, PerProblem = s.DemonstrationsPerProblem,
+                ReferenceShare = s.ReferenceShare, DrillsPerProblem = s.DrillsPerProblem,
             }));
             demonstrate.From(DemonstrateStage.ProblemsInput, _problems);
+            _demonstrations = demonstrate[DemonstrateStage.DemonstrationsOutput];
             var formatReference = p.Add(Format("format_reference"));
             formatReference.From("records", demonstrate[DemonstrateStage.DemonstrationsOutput]).From("tokenizer", _tokenizer);
             var init = p.Add(new InitModelStage("init_reference", new InitModelConfig { HiddenSize = s.HiddenSize, Layers = s.Layers, IntermediateSize = 3 * s.HiddenSize }));
@@ -107,8 +113,9 @@ public sealed class DemoPipeline(string name = "demo", DemoSettings? full = null
         /// <summary>Candidates from the reference, graded by the verifier; D+ = the correct ones, weighted, formatted, scored by the reference.</summary>
         void AddCuration()
         {
-            var sample = p.Add(new SampleStage("sample", new SampleConfig { SamplesPerProblem = s.SamplesPerProblem }));
-            sample.From(SampleStage.ProblemsInput, _problems).From(SampleStage.ModelInput, _referenceModel).From(SampleStage.TokenizerInput, _tokenizer);
+            var sample = p.Add(new SampleStage("sample", sampleGenerators,
+                new SampleConfig { SamplesPerProblem = s.SamplesPerProblem }));
+            sample.From(SampleStage.ProblemsInput, _problems).From(SampleStage.DemonstrationsInput, _demonstrations).From(SampleStage.ModelInput, _referenceModel).From(SampleStage.TokenizerInput, _tokenizer);
             _verify = p.Add(new VerifyStage("verify"));
             _verify.From(VerifyStage.CompletionsInput, sample[SampleStage.SamplesOutput]);
             _filter = p.Add(new FilterStage("filter", new FilterConfig { RequiredColumns = ["question", "trace"], WeirdStrings = false }));

@@ -54,6 +54,24 @@ public sealed class DemoMeanFieldTests
     }
 
     [Fact]
+    public void The_default_regime_predicts_that_token_level_crosses_the_greedy_threshold_and_SFT_does_not()
+    {
+        // The default demo's reference as measured on its held-out samples (docs/demo.md): α_ref = 128/2308, careful
+        // right 111/128, shortcut right 138/2180. D+ = 111 careful of 249: s⁺ = 111/249 < ½, so SFT stays on the shortcut.
+        var mf = new MeanField(128.0 / 2308, 111.0 / 128, 138.0 / 2180, 35.7, 10.7);
+        double s = 111.0 / 249;
+        Assert.Equal(s, mf.CuratedCarefulShare, 12);
+        Assert.Equal(s, mf.Sft.CarefulProbability, 9);
+        Assert.Equal(0.0, mf.Sft.GreedyCarefulShare);
+        // Token level: both clips bind (α/α_ref ≥ 1.8, (1−α)/(1−α_ref) ≤ 0.2): 1.8·s(1−α) = 0.2·(1−s)·α, odds 9s/(1−s).
+        Assert.Equal(9 * s / (1 + 8 * s), mf.IwSftToken.CarefulProbability, 9);
+        Assert.Equal(1.0, mf.IwSftToken.GreedyCarefulShare);
+        Assert.Equal(111.0 / 128, mf.IwSftToken.GreedyAccuracy, 12);
+        // Sequence level moves a little and stays below ½: no greedy gap predicted there.
+        Assert.InRange(mf.IwSftSequence.CarefulProbability, s, 0.5);
+    }
+
+    [Fact]
     public void Sequence_level_weights_sit_between_SFT_and_the_exact_ratio_and_equal_it_at_exponent_one()
     {
         var mf = Design(0.5, 0.3);

@@ -1,8 +1,12 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using IwSft.Cli.Serve;
+using IwSft.Gpu.Models;
 using IwSft.Pipelines.Demo;
+using IwSft.Pipelines.Demo.Stages;
 using IwSft.Runtime;
 using IwSft.Runtime.Arrow;
+using IwSft.Stages.OpenAi;
 
 namespace IwSft.Pipelines.Tests;
 
@@ -59,9 +63,77 @@ public sealed class DemoPipelineTests(QuickDemoRun demo) : IClassFixture<QuickDe
         long correct = 0, rows = 0;
         await foreach (var b in demo.Store.OpenTable(demo.Pipeline, "verify.verified").ReadBatchesAsync())
             for (int r = 0; r < b.Length; r++) { rows++; if (b.GetBool("correct", r) == true) correct++; }
-        Assert.Equal(DemoSettings.Quick.TrainProblems * DemoSettings.Quick.SamplesPerProblem, rows);
+        Assert.Equal(demo.First.Stages["sample"].Metrics["problems"] * DemoSettings.Quick.SamplesPerProblem, rows);
         Assert.Equal(correct, demo.Store.OpenTable(demo.Pipeline, "filter.records").RowCount);
         Assert.Equal(rows, demo.Store.OpenTable(demo.Pipeline, "filter.decisions").RowCount);
+    }
+
+    [Fact]
+    public async Task The_reference_is_sampled_only_on_problems_it_was_not_trained_on()
+    {
+        var clean = new List<string>();
+        await foreach (var b in demo.Store.OpenTable(demo.Pipeline, "decontaminate.clean").ReadBatchesAsync())
+            for (int r = 0; r < b.Length; r++) clean.Add(b.GetString("id", r)!);
+        async Task<Dictionary<string, int>> CountByProblem(string artifact)
+        {
+            var counts = new Dictionary<string, int>();
+            await foreach (var b in demo.Store.OpenTable(demo.Pipeline, artifact).ReadBatchesAsync())
+                for (int r = 0; r < b.Length; r++) counts[b.GetString("problem_id", r)!] = counts.GetValueOrDefault(b.GetString("problem_id", r)!) + 1;
+            return counts;
+        }
+        var demonstrated = await CountByProblem("demonstrate.demonstrations");
+        var sampled = await CountByProblem("sample.samples");
+
+        // The split is the hash rule at the demo's share: demonstrations exactly on the reference's part, samples
+        // exactly on the rest, K of each; together every clean problem, no problem in both.
+        var expectedReference = clean.Where(id => DemoIds.TrainsReference(id, DemoSettings.Quick.ReferenceShare)).ToHashSet();
+        Assert.InRange(expectedReference.Count, 1, clean.Count - 1);
+        Assert.Equal(expectedReference.Order(), demonstrated.Keys.Order());
+        Assert.Equal(clean.Except(expectedReference).Order(), sampled.Keys.Order());
+        Assert.All(demonstrated.Values, n => Assert.Equal(DemoSettings.Quick.DemonstrationsPerProblem + DemoSettings.Quick.DrillsPerProblem, n));
+        Assert.All(sampled.Values, n => Assert.Equal(DemoSettings.Quick.SamplesPerProblem, n));
+        Assert.Equal(sampled.Count, demo.First.Stages["sample"].Metrics["problems"]);
+    }
+
+    [Fact]
+    public async Task Drills_are_fresh_word_problems_asked_for_steps_and_answered_with_checked_work()
+    {
+        Assert.True(DemoSettings.Quick.DrillsPerProblem > 0, "the quick demo should exercise drills");
+        var problems = new HashSet<string>();
+        await foreach (var b in demo.Store.OpenTable(demo.Pipeline, "decontaminate.clean").ReadBatchesAsync())
+            for (int r = 0; r < b.Length; r++) problems.Add(b.GetString("question", r)!);
+        int drills = 0, behaviours = 0;
+        await foreach (var b in demo.Store.OpenTable(demo.Pipeline, "demonstrate.demonstrations").ReadBatchesAsync())
+            for (int r = 0; r < b.Length; r++)
+            {
+                var question = b.GetString("question", r)!;
+                if (b.GetString("domain", r) != "drill") { behaviours++; Assert.Contains(question, problems); continue; }
+                drills++;
+                Assert.StartsWith(Demo.Stages.DemonstrateConfig.DrillInstruction, question);
+                var problem = ArithmeticTask.Parse(question[Demo.Stages.DemonstrateConfig.DrillInstruction.Length..]);
+                Assert.NotNull(problem);
+                Assert.DoesNotContain(problem.Question, problems);   // not one of the task's problems (held out or not)
+                Assert.Equal(problem.CarefulSolution, b.GetString("trace", r));
+                Assert.Equal(new Verdict(true, problem.Answer, true, ArithmeticTask.StepCount), Verifier.Verify(problem, b.GetString("trace", r)!));
+            }
+        var metrics = demo.First.Stages["demonstrate"].Metrics;
+        Assert.Equal(metrics["drills"], drills);
+        Assert.Equal(metrics["demonstrations"], behaviours);
+        Assert.Equal(metrics["problems"] * DemoSettings.Quick.DrillsPerProblem, drills);
+    }
+
+    [Fact]
+    public void The_reference_share_must_hold_out_some_problems_and_lie_in_the_unit_interval()
+    {
+        Assert.True(DemoIds.TrainsReference("any", 1.0));
+        foreach (var bad in new[] { 0.0, -0.1, 1.5, double.NaN })
+            Assert.Contains("reference_share must be in (0, 1]", Assert.Throws<ArgumentException>(() => DemoIds.TrainsReference("any", bad)).Message);
+        // Roughly the share of many ids, and the same answer every time (a hash, not a random draw).
+        var ids = Enumerable.Range(0, 4000).Select(i => DemoIds.Sha16("problem", i.ToString(CultureInfo.InvariantCulture))).ToList();
+        int inShare = ids.Count(id => DemoIds.TrainsReference(id, 0.25));
+        Assert.InRange(inShare, 4000 * 0.25 - 4 * Math.Sqrt(4000 * 0.25 * 0.75), 4000 * 0.25 + 4 * Math.Sqrt(4000 * 0.25 * 0.75));
+        Assert.Equal(inShare, ids.Count(id => DemoIds.TrainsReference(id, 0.25)));
+        Assert.All(ids.Where(id => DemoIds.TrainsReference(id, 0.25)), id => Assert.True(DemoIds.TrainsReference(id, 0.5)));
     }
 
     [Fact]
@@ -123,6 +195,55 @@ public sealed class DemoPipelineTests(QuickDemoRun demo) : IClassFixture<QuickDe
         // Back to the defaults: only the filter's key changes back, everything is cached again.
         var restored = await new PipelineRunner(demo.Store).RunAsync(demo.Build());
         Assert.All(restored.Stages.Values, s => Assert.Equal(StageStatus.Cached, s.Status));
+    }
+
+    [Fact]
+    public async Task A_sample_batch_size_change_reuses_every_sample_and_leaves_everything_downstream_cached()
+    {
+        // The samples are memoised per record (model, tokenizer, prompt, sample index, seed), and batching never
+        // decides a sample: with another batch size the stage reruns (its configuration changed), computes nothing,
+        // writes the same table, and every stage below it is found in the cache by content.
+        var before = demo.Store.OpenTable(demo.Pipeline, "sample.samples").ContentHash;
+        var rebatched = await new PipelineRunner(demo.Store, new RunOptions { Overrides = ["sample.batch_size=5"] }).RunAsync(demo.Build());
+        Assert.True(rebatched.Succeeded);
+        var sample = rebatched.Stages["sample"];
+        Assert.Equal(StageStatus.Ran, sample.Status);
+        Assert.Equal(0, sample.Metrics[RecordMemoLoop.ComputedMetric]);
+        Assert.Equal(sample.Metrics["samples"], sample.Metrics[RecordMemoLoop.ReusedMetric]);
+        Assert.Equal(before, demo.Store.OpenTable(demo.Pipeline, "sample.samples").ContentHash);
+        Assert.All(rebatched.Stages.Values.Where(s => s.Name != "sample"), s => Assert.Equal(StageStatus.Cached, s.Status));
+
+        var restored = await new PipelineRunner(demo.Store).RunAsync(demo.Build());
+        Assert.All(restored.Stages.Values, s => Assert.Equal(StageStatus.Cached, s.Status));
+    }
+
+    [Fact]
+    public async Task Samples_drawn_from_the_reference_behind_iwsft_serve_equal_the_in_process_ones()
+    {
+        // The reference checkpoint and the demo's tokenizer in one directory, as a server loads a model.
+        var served = Path.Combine(demo.Root, "served-reference");
+        foreach (var artifact in new[] { "train_reference.model", "tokenizer.tokenizer" })
+            foreach (var file in Directory.GetFiles(demo.Store.GetDirectory(demo.Pipeline, artifact)))
+                File.Copy(file, Path.Combine(Directory.CreateDirectory(served).FullName, Path.GetFileName(file)), overwrite: false);
+        await using var server = await OpenAiServer.StartAsync(ServeCommand.Open(served, ModelOptions.Cpu, maxBatch: 8), new ServeOptions { ModelName = "reference", Port = 0 });
+        var remote = DemoPipeline.Build("demo", DemoSettings.Quick,
+            new OpenAiCompletionGeneratorFactory(new OpenAiGenerationConfig { BaseUrl = server.BaseAddress.ToString(), Model = "reference", MaxConcurrency = 3 }));
+        var store = new ArtifactStore(Path.Combine(demo.Root, "served-store"));
+        var run = await new PipelineRunner(store, new RunOptions { Until = "sample" }).RunAsync(remote);
+        Assert.True(run.Succeeded, string.Join("; ", run.Stages.Values.Where(s => s.Error != null).Select(s => $"{s.Name}: {s.Error}")));
+
+        async Task<List<(string?, string?, int?, string?)>> Samples(ArtifactStore from, Pipeline p)
+        {
+            var rows = new List<(string?, string?, int?, string?)>();
+            await foreach (var b in from.OpenTable(p, "sample.samples").ReadBatchesAsync())
+                for (int r = 0; r < b.Length; r++) rows.Add((b.GetString("id", r), b.GetString("problem_id", r), b.GetInt32("sample", r), b.GetString("trace", r)));
+            return rows;
+        }
+        var expected = await Samples(demo.Store, demo.Pipeline);
+        Assert.NotEmpty(expected);
+        Assert.Equal(expected, await Samples(store, remote));
+        // Sampled at temperature 1 with a seed per sample: a problem's K samples are not all one text.
+        Assert.Contains(expected.GroupBy(r => r.Item2), g => g.Select(r => r.Item4).Distinct().Count() > 1);
     }
 
     static HashSet<string> Descendants(Pipeline p, string stage)

@@ -24,12 +24,14 @@ public static class DemoRows
     /// <summary>careful when the completion opens with worked steps, shortcut otherwise.</summary>
     public static string BehaviourOf(string completion) => completion.TrimStart().StartsWith("Answer", StringComparison.Ordinal) ? "shortcut" : "careful";
 
-    /// <summary>Appends one completion row; <paramref name="verdict"/> fills the verifier columns when given.</summary>
-    public static void Add(BatchBuilder b, string problemId, ArithmeticProblem problem, int index, string behaviour, string completion, string? source, Verdict? verdict)
+    /// <summary>Appends one completion row; <paramref name="verdict"/> fills the verifier columns when given;
+    /// <paramref name="question"/> replaces the problem's word question as the prompt (a drill's instruction and question).</summary>
+    public static void Add(BatchBuilder b, string problemId, ArithmeticProblem problem, int index, string behaviour, string completion, string? source, Verdict? verdict,
+        string? question = null)
     {
         var inv = System.Globalization.CultureInfo.InvariantCulture;
         var id = DemoIds.Sha16(problemId, index.ToString(inv), completion);
-        b.Set("id", id).Set("problem_id", problemId).Set("question", problem.Question)
+        b.Set("id", id).Set("problem_id", problemId).Set("question", question ?? problem.Question)
             .Set("solution", problem.CarefulSolution).Set("answer", problem.Answer.ToString(inv))
             .Set("trace", completion).Set("sample", index).Set("domain", behaviour).Set("source", source);
         if (verdict is not null)
