@@ -45,7 +45,8 @@ public sealed record DemoSettings
 
     public static DemoSettings Quick { get; } = new()
     {
-        // The balanced mixture: the quick run checks the mechanics, and with half the answers careful its small D+ is never empty.
+        // The balanced mixture: the quick run checks the mechanics, not the regime; a 100-step reference answers few problems
+        // right, and half of its demonstrations careful keeps some right answers in its D+.
         TrainProblems = 120, EvalProblems = 30, CarefulWeight = 0.5, DemonstrationsPerProblem = 2, DrillsPerProblem = 2, HiddenSize = 32, Layers = 1,
         ReferenceSteps = 100, ReferenceLearningRate = 1e-2, SamplesPerProblem = 2, FineTuneSteps = 4, BatchSize = 16, SampledEvalItems = 10, Seeds = [1, 2],
     };

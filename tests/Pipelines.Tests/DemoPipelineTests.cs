@@ -123,6 +123,31 @@ public sealed class DemoPipelineTests(QuickDemoRun demo) : IClassFixture<QuickDe
     }
 
     [Fact]
+    public async Task With_no_problem_held_out_sampling_fails_clearly_unless_asked_to_sample_the_training_problems()
+    {
+        try
+        {
+            var failed = await Assert.ThrowsAsync<StageFailedException>(() =>
+                new PipelineRunner(demo.Store, new RunOptions { Overrides = ["demonstrate.reference_share=1"], Until = "sample" }).RunAsync(demo.Build()));
+            Assert.Contains("stage 'sample'", failed.Message);
+            Assert.Contains("none is held out", failed.Message);
+            Assert.Contains("demonstrate.reference_share", failed.Message);
+
+            // The old demo's sampling: every problem, including the reference's own training problems.
+            var old = await new PipelineRunner(demo.Store, new RunOptions { Overrides = ["demonstrate.reference_share=1", "sample.held_out_only=false"], Until = "sample" })
+                .RunAsync(demo.Build());
+            Assert.True(old.Succeeded);
+            Assert.Equal(demo.Store.OpenTable(demo.Pipeline, "decontaminate.clean").RowCount, old.Stages["sample"].Metrics["problems"]);
+        }
+        finally
+        {
+            // The other tests read the default run's artifacts: make it the latest again (every stage cached).
+            var restored = await new PipelineRunner(demo.Store).RunAsync(demo.Build());
+            Assert.All(restored.Stages.Values, s => Assert.Equal(StageStatus.Cached, s.Status));
+        }
+    }
+
+    [Fact]
     public void The_reference_share_must_hold_out_some_problems_and_lie_in_the_unit_interval()
     {
         Assert.True(DemoIds.TrainsReference("any", 1.0));

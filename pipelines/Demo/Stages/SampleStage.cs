@@ -102,7 +102,7 @@ public sealed class SampleStage(string name, ICompletionGeneratorFactory generat
             }
         }
         finally { generator?.Dispose(); }
-        if (problems == 0)
+        if (problems == 0 && offset > 0)
             throw new InvalidOperationException($"stage '{Name}': every one of the {offset} problems of '{input.Artifact}' trained the reference, so none is held out " +
                 "for sampling; set demonstrate.reference_share below 1, or sample.held_out_only=false to sample the reference's own training problems");
         ctx.SetMetric("problems", problems);
