@@ -47,6 +47,9 @@ public class ControlPipelineTests(ITestOutputHelper output)
             // iw-SFT(Q)'s weight diagnostics: one row per (environment, curve interval); quick: 20 updates, every 10.
             Assert.Contains("| Environment | Update | B | ESS mean | ESS min | max share mean | max share max | log q − log π_ref per step |", markdown);
             Assert.Contains("| pendulum | 20 | 8 | ", markdown);
+            // The sizes as run, read back from the training logs, with every departure from the authors' sizes named.
+            Assert.Contains("| pendulum | BC | episodes | 8 | 1,600 | 40 | 0 | 8 episodes per batch (authors: 128); 40 updates (authors: 10,000) |", markdown);
+            Assert.Contains("| pendulum | iw-SFT(Q) | episodes | 8 | 1,600 | 20 | 3 | 8 episodes per batch (authors: 256); 20 updates (authors: 2,000); warm-up 3 (authors: 300) |", markdown);
             // The training log has the per-update diagnostics; every quick batch is 8 whole episodes.
             var iwLog = File.ReadAllLines(Path.Combine(store.ObjectPath(run.Stages["train-pendulum-iw-sft-q"].Outputs["policies"]), ControlTrainStage.LogFile));
             Assert.Equal("seed,step,loss,learning_rate,weight_max,weight_ess,max_share,mean_log_ratio,trajectories,steps", iwLog[0]);
@@ -86,6 +89,27 @@ public class ControlPipelineTests(ITestOutputHelper output)
         rows.RemoveAll(r => r.Method == "iw_sft_q");
         Add("iw_sft_q", 1, 1, 1);
         Assert.Contains("ordering does not match", ControlReport.Markdown(rows, [], "t"));
+    }
+
+    [Fact]
+    public void TrainingSizesAreReadFromTheLogAndComparedWithTheAuthors()
+    {
+        // Seed 0: 4 updates of 16 chunks (256 transitions), one update below the peak rate (a warm-up of 1), then falling; seed 1 is ignored.
+        const string log = "seed,step,loss,learning_rate,weight_max,weight_ess,max_share,mean_log_ratio,trajectories,steps\n" +
+            "0,1,1,0.5,1,1,1,0,16,256\n0,2,1,1.0,1,1,1,0,16,256\n0,3,1,0.75,1,1,1,0,16,256\n0,4,1,0.25,1,1,1,0,16,256\n1,1,1,9,1,1,1,0,99,9\n";
+        var chunks = ControlTrainingSize.FromLog("toy", "iw_sft_q", true, "chunks", log, "test log");
+        Assert.Equal(new ControlTrainingSize("toy", "iw_sft_q", true, "chunks", 4, 16, 256, 1), chunks);
+        // Chunks are not episodes, so their count is not compared with the authors' episodes per batch.
+        Assert.Equal(["chunks (authors: whole episodes)", "4 updates (authors: 2,000)", "warm-up 1 (authors: 300)"], chunks.Departures());
+
+        // The authors' sizes depart from nothing; BC has no warm-up (a constant learning rate).
+        Assert.Empty(new ControlTrainingSize("toy", "sft_q", true, "episodes", 2000, 256, 9000, 300).Departures());
+        var constant = ControlTrainingSize.FromLog("toy", "bc", false, "episodes", "seed,learning_rate,trajectories,steps\n0,1e-3,128,100\n0,1e-3,128,120\n", "test log");
+        Assert.Equal(new ControlTrainingSize("toy", "bc", false, "episodes", 2, 128, 110, 0), constant);
+        Assert.Equal(["2 updates (authors: 10,000)"], constant.Departures());
+
+        var missing = Assert.Throws<InvalidDataException>(() => ControlTrainingSize.FromLog("toy", "bc", false, "episodes", "seed,steps\n0,1\n", "stage 'r', training_log.csv"));
+        Assert.Equal("stage 'r', training_log.csv: no column 'learning_rate' in the header", missing.Message);
     }
 
     [Fact]

@@ -15,6 +15,48 @@ public sealed record ControlCurvePoint(string Environment, string Method, int Se
 public sealed record ControlWeightDiagnostic(string Environment, int Seed, int Step, double Batch, double EssMean, double EssMin,
                                              double MaxShareMean, double MaxShareMax, double LogRatioMean);
 
+/// <summary>
+/// What one training stage ran, read back from its training log (so a <c>--set</c> override shows up as it ran): updates,
+/// trajectories and real (unpadded) steps per batch, and the warm-up (the updates run below the peak learning rate, which
+/// a warm-up from 0 over W updates reaches at update W + 1; 0 when the rate never rises).
+/// </summary>
+public sealed record ControlTrainingSize(string Environment, string Method, bool FineTune, string Batching, int Updates, double Trajectories,
+                                         double Steps, int WarmupUpdates)
+{
+    /// <summary>From a training stage's <c>training_log.csv</c> (seed 0's rows); <paramref name="source"/> names the file in errors.</summary>
+    public static ControlTrainingSize FromLog(string environment, string method, bool fineTune, string batching, string csv, string source)
+    {
+        var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (lines.Length == 0) throw new InvalidDataException($"{source}: empty training log");
+        var header = lines[0].Split(',');
+        int Column(string name) => Array.IndexOf(header, name) is var i and >= 0 ? i : throw new InvalidDataException($"{source}: no column '{name}' in the header");
+        int seed = Column("seed"), rate = Column("learning_rate"), trajectories = Column("trajectories"), steps = Column("steps");
+        var rows = lines.Skip(1).Select(l => l.Split(',')).Where(f => f[seed] == "0").ToList();
+        if (rows.Count == 0) return new ControlTrainingSize(environment, method, fineTune, batching, 0, double.NaN, double.NaN, 0);
+        double Value(string[] f, int c) => double.Parse(f[c], NumberStyles.Float, CultureInfo.InvariantCulture);
+        var rates = rows.Select(f => Value(f, rate)).ToArray();
+        int peak = 0;
+        for (int i = 1; i < rates.Length; i++) if (rates[i] > rates[peak]) peak = i;
+        return new ControlTrainingSize(environment, method, fineTune, batching, rows.Count, rows.Average(f => Value(f, trajectories)),
+            rows.Average(f => Value(f, steps)), peak);
+    }
+
+    /// <summary>How this run departs from the authors' sizes (the stage's defaults, emmyqin/iw_sft_control main.py); empty when it does not.</summary>
+    public IReadOnlyList<string> Departures()
+    {
+        var authors = new ControlTrainConfig();
+        var inv = CultureInfo.InvariantCulture;
+        var list = new List<string>();
+        if (Batching != authors.Batching) list.Add($"{Batching} (authors: whole {authors.Batching})");
+        int batch = FineTune ? authors.FineTuneBatchSize : authors.BcBatchSize, updates = FineTune ? authors.FineTuneSteps : authors.BcSteps;
+        int warmup = FineTune ? authors.FineTuneWarmupSteps : 0;
+        if (Batching == authors.Batching && Math.Abs(Trajectories - batch) > 1e-9) list.Add(string.Format(inv, "{0:0.#} episodes per batch (authors: {1})", Trajectories, batch));
+        if (Updates != updates) list.Add(string.Format(inv, "{0:N0} updates (authors: {1:N0})", Updates, updates));
+        if (WarmupUpdates != warmup) list.Add(string.Format(inv, "warm-up {0} (authors: {1})", WarmupUpdates, warmup));
+        return list;
+    }
+}
+
 /// <summary>The paper-style table and learning-curve plots of the control reproduction.</summary>
 public static class ControlReport
 {
@@ -50,7 +92,7 @@ public static class ControlReport
     }
 
     public static string Markdown(IReadOnlyList<ControlResultRow> rows, IReadOnlyList<string> plotFiles, string title,
-                                  IReadOnlyList<ControlWeightDiagnostic>? diagnostics = null)
+                                  IReadOnlyList<ControlWeightDiagnostic>? diagnostics = null, IReadOnlyList<ControlTrainingSize>? sizes = null)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -79,6 +121,22 @@ public static class ControlReport
             if (means.Values.All(double.IsFinite)) verdicts.Add($"- **{env}**: ordering {(PaperOrdering(means).Holds ? "matches" : "does not match")} the paper's (iw-SFT(Q) ≥ SFT(Q) ≥ SFT > BC): {PaperOrdering(means).Detail}.");
         }
         sb.AppendLine().AppendLine(string.Join(Environment.NewLine, verdicts)).AppendLine();
+        if (sizes is { Count: > 0 })
+        {
+            var authors = new ControlTrainConfig();
+            sb.AppendLine(string.Format(CultureInfo.InvariantCulture, "Training sizes as run, read from each stage's training log (seed 0), against the authors' " +
+                "(emmyqin/iw_sft_control main.py: BC {0} whole episodes per batch × {1:N0} updates; fine-tunes {2} × {3:N0}, warm-up {4}):",
+                authors.BcBatchSize, authors.BcSteps, authors.FineTuneBatchSize, authors.FineTuneSteps, authors.FineTuneWarmupSteps)).AppendLine();
+            sb.AppendLine("| Environment | Method | batching | trajectories per batch | real steps per batch | updates | warm-up | departure from the authors' |")
+              .AppendLine("|---|---|---|---:|---:|---:|---:|---|");
+            foreach (var z in sizes.OrderBy(z => environments.IndexOf(z.Environment)).ThenBy(z => Array.IndexOf(Columns, ControlRecipe.ParseKey(z.Method))))
+            {
+                var departures = z.Departures();
+                sb.AppendLine(string.Format(inv, "| {0} | {1} | {2} | {3:0.#} | {4:N0} | {5:N0} | {6} | {7} |", z.Environment, ControlRecipe.Label(ControlRecipe.ParseKey(z.Method)),
+                    z.Batching, z.Trajectories, z.Steps, z.Updates, z.WarmupUpdates, departures.Count == 0 ? "none" : string.Join("; ", departures)));
+            }
+            sb.AppendLine();
+        }
         sb.AppendLine("Reference returns:").AppendLine();
         foreach (var env in environments)
         {

@@ -13,7 +13,8 @@ public sealed class ControlReportConfig
 
 /// <summary>
 /// Gathers the control_results tables of every (environment, method) and the training stages' curve files
-/// into report/control.md (the paper-style table, per-seed rows, the ordering verdict), results.csv and one
+/// into report/control.md (the paper-style table, the training sizes as run against the authors', per-seed rows, the
+/// ordering verdict), results.csv and one
 /// learning-curve PNG per environment. Inputs are added per run with <see cref="AddRun"/>.
 /// </summary>
 public sealed class ControlReportStage(string name, ControlReportConfig? config = null) : Stage<ControlReportConfig>(name, config)
@@ -22,7 +23,7 @@ public sealed class ControlReportStage(string name, ControlReportConfig? config 
     [NotInKey("port names: the artifacts bound to them are key inputs")] readonly List<string> _resultPorts = new(), _curvePorts = new();
 
     public override string Kind => "control.report";
-    public override int Version => 2;
+    public override int Version => 3;
     public override IReadOnlyList<PortSpec> Inputs =>
         [.. _resultPorts.Select(p => PortSpec.Table(p, "control_results")), .. _curvePorts.Select(p => PortSpec.Dir(p))];
     public override IReadOnlyList<PortSpec> Outputs => [PortSpec.Dir(ReportOutput)];
@@ -53,12 +54,17 @@ public sealed class ControlReportStage(string name, ControlReportConfig? config 
         }
         var points = new List<ControlCurvePoint>();
         var diagnostics = new List<ControlWeightDiagnostic>();
+        var sizes = new List<ControlTrainingSize>();
         foreach (var port in _curvePorts)
         {
             var path = Path.Combine(context.InputDirectory(port), ControlTrainStage.CurveFile);
             if (!File.Exists(path)) continue;
             using var doc = JsonDocument.Parse(await File.ReadAllTextAsync(path, context.CancellationToken));
             string env = doc.RootElement.GetProperty("environment").GetString()!, method = doc.RootElement.GetProperty("method").GetString()!;
+            var logPath = Path.Combine(context.InputDirectory(port), ControlTrainStage.LogFile);
+            if (File.Exists(logPath))
+                sizes.Add(ControlTrainingSize.FromLog(env, method, doc.RootElement.GetProperty("fine_tune").GetBoolean(),
+                    doc.RootElement.GetProperty("batching").GetString()!, await File.ReadAllTextAsync(logPath, context.CancellationToken), $"stage '{Name}', input '{port}', {ControlTrainStage.LogFile}"));
             foreach (var p in doc.RootElement.GetProperty("points").EnumerateArray())
                 points.Add(new ControlCurvePoint(env, method, p.GetProperty("seed").GetInt32(), p.GetProperty("step").GetInt32(), p.GetProperty("normalised_score").GetDouble()));
             if (doc.RootElement.TryGetProperty("diagnostics", out var diag))
@@ -70,7 +76,7 @@ public sealed class ControlReportStage(string name, ControlReportConfig? config 
 
         string output = context.OutputDirectory(ReportOutput);
         var plots = ControlReport.PlotCurves(points, rows, output);
-        await File.WriteAllTextAsync(Path.Combine(output, MarkdownFile), ControlReport.Markdown(rows, plots, Config.Title, diagnostics), context.CancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(output, MarkdownFile), ControlReport.Markdown(rows, plots, Config.Title, diagnostics, sizes), context.CancellationToken);
         var csv = new StringBuilder("environment,method,seed,episodes,mean_return,normalised_score\n");
         foreach (var r in rows) csv.Append(CultureInfo.InvariantCulture, $"{r.Environment},{r.Method},{r.Seed},{r.Episodes},{r.MeanReturn:R},{r.NormalisedScore:R}\n");
         await File.WriteAllTextAsync(Path.Combine(output, CsvFile), csv.ToString(), context.CancellationToken);
