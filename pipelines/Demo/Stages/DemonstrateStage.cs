@@ -49,6 +49,12 @@ public sealed class DemonstrateStage(string name, DemonstrateConfig? config = nu
         if (Config.PerProblem < 1) throw new ArgumentException($"stage '{Name}': per_problem must be >= 1, got {Config.PerProblem}");
         if (Config.DrillsPerProblem < 0) throw new ArgumentException($"stage '{Name}': drills_per_problem must be >= 0, got {Config.DrillsPerProblem}");
         var input = ctx.ReadTable(ProblemsInput);
+        // A drill must not be one of the task's problems (above all not a held-out one the reference is then sampled on).
+        var taskQuestions = new HashSet<string>(StringComparer.Ordinal);
+        if (Config.DrillsPerProblem > 0)
+            await foreach (var batch in input.ReadColumnsAsync(["question"], ctx.CancellationToken))
+                for (int r = 0; r < batch.Length; r++)
+                    if (batch.GetString("question", r) is { } q) taskQuestions.Add(q);
         var builder = new BatchBuilder(TableSchema.Get(DemoRows.Schema));
         await using var output = ctx.WriteTable(DemonstrationsOutput);
         long offset = 0, careful = 0, total = 0, correct = 0, problems = 0, drills = 0;
@@ -70,7 +76,9 @@ public sealed class DemonstrateStage(string name, DemonstrateConfig? config = nu
                 }
                 for (int k = 0; k < Config.DrillsPerProblem; k++)
                 {
-                    var drill = ArithmeticTask.Sample(DemoIds.RecordRandom(Config.Seed, problemId, "drill:" + k), DemoSplit.Train);
+                    var rng = DemoIds.RecordRandom(Config.Seed, problemId, "drill:" + k);
+                    var drill = ArithmeticTask.Sample(rng, DemoSplit.Train);
+                    while (taskQuestions.Contains(drill.Question)) drill = ArithmeticTask.Sample(rng, DemoSplit.Train);
                     DemoRows.Add(builder, problemId, drill, Config.PerProblem + k, "drill", drill.CarefulSolution, "drill", null, DemonstrateConfig.DrillInstruction + drill.Question);
                     drills++;
                 }
