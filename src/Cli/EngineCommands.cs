@@ -260,7 +260,7 @@ public static class EngineCommands
         var quick = new Option<bool>("--quick") { Description = "Smaller sizes (smoke test of the benchmark itself)." };
         var rows = new Option<int?>("--rows") { Description = "s1k-scale: rows of the generated pool (default 58,986; --quick 2,000)." };
         var traceKb = new Option<int?>("--trace-kb") { Description = "s1k-scale: mean reasoning-trace size in KB (default 150; --quick 20)." };
-        var batchMb = new Option<double?>("--batch-mb") { Description = "s1k-scale: the batch byte budget (ExecutionOptions.BatchBytes) in MiB (default 16, the engine's default)." };
+        var batchMb = new Option<double?>("--batch-mb") { Description = $"s1k-scale: the batch byte budget (ExecutionOptions.BatchBytes) in MiB (default {ExecutionOptions.DefaultBatchBytes >> 20}, the engine's default)." };
         var cacheDir = new Option<string?>("--cache-dir") { Description = "s1k-scale: where the generated pool is kept (default $XDG_CACHE_HOME/s1k-scale, else <temp>/iwsft-cache/s1k-scale)." };
         var pipelineOnly = new Option<bool>("--pipeline-only") { Description = "s1k-scale: measure the pipeline only, without the baselines (no ratios)." };
         var poolRowGroupMb = new Option<double?>("--pool-row-group-mb") { Description = "s1k-scale: row-group size of the generated pool in MiB (default 64); ingest reads one at a time." };
