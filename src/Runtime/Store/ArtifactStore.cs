@@ -492,7 +492,14 @@ internal sealed class StoredTableReader(ArtifactStore store, ArtifactRef artifac
         Volatile.Write(ref _footerChecked, 1);
     }
 
-    public async IAsyncEnumerable<RecordBatch> ReadBatchesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Row groups are decoded one ahead of the consumer on another thread (<see cref="ReadAhead"/>), so a stage's own
+    /// work on a batch overlaps with decoding the next; the hash check still comes after the last batch.
+    /// </summary>
+    public IAsyncEnumerable<RecordBatch> ReadBatchesAsync(CancellationToken cancellationToken = default) =>
+        ReadAhead.Of(ReadVerifiedAsync(cancellationToken), depth: 1, cancellationToken);
+
+    async IAsyncEnumerable<RecordBatch> ReadVerifiedAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         Volatile.Write(ref _requested, 1);
         CheckFooterOnce();
@@ -508,8 +515,11 @@ internal sealed class StoredTableReader(ArtifactStore store, ArtifactRef artifac
     /// Only the named columns' chunks are read and decoded. The file is not hashed on the way (a partial read cannot
     /// be); it counts as a request, so the engine verifies the whole file after the stage unless a full read did.
     /// </summary>
-    public async IAsyncEnumerable<RecordBatch> ReadColumnsAsync(IReadOnlyList<string> columns,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<RecordBatch> ReadColumnsAsync(IReadOnlyList<string> columns, CancellationToken cancellationToken = default) =>
+        ReadAhead.Of(ReadColumnsUnverifiedAsync(columns, cancellationToken), depth: 1, cancellationToken);
+
+    async IAsyncEnumerable<RecordBatch> ReadColumnsUnverifiedAsync(IReadOnlyList<string> columns,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         Volatile.Write(ref _requested, 1);
         CheckFooterOnce();

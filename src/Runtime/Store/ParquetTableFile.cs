@@ -17,7 +17,11 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     internal const string SchemaKey = "iwsft.arrow_schema";
     readonly FileStream _stream;
     readonly ParquetWriter _writer;
-    readonly ColumnCodec[] _codecs;
+    ColumnCodec[] _codecs;
+    // Double buffering: while one row group is encoded, compressed and written on another thread (_flushing), the
+    // next one fills the other set of codecs; at most one row group is in flight, so memory grows by one row group.
+    ColumnCodec[] _spare;
+    Task _flushing = Task.CompletedTask;
     readonly int _rowGroupRows;
     readonly long _rowGroupBytes;
     int _pendingRows, _strippedGroups;
@@ -27,9 +31,9 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     public Schema Schema { get; }
     public long RowCount { get; private set; }
 
-    ParquetTableFileWriter(FileStream stream, ParquetWriter writer, ColumnCodec[] codecs, Schema schema, int rowGroupRows, long rowGroupBytes)
+    ParquetTableFileWriter(FileStream stream, ParquetWriter writer, ColumnCodec[] codecs, ColumnCodec[] spare, Schema schema, int rowGroupRows, long rowGroupBytes)
     {
-        _stream = stream; _writer = writer; _codecs = codecs; Schema = schema;
+        _stream = stream; _writer = writer; _codecs = codecs; _spare = spare; Schema = schema;
         _rowGroupRows = Math.Max(1, rowGroupRows); _rowGroupBytes = Math.Max(1, rowGroupBytes);
     }
 
@@ -63,7 +67,8 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         {
             var writer = await ParquetWriter.CreateAsync(parquetSchema, stream, WriteOptions, false, ct);
             writer.CustomMetadata = new Dictionary<string, string> { [SchemaKey] = ArrowSchemaJson.Write(schema) };
-            return new ParquetTableFileWriter(stream, writer, ColumnCodec.Create(schema, parquetSchema), schema, rowGroupRows, rowGroupBytes);
+            return new ParquetTableFileWriter(stream, writer, ColumnCodec.Create(schema, parquetSchema), ColumnCodec.Create(schema, parquetSchema),
+                schema, rowGroupRows, rowGroupBytes);
         }
         catch
         {
@@ -96,19 +101,32 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
         RowCount += length;
     }
 
+    /// <summary>
+    /// Hands the filled codecs to a background write of one row group (after the previous one finished: row groups
+    /// are written in order) and continues with the spare set. A failed background write surfaces here or at close.
+    /// </summary>
     async Task FlushRowGroupAsync(CancellationToken ct)
     {
         if (_pendingRows == 0) return;
+        await _flushing;
+        var full = _codecs;
+        int rows = _pendingRows;
+        (_codecs, _spare) = (_spare, full);
+        _pendingRows = 0;
+        _pendingBytes = 0;
+        _flushing = Task.Run(() => WriteRowGroupAsync(full, rows, ct), ct);
+    }
+
+    async Task WriteRowGroupAsync(ColumnCodec[] codecs, int rows, CancellationToken ct)
+    {
         using (var rg = _writer.CreateRowGroup())
         {
-            foreach (var c in _codecs) await c.FlushAsync(rg, ct);
+            foreach (var c in codecs) await c.FlushAsync(rg, ct);
             rg.CompleteValidate();
         }
         _strippedGroups = ParquetStatistics.DropByteArrayMinMax(_writer, _strippedGroups);
-        foreach (var c in _codecs) c.Clear();
-        RowGroupRows.Add(_pendingRows);
-        _pendingRows = 0;
-        _pendingBytes = 0;
+        foreach (var c in codecs) c.Clear();
+        RowGroupRows.Add(rows);
     }
 
     /// <summary>Writes the last row group and the footer, and flushes the file to disk (fsync).</summary>
@@ -116,6 +134,7 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     {
         if (_closed) return;
         await FlushRowGroupAsync(ct);
+        await _flushing;
         await _writer.DisposeAsync();
         _stream.Flush(flushToDisk: true);
         await _stream.DisposeAsync();
@@ -126,6 +145,7 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     {
         if (_closed) return;
         _closed = true;
+        try { await _flushing; } catch { /* abandoning: the background write's error does not matter any more */ }
         try { await _writer.DisposeAsync(); } catch { /* abandoning a partial file: it is deleted by the caller */ }
         await _stream.DisposeAsync();
     }
