@@ -129,6 +129,22 @@ public class TokenizerTests
         Assert.True(checkedTexts > 1000, $"only {checkedTexts} benchmark texts found under {dir}");
     }
 
+    [SharedDataFact]
+    public void CountTokensEqualsTheLengthOfTheEncodingForTheRealTokenizers()
+    {
+        // CountTokens counts in the BPE core instead of building ids; it must agree with EncodeToIds everywhere.
+        var tokenizers = new[] { HfTokenizer.Cl100kBase(), HfTokenizer.Load(SharedData.File("tokenizers/qwen3")) };
+        var texts = new List<string> { "", "caf\u00e9 cafe\u0301", "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>" };
+        foreach (var file in Directory.GetFiles(SharedData.File("benchmarks"), "*.jsonl"))
+            foreach (var line in File.ReadLines(file).Where(l => !string.IsNullOrWhiteSpace(l)).Take(200))
+                if (JsonNode.Parse(line)!["problem"] is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.String) texts.Add(v.GetValue<string>());
+        Assert.True(texts.Count > 200, $"only {texts.Count} texts");
+        foreach (var tok in tokenizers)
+            foreach (var text in texts)
+                foreach (bool special in new[] { true, false })
+                    Assert.Equal(tok.EncodeToIds(text, special).Count, tok.CountTokens(text, special));
+    }
+
     [Fact]
     public void PackagedCl100kEncodesKnownIdsAndChatMlTokens()
     {

@@ -93,13 +93,32 @@ public sealed class HfTokenizer
         return ids;
     }
 
-    public int CountTokens(string text, bool allowSpecial = true) => EncodeToIds(text, allowSpecial).Count;
+    /// <summary>
+    /// <c>EncodeToIds(text, allowSpecial).Count</c> without building the id list (the BPE core counts; about a fifth
+    /// faster on long traces, where token-length features spend their time).
+    /// </summary>
+    public int CountTokens(string text, bool allowSpecial = true)
+    {
+        if (!allowSpecial || _addedPattern is null) return CountPlain(text);
+        int pos = 0, count = 0;
+        foreach (Match m in _addedPattern.Matches(text))
+        {
+            if (m.Index > pos) count += CountPlain(text.Substring(pos, m.Index - pos));
+            count++;
+            pos = m.Index + m.Length;
+        }
+        if (pos < text.Length) count += CountPlain(text.Substring(pos));
+        return count;
+    }
+
+    string Normalized(string text) => _nfc && !text.IsNormalized(NormalizationForm.FormC) ? text.Normalize(NormalizationForm.FormC) : text;
+
+    int CountPlain(string text) => text.Length == 0 ? 0 : _core.CountTokens(Normalized(text));
 
     void EncodePlain(string text, List<int> into)
     {
         if (text.Length == 0) return;
-        if (_nfc && !text.IsNormalized(NormalizationForm.FormC)) text = text.Normalize(NormalizationForm.FormC);
-        into.AddRange(_core.EncodeToIds(text));
+        into.AddRange(_core.EncodeToIds(Normalized(text)));
     }
 
     /// <summary>Text of <paramref name="ids"/>; added tokens decode to their literal text unless skipped.</summary>
