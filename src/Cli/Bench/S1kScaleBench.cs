@@ -148,6 +148,7 @@ public static class S1kScaleBench
         Directory.CreateDirectory(ctx.WorkDir);
         var plain = (Result: (Rows: 0L, Chars: 0L), Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
         var copy = (Result: 0, Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
+        var floor = (Result: 0L, Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
         if (!ctx.PipelineOnly)
         {
             // (1) One plain Parquet.Net read of every column of every row group (what any reader of the file must at least do).
@@ -158,6 +159,10 @@ public static class S1kScaleBench
             copy = await PeakMemory.MeasureAsync(async () => { await CopyAsync(pool, copyPath, ctx.CancellationToken); return 0; });
             File.Delete(copyPath);
             ctx.Log.WriteLine($"plain copy: {copy.Seconds:F1}s");
+            // (3) The tokenizer's floor: a plain read of the trace column and cl100k counts of every trace on all cores —
+            // what any pipeline that computes s1's trace lengths in tokens must at least do, storing nothing.
+            floor = await PeakMemory.MeasureAsync(() => TokenizerFloorAsync(pool, ctx.CancellationToken));
+            ctx.Log.WriteLine($"tokenizer floor (read traces + cl100k counts, {Environment.ProcessorCount} threads): {floor.Seconds:F1}s, {floor.Result / 1e6:F1} M tokens");
         }
 
         // (3) The pipeline's data stages on a fresh store.
@@ -179,7 +184,8 @@ public static class S1kScaleBench
         if (text is long t) report.Add("pool_text_gb", t / 1e9);
         report.Add("pool_file_gb", fileBytes / 1e9).Add("pool_row_group_mb", groupMb).Add("batch_mb", batchBytes / (double)(1 << 20));
         if (!ctx.PipelineOnly)
-            report.Add("plain_read_s", plain.Seconds).Add("plain_read_peak_rss_mb", plain.PeakBytes / 1e6).Add("plain_copy_s", copy.Seconds);
+            report.Add("plain_read_s", plain.Seconds).Add("plain_read_peak_rss_mb", plain.PeakBytes / 1e6).Add("plain_copy_s", copy.Seconds)
+                .Add("tokenizer_floor_s", floor.Seconds).Add("tokenizer_floor_over_plain_read", floor.Seconds / plain.Seconds);
         report.Add("pipeline_s", run.Seconds).Add("pipeline_peak_rss_mb", run.PeakBytes / 1e6).Add("pipeline_start_rss_mb", run.StartBytes / 1e6);
         foreach (var s in S1kScalePipeline.DataStages) report.Add($"stage.{s}_s", Stage(s));
         if (!ctx.PipelineOnly)
@@ -221,6 +227,39 @@ public static class S1kScaleBench
             }
         }
         return (rows, chars);
+    }
+
+    /// <summary>
+    /// cl100k_base counts of every row's <c>thinking_trajectories</c> joined with "\n" (as ingest maps them), rows of
+    /// a row group counted in parallel. Returns the number of tokens.
+    /// </summary>
+    static async Task<long> TokenizerFloorAsync(string path, CancellationToken ct)
+    {
+        var tok = IwSft.Text.HfTokenizer.Cl100kBase();
+        long tokens = 0;
+        await using var reader = await ParquetReader.CreateAsync(path, null, ct);
+        var leaf = reader.Schema.GetDataFields().Single(f => f.Path.ToString().StartsWith("thinking_trajectories", StringComparison.Ordinal));
+        for (int g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var rg = reader.OpenRowGroupReader(g);
+            long n = rg.GetMetadata(leaf)?.MetaData?.NumValues ?? 0;
+            var values = new ReadOnlyMemory<char>[n];
+            var def = new int[n];
+            var rep = new int[n];
+            await rg.ReadRawAsync<ReadOnlyMemory<char>>(leaf, values, def, rep, ct);
+            // Repetition level 0 starts a row; values are dense (only present items), so walk both with one cursor each.
+            var rows = new List<List<ReadOnlyMemory<char>>>();
+            for (int i = 0, v = 0; i < n; i++)
+            {
+                if (rep[i] == 0) rows.Add([]);
+                if (def[i] == leaf.MaxDefinitionLevel) rows[^1].Add(values[v++]);
+            }
+            var counts = new long[rows.Count];
+            Parallel.For(0, rows.Count, new ParallelOptions { CancellationToken = ct }, r =>
+                counts[r] = tok.CountTokens(string.Join("\n", rows[r]), allowSpecial: false));
+            tokens += counts.Sum();
+        }
+        return tokens;
     }
 
     static async Task CopyAsync(string from, string to, CancellationToken ct)
