@@ -57,6 +57,15 @@ public interface IStageContext
     /// <summary>A table output; batches are checked against the port's schema and streamed to Parquet.</summary>
     ITableWriter WriteTable(string output);
 
+    /// <summary>
+    /// A table output made of rows of <paramref name="input"/> (a table this stage read through <see cref="ReadTable"/>)
+    /// with columns added or replaced: filters, selections and feature stages. The engine stores only the row numbers
+    /// and the new columns and reads the other columns from the input's stored table when the output is read, so the
+    /// stage never rewrites long texts it passes on; readers see an ordinary table. Outside the engine (tests, other
+    /// hosts) this default writes the rows in full through <see cref="WriteTable"/>; both give the same table.
+    /// </summary>
+    IDerivedTableWriter DeriveTable(string output, ITableReader input) => new MaterializingDerivedWriter(input, WriteTable(output), Execution);
+
     /// <summary>An empty directory to fill; committed atomically to the store when the stage succeeds.</summary>
     string OutputDirectory(string output);
 
@@ -128,6 +137,27 @@ public interface ITableWriter : IAsyncDisposable
     Schema Schema { get; }
     long RowCount { get; }
     Task WriteAsync(RecordBatch batch, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Writes a table derived from one input table (<see cref="IStageContext.DeriveTable"/>): rows of the input, in input
+/// order, with the columns of <c>columns</c> replacing same-named input columns (in place) or appended (in order).
+/// </summary>
+public interface IDerivedTableWriter : IAsyncDisposable
+{
+    /// <summary>The input the rows come from.</summary>
+    ITableReader Input { get; }
+
+    /// <summary>Rows written so far.</summary>
+    long RowCount { get; }
+
+    /// <summary>
+    /// Appends input rows <paramref name="inputRows"/> (0-based row numbers of the input table, strictly increasing
+    /// across all calls) with <paramref name="columns"/> (one row per listed input row; every call the same columns,
+    /// or none). A call with no rows and an empty <paramref name="columns"/> batch declares the added columns of an
+    /// output that may stay empty.
+    /// </summary>
+    Task WriteRowsAsync(IReadOnlyList<long> inputRows, RecordBatch? columns = null, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Why a record was kept or dropped by a stage. Thread-safe.</summary>

@@ -13,6 +13,7 @@ internal sealed class StageContext : IStageContext
     readonly Func<RecordMemo.Lease> _openMemo;
     readonly IProgressSink? _progress;
     readonly Dictionary<string, StageTableWriter> _tables = new(StringComparer.Ordinal);
+    readonly Dictionary<string, DerivedTableWriter> _derived = new(StringComparer.Ordinal);
     readonly Dictionary<string, string> _dirs = new(StringComparer.Ordinal);
     readonly Dictionary<string, double> _metrics = new(StringComparer.Ordinal);
     readonly List<StoredTableReader> _readers = new();
@@ -105,10 +106,35 @@ internal sealed class StageContext : IStageContext
 
     public ITableWriter WriteTable(string output)
     {
+        lock (_tables)
+            if (_derived.ContainsKey(output)) throw new InvalidOperationException($"stage '{StageName}': output '{output}' is written by DeriveTable");
         var port = _stage.Outputs.FirstOrDefault(p => p.Name == output)
             ?? throw new ArgumentException($"stage '{StageName}' has no output '{output}'; outputs: {string.Join(", ", _stage.Outputs.Select(p => p.Name))}");
         if (port.Kind != ArtifactKind.Table) throw new InvalidOperationException($"stage '{StageName}': output '{output}' is a directory; use OutputDirectory");
         return GetOrCreateWriter(output, port.Schema);
+    }
+
+    /// <summary>
+    /// A derived output stored as row numbers into the input's base plus the new columns (<see cref="DerivedTableWriter"/>);
+    /// an input that is not one of this stage's stored inputs is written in full instead.
+    /// </summary>
+    public IDerivedTableWriter DeriveTable(string output, ITableReader input)
+    {
+        var port = _stage.Outputs.FirstOrDefault(p => p.Name == output)
+            ?? throw new ArgumentException($"stage '{StageName}' has no output '{output}'; outputs: {string.Join(", ", _stage.Outputs.Select(p => p.Name))}");
+        if (port.Kind != ArtifactKind.Table) throw new InvalidOperationException($"stage '{StageName}': output '{output}' is a directory; use OutputDirectory");
+        bool ours;
+        lock (_readers) ours = input is StoredTableReader r && _readers.Contains(r);
+        if (!ours) return new MaterializingDerivedWriter(input, WriteTable(output), Execution);
+        lock (_tables)
+        {
+            if (_tables.ContainsKey(output)) throw new InvalidOperationException($"stage '{StageName}': output '{output}' is already open");
+            var file = GetOrCreateWriter(output, schema: null);
+            var w = new DerivedTableWriter(StageName, $"{StageName}.{output}", port.Schema is null ? null : TableSchema.Get(port.Schema), (StoredTableReader)input, file,
+                Execution.BatchRows);
+            _derived[output] = w;
+            return w;
+        }
     }
 
     internal StageTableWriter GetOrCreateWriter(string output, string? schema)
@@ -169,6 +195,7 @@ internal sealed class StageContext : IStageContext
             var w = GetOrCreateWriter(Stage.DecisionsOutput, "decisions");
             await DecisionsCollector.WriteToAsync(w, Execution.BatchRows, ct);
         }
+        foreach (var d in _derived.Values) await d.FinishAsync(ct);
         var result = new Dictionary<string, (ArtifactKind, string, long)>(StringComparer.Ordinal);
         foreach (var port in _stage.Outputs)
         {
@@ -203,6 +230,7 @@ internal sealed class StageContext : IStageContext
 
     internal async Task AbandonAsync()
     {
+        foreach (var d in _derived.Values) await d.DisposeAsync();
         foreach (var w in _tables.Values) await w.AbandonAsync();
         _memo?.Dispose();
     }

@@ -21,6 +21,8 @@ internal sealed class StageTableWriter : ITableWriter
     bool _completed;
 
     public string TempPath { get; }
+    /// <summary>More footer metadata (a derived table's); set before the first write.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; set; }
     public long RowCount { get; private set; }
     public Schema Schema => _file?.Schema ?? _portSchema?.ToArrow() ?? new Schema.Builder().Build();
 
@@ -39,7 +41,7 @@ internal sealed class StageTableWriter : ITableWriter
         {
             if (_completed) throw new InvalidOperationException($"stage '{_stage}': output '{_artifact}' is already complete");
             Check(batch);
-            _file ??= await ParquetTableFileWriter.CreateAsync(TempPath, batch.Schema, _rowGroupRows, _rowGroupBytes, cancellationToken);
+            _file ??= await ParquetTableFileWriter.CreateAsync(TempPath, batch.Schema, _rowGroupRows, _rowGroupBytes, cancellationToken, Metadata);
             await _file.WriteAsync(batch, cancellationToken);
             RowCount += batch.Length;
         }

@@ -119,10 +119,38 @@ public sealed class ArtifactStore
         var existing = ReadMeta(hash);
         if (existing != null && QuickCheck(existing, dest)) File.Delete(tempFile); // same bytes already stored
         else File.Move(tempFile, dest, overwrite: true);
-        var fi = new FileInfo(dest);
-        var meta = new ObjectMeta { Hash = hash, Kind = ArtifactKind.Table, Bytes = fi.Length, Rows = rows, MtimeTicks = fi.LastWriteTimeUtc.Ticks, FooterSha256 = ParquetTableFileReader.FooterHash(dest) };
+        var meta = TableMeta(hash, dest, rows);
         AtomicFile.WriteAllText(MetaPath(hash), StoreJson.Serialize(meta));
         return new ArtifactRef(hash, ArtifactKind.Table, meta.Bytes, rows);
+    }
+
+    /// <summary>A table's sidecar: size and mtime stamps, footer hash, and a derived table's base (read from its footer).</summary>
+    static ObjectMeta TableMeta(string hash, string path, long rows)
+    {
+        var fi = new FileInfo(path);
+        return new ObjectMeta
+        {
+            Hash = hash, Kind = ArtifactKind.Table, Bytes = fi.Length, Rows = rows, MtimeTicks = fi.LastWriteTimeUtc.Ticks,
+            FooterSha256 = ParquetTableFileReader.FooterHash(path), Base = DerivedBaseFromFooter(path),
+        };
+    }
+
+    /// <summary>The base table a stored table is derived from (read from its footer), or null for a plain table.</summary>
+    internal static string? DerivedBaseFromFooter(string path)
+    {
+        var (physical, _, metadata) = ParquetTableFileReader.ReadFooterAsync(path).GetAwaiter().GetResult();
+        return DerivedTable.FromFooter(physical, metadata, path)?.BaseHash;
+    }
+
+    /// <summary>
+    /// The base of a stored table: from its sidecar when that is intact, else from its footer. Null for a plain table;
+    /// throws when the footer cannot be read.
+    /// </summary>
+    internal string? DerivedBase(string hash)
+    {
+        var path = ObjectPath(hash, ArtifactKind.Table);
+        if (ReadMeta(hash) is { Kind: ArtifactKind.Table } meta && QuickCheck(meta, path)) return meta.Base;
+        return DerivedBaseFromFooter(path);
     }
 
     /// <summary>Moves a finished directory into the store under its tree hash.</summary>
@@ -191,6 +219,19 @@ public sealed class ArtifactStore
     /// </summary>
     public ArtifactHealth Verify(ArtifactRef a, bool fullHash = false)
     {
+        var health = VerifyObject(a, fullHash);
+        if (health != ArtifactHealth.Ok || a.Kind != ArtifactKind.Table) return health;
+        // A derived table is only as usable as its base: a missing or damaged base makes it missing.
+        string? baseHash;
+        try { baseHash = DerivedBase(a.Hash); }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException) { return ArtifactHealth.Corrupt; }
+        if (baseHash is null) return ArtifactHealth.Ok;
+        if (FindArtifact(baseHash) is not { Kind: ArtifactKind.Table } b) return ArtifactHealth.Missing;
+        return VerifyObject(b, fullHash) == ArtifactHealth.Ok ? ArtifactHealth.Ok : ArtifactHealth.Missing;
+    }
+
+    ArtifactHealth VerifyObject(ArtifactRef a, bool fullHash)
+    {
         var path = ObjectPath(a);
         bool exists = a.Kind == ArtifactKind.Table ? File.Exists(path) : Directory.Exists(path);
         if (!exists) return ArtifactHealth.Missing;
@@ -204,9 +245,7 @@ public sealed class ArtifactStore
         if (actual == a.Hash)
         {
             // Touched but intact: refresh the stamps so the next check is cheap again.
-            var fresh = a.Kind == ArtifactKind.Table
-                ? new ObjectMeta { Hash = a.Hash, Kind = a.Kind, Bytes = new FileInfo(path).Length, Rows = a.Rows, MtimeTicks = new FileInfo(path).LastWriteTimeUtc.Ticks, FooterSha256 = ParquetTableFileReader.FooterHash(path) }
-                : DirectoryMeta(a.Hash, path);
+            var fresh = a.Kind == ArtifactKind.Table ? TableMeta(a.Hash, path, a.Rows) : DirectoryMeta(a.Hash, path);
             AtomicFile.WriteAllText(MetaPath(a.Hash), StoreJson.Serialize(fresh));
             return ArtifactHealth.Ok;
         }
@@ -452,86 +491,4 @@ public sealed record GcOptions
 
     /// <summary>Unreferenced objects written (or re-committed) less than this long before gc started are kept.</summary>
     public TimeSpan Grace { get; init; } = DefaultGrace;
-}
-
-/// <summary>
-/// Streams a stored Parquet table as Arrow batches, one row group at a time, hashing the file's bytes as they are
-/// read (<see cref="VerifyingReadStream"/>): an enumeration that reaches the end compares the hash with the
-/// artifact's address and fails (quarantining the object) on a mismatch, so corrupt bytes never flow on unnoticed.
-/// </summary>
-internal sealed class StoredTableReader(ArtifactStore store, ArtifactRef artifact, string name) : ITableReader, IColumnTableReader
-{
-    Schema? _schema;
-    int _requested, _verified;
-    public string Artifact { get; } = name;
-    public ArtifactRef Ref { get; } = artifact;
-    public string Path { get; } = store.ObjectPath(artifact);
-    public long RowCount => Ref.Rows;
-    public string ContentHash => Ref.Hash;
-    /// <summary>Bytes the last verified enumeration had to read beyond what the Parquet reader read.</summary>
-    public long LastCatchUpBytes { get; private set; }
-    /// <summary>Some enumeration started reading batches.</summary>
-    public bool BatchesRequested => Volatile.Read(ref _requested) != 0;
-    /// <summary>Some enumeration read the whole file and its hash matched.</summary>
-    public bool Verified => Volatile.Read(ref _verified) != 0;
-    public Schema Schema
-    {
-        get
-        {
-            if (_schema != null) return _schema;
-            CheckFooterOnce();
-            return _schema = ParquetTableFileReader.ReadHeaderAsync(Path).GetAwaiter().GetResult().schema;
-        }
-    }
-
-    int _footerChecked;
-    void CheckFooterOnce()
-    {
-        if (Volatile.Read(ref _footerChecked) != 0) return;
-        store.CheckFooter(Ref, Artifact);
-        Volatile.Write(ref _footerChecked, 1);
-    }
-
-    /// <summary>
-    /// Row groups are decoded one ahead of the consumer on another thread (<see cref="ReadAhead"/>), so a stage's own
-    /// work on a batch overlaps with decoding the next; the hash check still comes after the last batch.
-    /// </summary>
-    public IAsyncEnumerable<RecordBatch> ReadBatchesAsync(CancellationToken cancellationToken = default) =>
-        ReadAhead.Of(ReadVerifiedAsync(cancellationToken), depth: 1, cancellationToken);
-
-    async IAsyncEnumerable<RecordBatch> ReadVerifiedAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        Volatile.Write(ref _requested, 1);
-        CheckFooterOnce();
-        await using var stream = new VerifyingReadStream(Path);
-        await foreach (var b in ParquetTableFileReader.ReadBatchesAsync(stream, Path, cancellationToken)) yield return b;
-        var actual = await stream.FinishAsync(cancellationToken);
-        LastCatchUpBytes = stream.CatchUpBytes;
-        if (actual != Ref.Hash) throw store.CorruptWhileReading(Ref, Artifact, actual);
-        Volatile.Write(ref _verified, 1);
-    }
-
-    /// <summary>
-    /// Only the named columns' chunks are read and decoded. The file is not hashed on the way (a partial read cannot
-    /// be); it counts as a request, so the engine verifies the whole file after the stage unless a full read did.
-    /// </summary>
-    public IAsyncEnumerable<RecordBatch> ReadColumnsAsync(IReadOnlyList<string> columns, CancellationToken cancellationToken = default) =>
-        ReadAhead.Of(ReadColumnsUnverifiedAsync(columns, cancellationToken), depth: 1, cancellationToken);
-
-    async IAsyncEnumerable<RecordBatch> ReadColumnsUnverifiedAsync(IReadOnlyList<string> columns,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        Volatile.Write(ref _requested, 1);
-        CheckFooterOnce();
-        await using var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
-        await foreach (var b in ParquetTableFileReader.ReadBatchesAsync(stream, Path, cancellationToken, columns)) yield return b;
-    }
-
-    /// <summary>Verifies the whole file unless an enumeration already did (for a stage that stopped reading early).</summary>
-    public void EnsureVerified()
-    {
-        if (Verified || !BatchesRequested) return;
-        store.VerifyContent(Ref, Artifact);
-        Volatile.Write(ref _verified, 1);
-    }
 }

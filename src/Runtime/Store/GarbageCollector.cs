@@ -57,12 +57,10 @@ internal sealed class GarbageCollector(ArtifactStore store, GcOptions options)
                 problems[0].Problem + (problems.Count > 1 ? $" (and {problems.Count - 1} more unreadable store file(s): {string.Join(", ", problems.Skip(1).Take(3).Select(p => p.File))})" : ""),
                 "gc deleted nothing, because it cannot tell what an unreadable file references (repair or delete it, then rerun gc)");
 
-        int objects = 0, keptRecent = 0, keptInFlight = 0;
-        long bytes = 0;
+        // Every object of the store, by hash (its file or directory and its sidecar).
+        var byHash = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         if (Directory.Exists(store.ObjectsDir))
             foreach (var sub in Directory.GetDirectories(store.ObjectsDir))
-            {
-                var byHash = new Dictionary<string, List<string>>(StringComparer.Ordinal);
                 foreach (var entry in Directory.GetFileSystemEntries(sub))
                 {
                     var name = Path.GetFileName(entry);
@@ -71,19 +69,38 @@ internal sealed class GarbageCollector(ArtifactStore store, GcOptions options)
                     if (name[dot..] is not (".parquet" or ".dir" or ".meta.json")) continue; // temp files: below
                     (byHash.TryGetValue(name[..64], out var l) ? l : byHash[name[..64]] = new()).Add(entry);
                 }
-                foreach (var (hash, paths) in byHash)
-                {
-                    if (referenced.Contains(hash)) continue;
-                    if (pinned.Contains(hash)) { keptInFlight++; continue; }
-                    if (paths.Any(p => LastWrite(p) > cutoff)) { keptRecent++; continue; }
-                    // The object first, its sidecar last: a crash in between leaves a sidecar without an object, which is harmless.
-                    foreach (var p in paths.OrderBy(p => p.EndsWith(".meta.json") ? 1 : 0))
-                    {
-                        bytes += Delete(p);
-                        if (!p.EndsWith(".meta.json")) objects++;
-                    }
-                }
+
+        int objects = 0, keptRecent = 0, keptInFlight = 0;
+        long bytes = 0;
+        var recent = byHash.Where(kv => !referenced.Contains(kv.Key) && !pinned.Contains(kv.Key) && kv.Value.Any(p => LastWrite(p) > cutoff))
+            .Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+        // A derived table reads its other columns from its base: whatever keeps the table keeps its base.
+        var bases = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var hash in referenced.Concat(pinned).Concat(recent))
+        {
+            if (!byHash.TryGetValue(hash, out var paths) || !paths.Any(p => p.EndsWith(".parquet", StringComparison.Ordinal))) continue;
+            try
+            {
+                if (store.DerivedBase(hash) is { } b) bases.Add(b);
             }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                throw new StoreFileCorruptException(store.ObjectPath(hash, ArtifactKind.Table), $"cannot read which table it is derived from: {e.Message}",
+                    "gc deleted nothing, because it cannot tell whether this table needs another one (rerun its pipeline, which moves a damaged object aside, or delete the file; then rerun gc)");
+            }
+        }
+        foreach (var (hash, paths) in byHash)
+        {
+            if (referenced.Contains(hash) || bases.Contains(hash)) continue;
+            if (pinned.Contains(hash)) { keptInFlight++; continue; }
+            if (recent.Contains(hash)) { keptRecent++; continue; }
+            // The object first, its sidecar last: a crash in between leaves a sidecar without an object, which is harmless.
+            foreach (var p in paths.OrderBy(p => p.EndsWith(".meta.json") ? 1 : 0))
+            {
+                bytes += Delete(p);
+                if (!p.EndsWith(".meta.json")) objects++;
+            }
+        }
 
         int cacheDeleted = 0;
         foreach (var (file, e) in entries)

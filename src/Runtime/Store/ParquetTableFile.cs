@@ -59,14 +59,18 @@ internal sealed class ParquetTableFileWriter : IAsyncDisposable
     public static Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, CancellationToken ct) =>
         CreateAsync(path, schema, rowGroupRows, ExecutionOptions.DefaultBatchBytes, ct);
 
-    public static async Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, long rowGroupBytes, CancellationToken ct)
+    /// <param name="metadata">More key-value metadata for the footer (a derived table's base and logical schema).</param>
+    public static async Task<ParquetTableFileWriter> CreateAsync(string path, Schema schema, int rowGroupRows, long rowGroupBytes, CancellationToken ct,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         var parquetSchema = ColumnCodec.ToParquetSchema(schema);
         var stream = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
         try
         {
             var writer = await ParquetWriter.CreateAsync(parquetSchema, stream, WriteOptions, false, ct);
-            writer.CustomMetadata = new Dictionary<string, string> { [SchemaKey] = ArrowSchemaJson.Write(schema) };
+            var custom = new Dictionary<string, string> { [SchemaKey] = ArrowSchemaJson.Write(schema) };
+            foreach (var (k, v) in metadata ?? new Dictionary<string, string>()) custom[k] = v;
+            writer.CustomMetadata = custom;
             return new ParquetTableFileWriter(stream, writer, ColumnCodec.Create(schema, parquetSchema), ColumnCodec.Create(schema, parquetSchema),
                 schema, rowGroupRows, rowGroupBytes);
         }
@@ -176,8 +180,15 @@ internal static class ParquetTableFileReader
 
     public static async Task<(Schema schema, long rows)> ReadHeaderAsync(string path, CancellationToken ct = default)
     {
+        var (schema, rows, _) = await ReadFooterAsync(path, ct);
+        return (schema, rows);
+    }
+
+    /// <summary>The stored Arrow schema, the row count and the footer's key-value metadata.</summary>
+    public static async Task<(Schema schema, long rows, IReadOnlyDictionary<string, string> metadata)> ReadFooterAsync(string path, CancellationToken ct = default)
+    {
         await using var reader = await ParquetReader.CreateAsync(path, null, ct);
-        return (SchemaOf(reader, path), reader.RowGroups.Sum(g => g.RowCount));
+        return (SchemaOf(reader, path), reader.RowGroups.Sum(g => g.RowCount), new Dictionary<string, string>(reader.CustomMetadata));
     }
 
     static Schema SchemaOf(ParquetReader reader, string path) =>
@@ -196,6 +207,17 @@ internal static class ParquetTableFileReader
     public static async IAsyncEnumerable<RecordBatch> ReadBatchesAsync(Stream stream, string path,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default, IReadOnlyList<string>? columns = null)
     {
+        await foreach (var (_, batch) in ReadRowGroupsAsync(stream, path, ct, columns)) yield return batch;
+    }
+
+    /// <summary>
+    /// <see cref="ReadBatchesAsync(Stream, string, CancellationToken, IReadOnlyList{string}?)"/> with each batch's first
+    /// row number; a row group for which <paramref name="skip"/>(first row, rows) is true is not read at all.
+    /// </summary>
+    public static async IAsyncEnumerable<(long FirstRow, RecordBatch Batch)> ReadRowGroupsAsync(Stream stream, string path,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default, IReadOnlyList<string>? columns = null,
+        Func<long, long, bool>? skip = null)
+    {
         await using var reader = await ParquetReader.CreateAsync(stream, ParquetTableFileWriter.ReadOptions, leaveStreamOpen: true, ct);
         var schema = SchemaOf(reader, path);
         var codecs = ColumnCodec.Create(schema, reader.Schema);
@@ -209,14 +231,18 @@ internal static class ParquetTableFileReader
             foreach (var i in index) b.Field(schema.FieldsList[i]);
             schema = b.Build();
         }
+        long first = 0;
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
             ct.ThrowIfCancellationRequested();
+            long groupRows = reader.RowGroups[g].RowCount;
+            if (skip?.Invoke(first, groupRows) == true) { first += groupRows; continue; }
             var rg = reader.OpenRowGroupReader(g);
             int rows = checked((int)rg.RowCount);
             var arrays = new IArrowArray[codecs.Length];
             for (int i = 0; i < codecs.Length; i++) arrays[i] = await codecs[i].ReadAsync(rg, rows, ct);
-            yield return new RecordBatch(schema, arrays, rows);
+            yield return (first, new RecordBatch(schema, arrays, rows));
+            first += rows;
         }
     }
 }

@@ -69,6 +69,8 @@ internal sealed class ObjectMeta
     public List<FileStamp>? Files { get; set; }
     /// <summary>Tables: sha256 of the Parquet footer and trailer, checked before a reader parses them (a damaged footer can hang the parser).</summary>
     public string? FooterSha256 { get; set; }
+    /// <summary>Derived tables (<see cref="DerivedTable"/>): the address of the base table they read their other columns from.</summary>
+    public string? Base { get; set; }
 }
 
 internal static class StoreJson
