@@ -58,6 +58,37 @@ public static class CurateTables
         }).ToArray());
     }
 
+    /// <summary>
+    /// The columns a stage adds to rows of an input with schema <paramref name="input"/>, as a batch for
+    /// <see cref="IDerivedTableWriter.WriteRowsAsync"/>: the feature columns of <paramref name="schema"/> the input lacks
+    /// (all null, in the schema's order; <see cref="EnsureColumns"/>), with <paramref name="computed"/> in place of
+    /// same-named ones and the other computed columns after them — what <c>WithColumns(EnsureColumns(batch), computed)</c>
+    /// adds to a batch of the input.
+    /// </summary>
+    public static RecordBatch AddedColumns(Schema input, TableSchema schema, int rows, params (Field Field, IArrowArray Array)[] computed)
+    {
+        var fields = new List<Field>();
+        var arrays = new List<IArrowArray>();
+        foreach (var c in schema.Columns.Where(c => input.GetFieldIndex(c.Name) < 0))
+        {
+            if (!c.Nullable) throw new ArgumentException($"input lacks non-nullable column '{c.Name}' of schema '{schema.Name}'");
+            int k = System.Array.FindIndex(computed, x => x.Field.Name == c.Name);
+            var f = k >= 0 ? computed[k].Field : new Field(c.Name, TableSchema.ToArrowType(c.Type), true);
+            fields.Add(f);
+            arrays.Add(k >= 0 ? computed[k].Array : BuildArray(f, new object?[rows]));
+        }
+        foreach (var (field, array) in computed.Where(x => !fields.Any(f => f.Name == x.Field.Name)))
+        {
+            fields.Add(field);
+            arrays.Add(array);
+        }
+        foreach (var a in arrays)
+            if (a.Length != rows) throw new ArgumentException($"a computed column has {a.Length} rows, expected {rows}");
+        var sb = new Schema.Builder();
+        foreach (var f in fields) sb.Field(f);
+        return new RecordBatch(sb.Build(), arrays, rows);
+    }
+
     /// <summary>A field declared nullable for a column type (the curate stages write nullable feature columns).</summary>
     public static Field NullableField(string name, ColumnType type) => new(name, TableSchema.ToArrowType(type), true);
 

@@ -52,34 +52,76 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         foreach (var b in items.Select(i => i.Benchmark).Distinct()) counts[b] = 0;
         long kept = 0, removed = 0;
         var bySource = new SortedDictionary<string, (long Kept, long Contaminated)>(StringComparer.Ordinal);
-        await using var clean = ctx.WriteTable(CleanOutput);
+        // Kept rows are written as a table derived from the candidates (row numbers, no copy of their texts), in input
+        // order; only the per-source path of interleaved sources, which emits source by source, writes rows in full.
+        IDerivedTableWriter? derived = null;
+        ITableWriter? full = null;
+        long offset = 0;
 
-        async Task Emit(CheckedBatch result)
+        void Record(string id, string src, (string Field, NgramMatch Match)? match)
+        {
+            var (k, c) = bySource.GetValueOrDefault(src);
+            bySource[src] = match is null ? (k + 1, c) : (k, c + 1);
+            if (match is { } m)
+            {
+                removed++;
+                counts[m.Match.Item.Benchmark] = counts.GetValueOrDefault(m.Match.Item.Benchmark) + 1;
+                ctx.Decisions.Record(id, false, ContaminatedReason, Describe(m.Field, m.Match));
+            }
+            else
+            {
+                kept++;
+                ctx.Decisions.Record(id, true, CleanReason, $"no {Config.N}-gram of {string.Join("/", Config.Fields)} in the test pool");
+            }
+        }
+
+        // A checked batch: the next rows of the input in order, or (inOrder false) rows of one source in the per-source path.
+        async Task Emit(CheckedBatch result, bool inOrder)
         {
             for (int r = 0; r < result.Batch.Length; r++)
+                Record(result.Batch.GetString("id", r)!, result.Batch.GetString("source", r) ?? "", result.Matches[r]);
+            if (inOrder)
             {
-                var id = result.Batch.GetString("id", r)!;
-                var src = result.Batch.GetString("source", r) ?? "";
-                var (k, c) = bySource.GetValueOrDefault(src);
-                bySource[src] = result.Matches[r] is null ? (k + 1, c) : (k, c + 1);
-                if (result.Matches[r] is { } m)
-                {
-                    removed++;
-                    counts[m.Match.Item.Benchmark] = counts.GetValueOrDefault(m.Match.Item.Benchmark) + 1;
-                    ctx.Decisions.Record(id, false, ContaminatedReason, Describe(m.Field, m.Match));
-                }
-                else
-                {
-                    kept++;
-                    ctx.Decisions.Record(id, true, CleanReason, $"no {Config.N}-gram of {string.Join("/", Config.Fields)} in the test pool");
-                }
+                derived ??= ctx.DeriveTable(CleanOutput, candidates);
+                await derived.WriteRowsAsync(result.Kept.Select(k => offset + k).ToList(), null, ctx.CancellationToken);
+                offset += result.Batch.Length;
             }
-            if (result.Kept.Count > 0) await clean.WriteAsync(RecordBatchRows.Take(result.Batch, result.Kept), ctx.CancellationToken);
+            else
+            {
+                full ??= ctx.WriteTable(CleanOutput);
+                if (result.Kept.Count > 0) await full.WriteAsync(RecordBatchRows.Take(result.Batch, result.Kept), ctx.CancellationToken);
+            }
             ctx.ReportProgress(kept + removed, candidates.RowCount);
         }
 
-        if (Config.ChainSources) await RunChainedAsync(candidates, index, Emit, ctx);
-        else await RunParallelAsync(candidates, index, Emit, ctx);
+        // Every row checked in memory (ids, sources, matches in input order): no second read of the candidates.
+        async Task EmitAll(IReadOnlyList<string> ids, IReadOnlyList<string> sources, (string Field, NgramMatch Match)?[] matches)
+        {
+            derived ??= ctx.DeriveTable(CleanOutput, candidates);
+            var rows = new List<long>();
+            for (int k = 0; k < ids.Count; k++)
+            {
+                Record(ids[k], sources[k], matches[k]);
+                if (matches[k] is null) rows.Add(k);
+                if (rows.Count < ctx.Execution.BatchRows && k + 1 < ids.Count) continue;
+                await derived.WriteRowsAsync(rows, null, ctx.CancellationToken);
+                rows = [];
+                ctx.ReportProgress(kept + removed, candidates.RowCount);
+            }
+        }
+
+        try
+        {
+            if (Config.ChainSources) await RunChainedAsync(candidates, index, b => Emit(b, inOrder: true), b => Emit(b, inOrder: false), EmitAll, ctx);
+            else await RunParallelAsync(candidates, index, b => Emit(b, inOrder: true), ctx);
+            // No candidates at all: the output is still the candidates' (empty) table.
+            if (derived is null && full is null) await ctx.DeriveTable(CleanOutput, candidates).WriteRowsAsync([], null, ctx.CancellationToken);
+        }
+        finally
+        {
+            if (derived != null) await derived.DisposeAsync();
+            if (full != null) await full.DisposeAsync();
+        }
 
         ctx.SetMetric("kept", kept);
         ctx.SetMetric("contaminated", removed);
@@ -185,7 +227,8 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
             yield return batch.Slice(start, Math.Min(rows, batch.Length - start));
     }
 
-    async Task RunChainedAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, IStageContext ctx)
+    async Task RunChainedAsync(ITableReader candidates, NgramIndex index, Func<CheckedBatch, Task> emit, Func<CheckedBatch, Task> emitPerSource,
+        Func<IReadOnlyList<string>, IReadOnlyList<string>, (string Field, NgramMatch Match)?[], Task> emitAll, IStageContext ctx)
     {
         // s1 decontaminates source by source: each against the benchmarks and every source done before it. Sources are
         // taken in order of first appearance; no record is checked against a later source, nor against another record
@@ -232,7 +275,7 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         if (!keep)
         {
             ctx.Log($"{Name}: the checked fields ({string.Join(", ", Config.Fields)}) exceed {budget} bytes: one read of the candidates per source");
-            await RunPerSourceAsync(candidates, index, order, emit, ct);
+            await RunPerSourceAsync(candidates, index, order, emitPerSource, ct);
             return;
         }
 
@@ -250,22 +293,7 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         }
         rowFields.Clear(); rowQuestions.Clear();
 
-        int offset = 0;
-        await foreach (var batch in candidates.ReadBatchesAsync(ct))
-        {
-            if (offset + batch.Length > matches.Length)
-                throw new InvalidDataException($"stage '{Name}': input '{candidates.Artifact}' has more rows on the second read than on the first ({matches.Length})");
-            var slice = matches.AsSpan(offset, batch.Length).ToArray();
-            var kept = new List<int>(batch.Length);
-            for (int r = 0; r < batch.Length; r++)
-            {
-                if (batch.GetString("id", r) != rowIds[offset + r])
-                    throw new InvalidDataException($"stage '{Name}': input '{candidates.Artifact}' row {offset + r} changed between reads");
-                if (slice[r] is null) kept.Add(r);
-            }
-            offset += batch.Length;
-            await emit(new CheckedBatch(batch, slice, kept));
-        }
+        await emitAll(rowIds, rowSource.Select(k => order[k]).ToList(), matches);
     }
 
     /// <summary>One full read of the candidates per source (interleaved sources whose checked fields are too large to keep).</summary>

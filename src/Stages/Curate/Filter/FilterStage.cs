@@ -53,15 +53,16 @@ public sealed class FilterStage(string name, FilterConfig? config = null) : Stag
         CheckColumns(reader.Schema, reader.Artifact);
         foreach (var col in Config.RequiredColumns.Concat(Config.SolvedByColumns).Where(c => reader.Schema.GetFieldIndex(c) < 0).Distinct())
             ctx.Log($"{Name}: warning: feature column '{col}' is absent from input '{reader.Artifact}' (is its featurising stage upstream?); every record will miss it");
-        await using var writer = ctx.WriteTable("records");
+        // Kept rows are written as a table derived from the input (row numbers and the feature columns it lacked, all
+        // null). Without code rules only the columns the configured rules name are read (not the other long texts).
+        await using var writer = ctx.DeriveTable("records", reader);
+        var added = CurateTables.AddedColumns(reader.Schema, features, 0);
         var counts = new Dictionary<string, long>();
         long done = 0;
-        Apache.Arrow.RecordBatch? last = null;
-        await foreach (var raw in reader.ReadBatchesAsync(ctx.CancellationToken))
+        var batches = _custom.Count == 0 ? reader.ReadColumnsAsync(ReadColumns(reader.Schema), ctx.CancellationToken) : reader.ReadBatchesAsync(ctx.CancellationToken);
+        await foreach (var batch in batches)
         {
-            var batch = CurateTables.EnsureColumns(raw, features);
-            last = batch;
-            var kept = new List<(RecordBatch, int)>();
+            var kept = new List<long>();
             for (int r = 0; r < batch.Length; r++)
             {
                 var row = new FilterRow(batch, r);
@@ -79,26 +80,32 @@ public sealed class FilterStage(string name, FilterConfig? config = null) : Stag
                 bool keep = detail is null;
                 ctx.Decisions.Record(row.Id, keep, reason, detail);
                 counts[reason] = counts.GetValueOrDefault(reason) + 1;
-                if (keep) kept.Add((batch, r));
+                if (keep) kept.Add(done + r);
             }
-            if (kept.Count > 0) await writer.WriteAsync(RecordBatchRows.Take(batch.Schema, kept), ctx.CancellationToken);
+            if (kept.Count > 0) await writer.WriteRowsAsync(kept, CurateTables.AddedColumns(reader.Schema, features, kept.Count), ctx.CancellationToken);
             done += batch.Length;
             ctx.ReportProgress(done, reader.RowCount);
         }
         // Every record dropped: the output still has the input's columns (its judge features), so a stage after it
         // finds the columns it needs and reads an empty table instead of failing on a missing column.
-        if (writer.RowCount == 0 && last is not null) await writer.WriteAsync(last.Slice(0, 0), ctx.CancellationToken);
+        if (writer.RowCount == 0) await writer.WriteRowsAsync([], added, ctx.CancellationToken);
         foreach (var (reason, n) in counts) ctx.SetMetric($"decisions.{reason}", n);
         ctx.Log($"{Name}: {done} records, kept {counts.GetValueOrDefault("kept")}; " +
                 string.Join(", ", counts.Where(kv => kv.Key != "kept").Select(kv => $"{kv.Key} {kv.Value}")));
     }
 
+    IEnumerable<string> Referenced() =>
+        Config.RequiredColumns.Concat(Config.SolvedByColumns).Concat(Config.LengthBounds.Select(b => b.Column))
+            .Concat(Config.WeirdStrings ? Config.WeirdStringColumns : []).Concat(Config.MinQuality is null ? [] : [Config.QualityColumn]);
+
+    /// <summary>What the configured rules read: the record id, its source (the asy rule) and every column they name that the input has.</summary>
+    List<string> ReadColumns(Schema schema) =>
+        new[] { "id", "source" }.Concat(Referenced()).Distinct(StringComparer.Ordinal).Where(c => schema.GetFieldIndex(c) >= 0).ToList();
+
     void CheckColumns(Schema schema, string artifact)
     {
         var features = TableSchema.Get("features");
-        var referenced = Config.RequiredColumns.Concat(Config.SolvedByColumns).Concat(Config.LengthBounds.Select(b => b.Column))
-            .Concat(Config.WeirdStrings ? Config.WeirdStringColumns : []).Concat(Config.MinQuality is null ? [] : [Config.QualityColumn]);
-        foreach (var col in referenced.Distinct())
+        foreach (var col in Referenced().Distinct())
             if (schema.GetFieldIndex(col) < 0 && features.Find(col) is null)
                 throw new ArgumentException($"stage '{Name}': configured column '{col}' is not in input '{artifact}' (columns: {string.Join(", ", schema.FieldsList.Select(f => f.Name))})");
     }

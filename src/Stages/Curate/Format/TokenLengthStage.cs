@@ -1,5 +1,6 @@
 using IwSft.Text;
 using IwSft.Runtime;
+using Apache.Arrow;
 using IwSft.Runtime.Arrow;
 
 namespace IwSft.Stages.Curate.Format;
@@ -31,22 +32,25 @@ public sealed class TokenLengthStage(string name, TokenLengthConfig? config = nu
             throw new ArgumentException($"stage '{Name}': column '{Config.Column}' is not in input '{reader.Artifact}'");
         var features = TableSchema.Get("features");
         var field = CurateTables.NullableField(Config.OutputColumn, ColumnType.Int32);
-        await using var writer = ctx.WriteTable("records");
+        // Only the counted column is read; the output is the input's rows plus the count (a derived table: no copy).
+        await using var writer = ctx.DeriveTable("records", reader);
         long done = 0, tokens = 0;
-        await foreach (var raw in reader.ReadBatchesAsync(ctx.CancellationToken))
+        await foreach (var batch in reader.ReadColumnsAsync([Config.Column], ctx.CancellationToken))
         {
-            var batch = CurateTables.EnsureColumns(raw, features);
             var counts = new object?[batch.Length];
+            var text = batch.Column(0);
             Parallel.For(0, batch.Length, new ParallelOptions { MaxDegreeOfParallelism = ctx.Execution.MaxDegreeOfParallelism, CancellationToken = ctx.CancellationToken }, r =>
             {
                 // Literal text: a special-token string inside a trace counts as the characters it is.
-                if (CurateTables.Cell(batch.Col(Config.Column), r) is string s) counts[r] = tok.CountTokens(s, allowSpecial: false);
+                if (CurateTables.Cell(text, r) is string s) counts[r] = tok.CountTokens(s, allowSpecial: false);
             });
             tokens += counts.Sum(c => (int?)c ?? 0);
-            await writer.WriteAsync(CurateTables.WithColumns(batch, (field, CurateTables.BuildArray(field, counts))), ctx.CancellationToken);
+            var rows = Enumerable.Range(0, batch.Length).Select(r => done + r).ToList();
+            await writer.WriteRowsAsync(rows, CurateTables.AddedColumns(reader.Schema, features, batch.Length, (field, CurateTables.BuildArray(field, counts))), ctx.CancellationToken);
             done += batch.Length;
             ctx.ReportProgress(done, reader.RowCount);
         }
+        if (done == 0) await writer.WriteRowsAsync([], CurateTables.AddedColumns(reader.Schema, features, 0, (field, CurateTables.BuildArray(field, []))), ctx.CancellationToken);
         ctx.SetMetric("tokens.total", tokens);
         ctx.Log($"{Name}: {done} records, {tokens} tokens in '{Config.Column}' ({tok.Name})");
     }

@@ -29,10 +29,12 @@ public sealed class S1kSelectStage(string name, SelectConfig? config = null) : S
                 throw new ArgumentException($"stage '{Name}': benchmark rule '{r.Name}' needs bool column '{col}', which input '{reader.Artifact}' lacks");
 
         var pool = new List<SelectCandidate>();
-        Schema? schema = null;
-        await foreach (var batch in reader.ReadBatchesAsync(ctx.CancellationToken))
+        // The first pass reads only what selection needs per record, never the texts.
+        var columns = new[] { "id", "source", Config.DomainColumn, Config.TraceLengthColumn }
+            .Concat(Config.BenchmarkRules.Select(r => r.RequireTrueColumn).OfType<string>())
+            .Distinct(StringComparer.Ordinal).Where(c => reader.Schema.GetFieldIndex(c) >= 0).ToList();
+        await foreach (var batch in reader.ReadColumnsAsync(columns, ctx.CancellationToken))
         {
-            schema ??= batch.Schema;
             for (int r = 0; r < batch.Length; r++)
             {
                 long rowNumber = pool.Count;
@@ -62,7 +64,7 @@ public sealed class S1kSelectStage(string name, SelectConfig? config = null) : S
 
         var selected = new bool[pool.Count];
         foreach (var d in decisions) selected[d.Index] = d.Selected;
-        await WriteSelectedAsync(ctx, reader, schema ?? reader.Schema, selected);
+        await WriteSelectedAsync(ctx, reader, selected);
 
         int bench = decisions.Count(d => d.Reason == S1kSelector.SelectedBenchmark), div = decisions.Count(d => d.Reason == S1kSelector.SelectedDiversity);
         ctx.SetMetric("selected.benchmark", bench);
@@ -77,33 +79,16 @@ public sealed class S1kSelectStage(string name, SelectConfig? config = null) : S
     }
 
     /// <summary>
-    /// The second pass: the selected rows in input order. An output batch never spans two input batches (so no input
-    /// batch is held after its rows are written) and is cut at <c>BatchRows</c> rows or <c>BatchBytes</c> bytes.
+    /// The selected rows in input order, as a table derived from the input (row numbers only: no second read of the
+    /// texts). One call: the writer cuts what it writes (the engine's stored rows at <c>BatchRows</c>; written in full,
+    /// batches within one input batch and the batch budget).
     /// </summary>
-    async Task WriteSelectedAsync(IStageContext ctx, ITableReader reader, Schema schema, bool[] selected)
+    async Task WriteSelectedAsync(IStageContext ctx, ITableReader reader, bool[] selected)
     {
-        await using var writer = ctx.WriteTable("records");
-        var pending = new List<(RecordBatch Batch, int Row)>();
-        int index = 0;
-        await foreach (var batch in reader.ReadBatchesAsync(ctx.CancellationToken))
-        {
-            long[]? sizes = null;
-            long bytes = 0;
-            for (int r = 0; r < batch.Length; r++, index++)
-            {
-                if (index >= selected.Length)
-                    throw new InvalidDataException($"stage '{Name}': input '{reader.Artifact}' has more rows on the second read than on the first ({selected.Length})");
-                if (!selected[index]) continue;
-                sizes ??= RowBytes.Of(batch);
-                pending.Add((batch, r));
-                bytes += sizes[r];
-                if (!ctx.Execution.BatchFull(pending.Count, bytes)) continue;
-                await writer.WriteAsync(RecordBatchRows.Take(schema, pending), ctx.CancellationToken);
-                pending.Clear();
-                bytes = 0;
-            }
-            if (pending.Count > 0) await writer.WriteAsync(RecordBatchRows.Take(schema, pending), ctx.CancellationToken);
-            pending.Clear();
-        }
+        await using var writer = ctx.DeriveTable("records", reader);
+        var rows = new List<long>();
+        for (int index = 0; index < selected.Length; index++)
+            if (selected[index]) rows.Add(index);
+        await writer.WriteRowsAsync(rows, null, ctx.CancellationToken);
     }
 }
