@@ -148,7 +148,6 @@ public static class S1kScaleBench
         Directory.CreateDirectory(ctx.WorkDir);
         var plain = (Result: (Rows: 0L, Chars: 0L), Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
         var copy = (Result: 0, Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
-        var floor = (Result: 0L, Seconds: double.NaN, PeakBytes: 0L, StartBytes: 0L);
         if (!ctx.PipelineOnly)
         {
             // (1) One plain Parquet.Net read of every column of every row group (what any reader of the file must at least do).
@@ -159,10 +158,6 @@ public static class S1kScaleBench
             copy = await PeakMemory.MeasureAsync(async () => { await CopyAsync(pool, copyPath, ctx.CancellationToken); return 0; });
             File.Delete(copyPath);
             ctx.Log.WriteLine($"plain copy: {copy.Seconds:F1}s");
-            // (3) The tokenizer's floor: a plain read of the trace column and cl100k counts of every trace on all cores —
-            // what any pipeline that computes s1's trace lengths in tokens must at least do, storing nothing.
-            floor = await PeakMemory.MeasureAsync(() => TokenizerFloorAsync(pool, ctx.CancellationToken));
-            ctx.Log.WriteLine($"tokenizer floor (read traces + cl100k counts, {Environment.ProcessorCount} threads): {floor.Seconds:F1}s, {floor.Result / 1e6:F1} M tokens");
         }
 
         // (3) The pipeline's data stages on a fresh store.
@@ -176,6 +171,16 @@ public static class S1kScaleBench
             ctx.Log.WriteLine($"  {s}: {result.Stages[s].Duration.TotalSeconds:F1}s, rows {string.Join(", ", result.Stages[s].Rows.Select(r => $"{r.Key} {r.Value}"))}");
         ctx.Log.WriteLine($"pipeline: {run.Seconds:F1}s, peak RSS {run.PeakBytes / 1e6:F0} MB (from {run.StartBytes / 1e6:F0} MB)");
 
+        // (4) After the pipeline (so its memory does not count there): cl100k's speed on traces already in memory, all
+        // threads, and from it the time any pipeline needs just to count the tokens trace_tokens counted — a floor no
+        // stage design can go under on this machine.
+        var (sampleChars, sampleTokens, sampleSeconds) = await TokenizerRateAsync(pool, 256L << 20, ctx.CancellationToken);
+        double tokensPerSecond = sampleTokens / sampleSeconds;
+        double countedTokens = result.Stages["trace_tokens"].Metrics.GetValueOrDefault("tokens.total");
+        double floorS = countedTokens / tokensPerSecond;
+        ctx.Log.WriteLine($"cl100k on {sampleChars / 1e6:F0} M chars of traces in memory, {Environment.ProcessorCount} threads: {sampleChars / 1e6 / sampleSeconds:F1} M chars/s, "
+                          + $"{tokensPerSecond / 1e6:F2} M tokens/s → counting trace_tokens' {countedTokens / 1e6:F0} M tokens takes ≥ {floorS:F0}s");
+
         double Stage(string name) => result.Stages[name].Duration.TotalSeconds;
         long Rows(string stage, string output) => result.Stages[stage].Rows.GetValueOrDefault(output);
         double tokensS = Stage("trace_tokens");
@@ -184,12 +189,14 @@ public static class S1kScaleBench
         if (text is long t) report.Add("pool_text_gb", t / 1e9);
         report.Add("pool_file_gb", fileBytes / 1e9).Add("pool_row_group_mb", groupMb).Add("batch_mb", batchBytes / (double)(1 << 20));
         if (!ctx.PipelineOnly)
-            report.Add("plain_read_s", plain.Seconds).Add("plain_read_peak_rss_mb", plain.PeakBytes / 1e6).Add("plain_copy_s", copy.Seconds)
-                .Add("tokenizer_floor_s", floor.Seconds).Add("tokenizer_floor_over_plain_read", floor.Seconds / plain.Seconds);
+            report.Add("plain_read_s", plain.Seconds).Add("plain_read_peak_rss_mb", plain.PeakBytes / 1e6).Add("plain_copy_s", copy.Seconds);
         report.Add("pipeline_s", run.Seconds).Add("pipeline_peak_rss_mb", run.PeakBytes / 1e6).Add("pipeline_start_rss_mb", run.StartBytes / 1e6);
         foreach (var s in S1kScalePipeline.DataStages) report.Add($"stage.{s}_s", Stage(s));
+        report.Add("tokenizer_chars_per_s", sampleChars / sampleSeconds).Add("tokenizer_tokens_per_s", tokensPerSecond)
+            .Add("trace_tokens_counted", countedTokens).Add("tokenizer_floor_s", floorS);
         if (!ctx.PipelineOnly)
-            report.Add("pipeline_over_plain_read", run.Seconds / plain.Seconds)
+            report.Add("tokenizer_floor_over_plain_read", floorS / plain.Seconds)
+                .Add("pipeline_over_plain_read", run.Seconds / plain.Seconds)
                 .Add("pipeline_without_trace_tokens_over_plain_read", (run.Seconds - tokensS) / plain.Seconds)
                 .Add("pipeline_over_plain_copy", run.Seconds / copy.Seconds);
         report
@@ -230,36 +237,46 @@ public static class S1kScaleBench
     }
 
     /// <summary>
-    /// cl100k_base counts of every row's <c>thinking_trajectories</c> joined with "\n" (as ingest maps them), rows of
-    /// a row group counted in parallel. Returns the number of tokens.
+    /// Reads the pool's first traces (<c>thinking_trajectories</c> joined with "\n", as ingest maps them) until
+    /// <paramref name="minChars"/> characters, then times cl100k_base counts of them on all threads (a fresh tokenizer,
+    /// as a stage has). Returns the characters, tokens and seconds of the counting alone.
     /// </summary>
-    static async Task<long> TokenizerFloorAsync(string path, CancellationToken ct)
+    static async Task<(long Chars, long Tokens, double Seconds)> TokenizerRateAsync(string path, long minChars, CancellationToken ct)
     {
-        var tok = IwSft.Text.HfTokenizer.Cl100kBase();
-        long tokens = 0;
-        await using var reader = await ParquetReader.CreateAsync(path, null, ct);
-        var leaf = reader.Schema.GetDataFields().Single(f => f.Path.ToString().StartsWith("thinking_trajectories", StringComparison.Ordinal));
-        for (int g = 0; g < reader.RowGroupCount; g++)
+        var traces = new List<string>();
+        long chars = 0;
+        await using (var reader = await ParquetReader.CreateAsync(path, null, ct))
         {
-            using var rg = reader.OpenRowGroupReader(g);
-            long n = rg.GetMetadata(leaf)?.MetaData?.NumValues ?? 0;
-            var values = new ReadOnlyMemory<char>[n];
-            var def = new int[n];
-            var rep = new int[n];
-            await rg.ReadRawAsync<ReadOnlyMemory<char>>(leaf, values, def, rep, ct);
-            // Repetition level 0 starts a row; values are dense (only present items), so walk both with one cursor each.
-            var rows = new List<List<ReadOnlyMemory<char>>>();
-            for (int i = 0, v = 0; i < n; i++)
+            var leaf = reader.Schema.GetDataFields().Single(f => f.Path.ToString().StartsWith("thinking_trajectories", StringComparison.Ordinal));
+            for (int g = 0; g < reader.RowGroupCount && chars < minChars; g++)
             {
-                if (rep[i] == 0) rows.Add([]);
-                if (def[i] == leaf.MaxDefinitionLevel) rows[^1].Add(values[v++]);
+                using var rg = reader.OpenRowGroupReader(g);
+                long n = rg.GetMetadata(leaf)?.MetaData?.NumValues ?? 0;
+                var values = new ReadOnlyMemory<char>[n];
+                var def = new int[n];
+                var rep = new int[n];
+                await rg.ReadRawAsync<ReadOnlyMemory<char>>(leaf, values, def, rep, ct);
+                // Repetition level 0 starts a row; values are dense (present items only).
+                var row = new List<ReadOnlyMemory<char>>();
+                for (int i = 0, v = 0; i <= n; i++)
+                {
+                    if (i == n || (rep[i] == 0 && i > 0))
+                    {
+                        var text = string.Join("\n", row);
+                        traces.Add(text);
+                        chars += text.Length;
+                        row.Clear();
+                        if (i == n) break;
+                    }
+                    if (def[i] == leaf.MaxDefinitionLevel) row.Add(values[v++]);
+                }
             }
-            var counts = new long[rows.Count];
-            Parallel.For(0, rows.Count, new ParallelOptions { CancellationToken = ct }, r =>
-                counts[r] = tok.CountTokens(string.Join("\n", rows[r]), allowSpecial: false));
-            tokens += counts.Sum();
         }
-        return tokens;
+        var tok = IwSft.Text.HfTokenizer.Cl100kBase();
+        var counts = new long[traces.Count];
+        var sw = Stopwatch.StartNew();
+        Parallel.For(0, traces.Count, new ParallelOptions { CancellationToken = ct }, r => counts[r] = tok.CountTokens(traces[r], allowSpecial: false));
+        return (chars, counts.Sum(), sw.Elapsed.TotalSeconds);
     }
 
     static async Task CopyAsync(string from, string to, CancellationToken ct)

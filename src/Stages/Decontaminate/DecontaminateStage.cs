@@ -234,7 +234,8 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
         // taken in order of first appearance; no record is checked against a later source, nor against another record
         // of its own source. A first pass reads only id, source, question and the checked fields (not the traces): it
         // finds the order, and when sources are interleaved (one pool split by a source column) it checks every record
-        // there, source by source, in memory. The second pass writes the full rows. When those columns are too large
+        // there, source by source, in memory; the kept rows are then written as a derived table (row numbers, no second
+        // read). When those columns are too large
         // to keep (checked fields other than the question), interleaved sources take one full read per source instead.
         var ct = ctx.CancellationToken;
         var columns = new[] { "id", "source", "question" }.Concat(Config.Fields).Distinct(StringComparer.Ordinal).ToList();

@@ -8,9 +8,9 @@ namespace IwSft.Stages.Curate.Select;
 
 /// <summary>
 /// The s1 1K selection as a stage (kind "s1k-select"): runs <see cref="S1kSelector"/> over the filtered pool and
-/// writes the selected records (in input order) and one decision per input record. Two passes over the input keep
-/// memory bounded at any pool size: the first keeps only what selection needs per record (id, domain, trace
-/// length, benchmark rule), the second streams the pool again and writes the selected rows.
+/// writes the selected records (in input order) and one decision per input record. Memory stays bounded at any pool
+/// size: one pass reads only what selection needs per record (id, source, domain, trace length, benchmark rule
+/// columns), and the selected rows are written as a table derived from the input (their row numbers), not copied.
 /// </summary>
 public sealed class S1kSelectStage(string name, SelectConfig? config = null) : Stage<SelectConfig>(name, config)
 {
