@@ -89,6 +89,14 @@ public static class CurateTables
         return new RecordBatch(sb.Build(), arrays, rows);
     }
 
+    /// <summary>Row numbers <paramref name="first"/> … <paramref name="first"/> + <paramref name="count"/> − 1 (a whole input batch).</summary>
+    public static List<long> RowNumbers(long first, int count)
+    {
+        var rows = new List<long>(count);
+        for (int i = 0; i < count; i++) rows.Add(first + i);
+        return rows;
+    }
+
     /// <summary>A field declared nullable for a column type (the curate stages write nullable feature columns).</summary>
     public static Field NullableField(string name, ColumnType type) => new(name, TableSchema.ToArrowType(type), true);
 

@@ -115,7 +115,7 @@ public sealed class DecontaminateStage(string name, DecontaminateConfig? config 
             if (Config.ChainSources) await RunChainedAsync(candidates, index, b => Emit(b, inOrder: true), b => Emit(b, inOrder: false), EmitAll, ctx);
             else await RunParallelAsync(candidates, index, b => Emit(b, inOrder: true), ctx);
             // No candidates at all: the output is still the candidates' (empty) table.
-            if (derived is null && full is null) await ctx.DeriveTable(CleanOutput, candidates).WriteRowsAsync([], null, ctx.CancellationToken);
+            if (derived is null && full is null) await (derived = ctx.DeriveTable(CleanOutput, candidates)).WriteRowsAsync([], null, ctx.CancellationToken);
         }
         finally
         {

@@ -78,7 +78,8 @@ public sealed class AttemptStage(string name, ICompletionGeneratorFactory genera
         long done = 0, skipped = 0;
         try
         {
-            await using var writer = ctx.WriteTable(RecordsOutput);
+            // The records with the attempt column added, as a table derived from the input (the texts are not rewritten).
+            await using var writer = ctx.DeriveTable(RecordsOutput, reader);
             await foreach (var raw in reader.ReadBatchesAsync(ctx.CancellationToken))
             {
                 var batch = CurateTables.EnsureColumns(raw, features);
@@ -97,10 +98,12 @@ public sealed class AttemptStage(string name, ICompletionGeneratorFactory genera
                 });
                 var values = new object?[batch.Length];
                 for (int j = 0; j < asks.Count; j++) values[asks[j].Row] = answers[j].Text;
-                await writer.WriteAsync(CurateTables.WithColumns(batch, (outField, CurateTables.BuildArray(outField, values))), ctx.CancellationToken);
+                await writer.WriteRowsAsync(CurateTables.RowNumbers(done, batch.Length),
+                    CurateTables.AddedColumns(reader.Schema, features, batch.Length, (outField, CurateTables.BuildArray(outField, values))), ctx.CancellationToken);
                 done += batch.Length;
                 ctx.ReportProgress(done, reader.RowCount);
             }
+            if (done == 0) await writer.WriteRowsAsync([], CurateTables.AddedColumns(reader.Schema, features, 0, (outField, CurateTables.BuildArray(outField, []))), ctx.CancellationToken);
         }
         finally { generator?.Dispose(); }
         ctx.SetMetric("attempt.skipped_missing_input", skipped);

@@ -45,8 +45,7 @@ public sealed class TokenLengthStage(string name, TokenLengthConfig? config = nu
                 if (CurateTables.Cell(text, r) is string s) counts[r] = tok.CountTokens(s, allowSpecial: false);
             });
             tokens += counts.Sum(c => (int?)c ?? 0);
-            var rows = Enumerable.Range(0, batch.Length).Select(r => done + r).ToList();
-            await writer.WriteRowsAsync(rows, CurateTables.AddedColumns(reader.Schema, features, batch.Length, (field, CurateTables.BuildArray(field, counts))), ctx.CancellationToken);
+            await writer.WriteRowsAsync(CurateTables.RowNumbers(done, batch.Length), CurateTables.AddedColumns(reader.Schema, features, batch.Length, (field, CurateTables.BuildArray(field, counts))), ctx.CancellationToken);
             done += batch.Length;
             ctx.ReportProgress(done, reader.RowCount);
         }

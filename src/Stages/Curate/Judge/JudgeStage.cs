@@ -96,7 +96,8 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null, IComplet
         };
 
         long skipped = 0, done = 0;
-        await using var writer = ctx.WriteTable("records");
+        // The records with the judged column added, as a table derived from the input (the texts are not rewritten).
+        await using var writer = ctx.DeriveTable("records", reader);
         await foreach (var raw in reader.ReadBatchesAsync(ctx.CancellationToken))
         {
             var batch = CurateTables.EnsureColumns(raw, features);
@@ -104,10 +105,12 @@ public sealed class JudgeStage(string name, JudgeConfig? config = null, IComplet
             var asks = Asks(batch, template, values, ref skipped);
             var answers = await loop.RunAsync(asks, judge.AskAllAsync);
             for (int j = 0; j < asks.Count; j++) values[asks[j].Row] = answers[j];
-            await writer.WriteAsync(CurateTables.WithColumns(batch, (outField, CurateTables.BuildArray(outField, values))), ctx.CancellationToken);
+            await writer.WriteRowsAsync(CurateTables.RowNumbers(done, batch.Length),
+                CurateTables.AddedColumns(reader.Schema, features, batch.Length, (outField, CurateTables.BuildArray(outField, values))), ctx.CancellationToken);
             done += batch.Length;
             ctx.ReportProgress(done, reader.RowCount);
         }
+        if (done == 0) await writer.WriteRowsAsync([], CurateTables.AddedColumns(reader.Schema, features, 0, (outField, CurateTables.BuildArray(outField, []))), ctx.CancellationToken);
         judge.SetMetrics();
         ctx.SetMetric("judge.skipped_missing_input", skipped);
         ctx.Log($"{Name}: {done} records, {loop.Reused} from the record memo, {loop.Computed} asked in {judge.Calls} calls ({judge.Retries} retries), {skipped} skipped for missing input");

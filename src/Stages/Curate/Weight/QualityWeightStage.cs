@@ -68,21 +68,24 @@ public sealed class QualityWeightStage(string name, QualityWeightConfig? config 
             scale = n == 0 ? 1 : n / sum;
         }
         var field = CurateTables.NullableField("sampling_weight", ColumnType.Float32);
-        await using var writer = ctx.WriteTable("records");
+        await using var writer = ctx.DeriveTable("records", reader);
         long row = 0;
         double total = 0;
         await foreach (var raw in reader.ReadBatchesAsync(ctx.CancellationToken))
         {
             var batch = CurateTables.EnsureColumns(raw, features);
             var w = new object?[batch.Length];
+            long first = row;
             for (int r = 0; r < batch.Length; r++, row++)
             {
                 long at = row;
                 w[r] = (float)(RawWeight(Quality(batch, r), () => Where(reader, at)) * scale);
                 total += (float)w[r]!;
             }
-            await writer.WriteAsync(CurateTables.WithColumns(batch, (field, CurateTables.BuildArray(field, w))), ctx.CancellationToken);
+            await writer.WriteRowsAsync(CurateTables.RowNumbers(first, batch.Length),
+                CurateTables.AddedColumns(reader.Schema, features, batch.Length, (field, CurateTables.BuildArray(field, w))), ctx.CancellationToken);
         }
+        if (row == 0) await writer.WriteRowsAsync([], CurateTables.AddedColumns(reader.Schema, features, 0, (field, CurateTables.BuildArray(field, []))), ctx.CancellationToken);
         ctx.SetMetric("sampling_weight.mean", row == 0 ? 0 : total / row);
     }
 
