@@ -28,19 +28,12 @@ public static class CurateTables
     /// </summary>
     public static RecordBatch WithColumns(RecordBatch batch, params (Field Field, IArrowArray Array)[] columns)
     {
-        var fields = batch.Schema.FieldsList.ToList();
-        var arrays = Enumerable.Range(0, batch.ColumnCount).Select(batch.Column).ToList();
         foreach (var (field, array) in columns)
-        {
             if (array.Length != batch.Length)
                 throw new ArgumentException($"column '{field.Name}' has {array.Length} rows, batch has {batch.Length}");
-            int i = fields.FindIndex(f => f.Name == field.Name);
-            if (i >= 0) { fields[i] = field; arrays[i] = array; }
-            else { fields.Add(field); arrays.Add(array); }
-        }
         var sb = new Schema.Builder();
-        foreach (var f in fields) sb.Field(f);
-        return new RecordBatch(sb.Build(), arrays, batch.Length);
+        foreach (var (field, _) in columns) sb.Field(field);
+        return BatchRows.WithColumns(batch, new RecordBatch(sb.Build(), columns.Select(c => c.Array), batch.Length));
     }
 
     /// <summary>Adds every column of <paramref name="schema"/> the batch lacks, as all-null columns.</summary>
